@@ -1,0 +1,132 @@
+"""Config plumbing shared by the console scripts: where configs and caches live, the resolvers
+the YAML files use, typed views of the non-instantiated groups, and the CLI error wrapper."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import logging
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+from omegaconf import DictConfig, OmegaConf
+
+from nmt.errors import NmtError
+
+log = logging.getLogger(__name__)
+
+_PACKAGE_DIR = Path(__file__).resolve().parent
+# A built wheel carries the configs inside the package; a source checkout has them beside it.
+CONFIG_DIR = str(
+    _PACKAGE_DIR / "configs"
+    if (_PACKAGE_DIR / "configs").is_dir()
+    else _PACKAGE_DIR.parent / "configs"
+)
+
+
+def default_cache_dir() -> Path:
+    """$NMT_CACHE_DIR, else ./data of a source checkout, else ~/.cache/nmt."""
+    if os.environ.get("NMT_CACHE_DIR"):
+        return Path(os.environ["NMT_CACHE_DIR"])
+    checkout = _PACKAGE_DIR.parent
+    if (checkout / "pyproject.toml").is_file() and (checkout / "data").is_dir():
+        return checkout / "data"
+    return Path.home() / ".cache" / "nmt"
+
+
+def cache_dir(cfg: DictConfig) -> Path:
+    path = Path(cfg.paths.cache_dir) if cfg.paths.cache_dir else default_cache_dir()
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _register_resolvers() -> None:
+    # `resume=RUN_DIR` continues in RUN_DIR and must not overwrite the config saved there.
+    if not OmegaConf.has_resolver("nmt_run_dir"):
+        OmegaConf.register_new_resolver(
+            "nmt_run_dir", lambda resume, default: default if resume is None else resume
+        )
+    if not OmegaConf.has_resolver("nmt_output_subdir"):
+        OmegaConf.register_new_resolver(
+            "nmt_output_subdir", lambda resume: ".hydra" if resume is None else None
+        )
+
+
+_register_resolvers()
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainerConfig:
+    max_steps: int | None = None
+    max_epochs: int = 10
+    batch_size: int = 80
+    batch_tokens: int | None = None
+    bucket_pool: int = 20
+    valid_every: int = 1000
+    valid_bleu: bool = True
+    early_stop_metric: str = "dev_bleu"
+    patience: int | None = 10
+    log_every: int = 20
+    label_smoothing: float = 0.0
+    num_threads: int | None = None
+
+    def __post_init__(self) -> None:
+        if self.early_stop_metric not in ("dev_bleu", "dev_loss"):
+            raise NmtError(
+                f"trainer.early_stop_metric: '{self.early_stop_metric}' is not one of "
+                "dev_bleu, dev_loss"
+            )
+        if self.early_stop_metric == "dev_bleu" and not self.valid_bleu:
+            raise NmtError("trainer.early_stop_metric=dev_bleu needs trainer.valid_bleu=true")
+
+
+@dataclasses.dataclass(frozen=True)
+class DecodeConfig:
+    beam_size: int = 1
+    max_len_ratio: float = 2.0
+    max_len_extra: int = 10
+    batch_size: int = 64
+
+
+@dataclasses.dataclass(frozen=True)
+class TokenizerConfig:
+    model_type: str = "bpe"
+    vocab_size: int = 8000
+    joint: bool = True
+    character_coverage: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.model_type not in ("bpe", "unigram"):
+            raise NmtError(f"tokenizer.model_type: '{self.model_type}' is not one of bpe, unigram")
+
+
+T = TypeVar("T")
+
+
+def typed(cls: type[T], cfg: DictConfig, key: str) -> T:
+    """Read the config group `key` into the dataclass `cls`; an unknown key is an error naming it."""
+    values = OmegaConf.to_container(cfg, resolve=True)
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise NmtError(
+            f"unknown config key '{key}.{unknown[0]}' (valid keys: {', '.join(sorted(known))})"
+        )
+    return cls(**values)
+
+
+def cli(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """Turn NmtError into a one-line message on stderr and exit status 2 (no traceback)."""
+
+    @functools.wraps(task)
+    def wrapper(cfg: DictConfig) -> Any:
+        try:
+            return task(cfg)
+        except NmtError as err:
+            print(f"error: {err}", file=sys.stderr)
+            sys.exit(2)
+
+    return wrapper

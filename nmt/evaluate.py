@@ -1,0 +1,101 @@
+"""Scoring a model on a corpus split: perplexity, translation, metrics and the files a run keeps.
+
+`nmt-evaluate checkpoint=PATH [split=test] [data=...]` rebuilds everything from the checkpoint and
+writes into its own run directory, never into the training run.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from pathlib import Path
+
+import hydra
+import torch
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from nmt.batching import make_batch, sorted_batches
+from nmt.config import CONFIG_DIR, DecodeConfig, cache_dir, cli, typed
+from nmt.data import Split, load_corpus
+from nmt.errors import NmtError
+from nmt.metrics import corpus_scores
+from nmt.model import Seq2Seq, count_parameters, resolve_device
+from nmt.tokenizer import Tokenizer, encode_split
+from nmt.translate import load_model, translate_lines
+
+log = logging.getLogger(__name__)
+
+
+@torch.inference_mode()
+def mean_loss(
+    model: Seq2Seq, src_ids: list, tgt_ids: list, device: torch.device, batch_size: int = 64
+) -> float:
+    """Teacher-forced cross-entropy per target token (log of the perplexity)."""
+    model.eval()
+    total, n = 0.0, 0
+    for index in sorted_batches([len(s) for s in src_ids], batch_size):
+        batch = make_batch(src_ids, tgt_ids, index).to(device)
+        total += float(model.loss(batch))
+        n += batch.n_tokens
+    return total / max(n, 1)
+
+
+def score_split(
+    model: Seq2Seq,
+    tokenizer: Tokenizer,
+    split: Split,
+    decode: DecodeConfig,
+    device: torch.device,
+    cache: Path,
+) -> tuple[list[str], dict]:
+    """Translate a split and score it. Returns the hypotheses and the scores of results.json."""
+    src_ids, tgt_ids = encode_split(tokenizer, split, cache)
+    loss = mean_loss(model, src_ids, tgt_ids, device, decode.batch_size)
+    hyps = [tokenizer.decode_tgt(h.ids) for h in translate_lines(model, tokenizer, split.src,
+                                                                  decode, device)]
+    scores = corpus_scores(split.src, hyps, [split.tgt, *split.refs])
+    scores |= {"test_ppl": math.exp(min(loss, 50.0)), "test_loss": loss}
+    return hyps, scores
+
+
+def write_split_files(run_dir: Path, name: str, split: Split, hyps: list[str]) -> None:
+    """{name}.src, {name}.hyp, {name}.ref and {name}.ref.N, line-aligned."""
+    files = {f"{name}.src": split.src, f"{name}.hyp": hyps, f"{name}.ref": split.tgt}
+    files |= {f"{name}.ref.{k}": ref for k, ref in enumerate(split.refs, start=1)}
+    for filename, lines in files.items():
+        (run_dir / filename).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def write_results(path: Path, results: dict) -> None:
+    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="evaluate", version_base="1.3")
+@cli
+def main(cfg: DictConfig) -> None:
+    if OmegaConf.is_missing(cfg, "checkpoint"):
+        raise NmtError("checkpoint=PATH is required")
+    device = resolve_device(cfg.device)
+    model, tokenizer, saved = load_model(cfg.checkpoint, device)
+    data_cfg = cfg.data if cfg.get("data") is not None else OmegaConf.create(saved["config"]["data"])
+    split = load_corpus(data_cfg).split(cfg.split)
+    decode = typed(DecodeConfig, cfg.decode, "decode")
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hyps, scores = score_split(model, tokenizer, split, decode, device, cache_dir(cfg))
+    write_split_files(run_dir, cfg.split, split, hyps)
+    results = scores | {
+        "checkpoint": str(Path(cfg.checkpoint).resolve()),
+        "split": cfg.split,
+        "step": saved["step"],
+        "params": count_parameters(model),
+        "decode": OmegaConf.to_container(cfg.decode),
+    }
+    write_results(run_dir / "results.json", results)
+    print(f"{cfg.split} BLEU {scores['bleu']:.2f} ({scores['bleu_signature']})")
+    print(f"run directory: {run_dir}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,56 @@
+"""Corpus metrics through sacrebleu (BLEU with its signature, chrF, TER) and BLEU by source
+length in words (Bahdanau 2014 Figure 2, Luong 2015 Figure 6)."""
+
+from __future__ import annotations
+
+from sacrebleu.metrics import BLEU, CHRF, TER
+
+from nmt.data import n_words
+
+# [lo, hi) in source words; the last bucket is open.
+BUCKETS = ((0, 10), (10, 20), (20, 30), (30, 40), (40, 50), (50, None))
+
+
+def bucket_name(lo: int, hi: int | None) -> str:
+    return f"{lo}+" if hi is None else f"{lo}-{hi}"
+
+
+def bleu(hyps: list[str], refs: list[list[str]]) -> tuple[float, str]:
+    """Corpus BLEU with sacrebleu's defaults (13a, mixed case) and its signature.
+
+    Args:
+        refs: reference streams, each line-aligned with hyps.
+    """
+    metric = BLEU()
+    return metric.corpus_score(hyps, refs).score, str(metric.get_signature())
+
+
+def bleu_by_length(sources: list[str], hyps: list[str], refs: list[str]) -> list[dict]:
+    """BLEU of each source-length bucket, with its sentence count (empty buckets: bleu null)."""
+    rows = []
+    for lo, hi in BUCKETS:
+        keep = [
+            i for i, s in enumerate(sources) if n_words(s) >= lo and (hi is None or n_words(s) < hi)
+        ]
+        score = bleu([hyps[i] for i in keep], [[refs[i] for i in keep]])[0] if keep else None
+        rows.append({"bucket": bucket_name(lo, hi), "n": len(keep), "bleu": score})
+    return rows
+
+
+def corpus_scores(sources: list[str], hyps: list[str], refs: list[list[str]]) -> dict:
+    """All test scores of DESIGN.md's results.json that come from text.
+
+    Args:
+        refs: the primary reference stream first, then any extra references.
+    """
+    single, signature = bleu(hyps, refs[:1])
+    multi = bleu(hyps, refs)[0] if len(refs) > 1 else None
+    return {
+        "bleu": single,
+        "bleu_signature": signature,
+        "bleu_multi_ref": multi,
+        "n_refs": len(refs),
+        "chrf": CHRF().corpus_score(hyps, refs[:1]).score,
+        "ter": TER().corpus_score(hyps, refs[:1]).score,
+        "bleu_by_length": bleu_by_length(sources, hyps, refs[0]),
+    }

@@ -1,0 +1,127 @@
+"""SentencePiece subword models trained on the training split, cached by content hash, and the
+tokenisation of a corpus through `datasets.map` so that its Arrow cache is reused too."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import io
+import json
+import logging
+import os
+from pathlib import Path
+
+import sentencepiece as spm
+
+from nmt.config import TokenizerConfig
+from nmt.data import Corpus, Split
+
+log = logging.getLogger(__name__)
+
+UNK, BOS, EOS, PAD = 0, 1, 2, 3
+
+
+def fingerprint(*parts: str | bytes) -> str:
+    digest = hashlib.sha256()
+    for part in parts:
+        digest.update(part.encode() if isinstance(part, str) else part)
+        digest.update(b"\0")
+    return digest.hexdigest()[:16]
+
+
+def train_spm(lines: list[str], cfg: TokenizerConfig, cache: Path) -> bytes:
+    """Train (or load from `cache`) a SentencePiece model on `lines`; returns its serialised proto."""
+    settings = json.dumps(dataclasses.asdict(cfg) | {"joint": None}, sort_keys=True)
+    path = cache / "spm" / f"{cfg.model_type}-{cfg.vocab_size}-{fingerprint(settings, *lines)}.model"
+    if path.is_file():
+        log.info("tokenizer: reusing %s", path)
+        return path.read_bytes()
+    log.info("tokenizer: training %s %d on %d lines", cfg.model_type, cfg.vocab_size, len(lines))
+    model = io.BytesIO()
+    spm.SentencePieceTrainer.train(
+        sentence_iterator=iter(lines),
+        model_writer=model,
+        model_type=cfg.model_type,
+        vocab_size=cfg.vocab_size,
+        character_coverage=cfg.character_coverage,
+        unk_id=UNK, bos_id=BOS, eos_id=EOS, pad_id=PAD,
+        hard_vocab_limit=False,  # tiny corpora (tests) may have fewer pieces than asked for
+        num_threads=os.cpu_count() or 1,
+        minloglevel=2,
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}")
+    tmp.write_bytes(model.getvalue())
+    os.replace(tmp, path)
+    return model.getvalue()
+
+
+class Tokenizer:
+    """Source and target SentencePiece models (the same one when the vocabulary is joint).
+
+    Source ids end with </s>; target ids are wrapped in <s> ... </s>.
+    """
+
+    def __init__(self, src_model: bytes, tgt_model: bytes) -> None:
+        self.src_model, self.tgt_model = src_model, tgt_model
+        self.src = spm.SentencePieceProcessor(model_proto=src_model)
+        self.tgt = spm.SentencePieceProcessor(model_proto=tgt_model)
+        self.identity = fingerprint(src_model, tgt_model)
+
+    @classmethod
+    def train(cls, corpus: Corpus, cfg: TokenizerConfig, cache: Path) -> Tokenizer:
+        train = corpus.train
+        if cfg.joint:
+            model = train_spm(train.src + train.tgt, cfg, cache)
+            return cls(model, model)
+        return cls(train_spm(train.src, cfg, cache), train_spm(train.tgt, cfg, cache))
+
+    @property
+    def src_vocab_size(self) -> int:
+        return self.src.get_piece_size()
+
+    @property
+    def tgt_vocab_size(self) -> int:
+        return self.tgt.get_piece_size()
+
+    def encode_src(self, lines: list[str]) -> list[list[int]]:
+        return [ids + [EOS] for ids in self.src.encode(lines)]
+
+    def encode_tgt(self, lines: list[str]) -> list[list[int]]:
+        return [[BOS] + ids + [EOS] for ids in self.tgt.encode(lines)]
+
+    def src_pieces(self, line: str) -> list[str]:
+        return self.src.encode(line, out_type=str) + ["</s>"]
+
+    def decode_tgt(self, ids: list[int]) -> str:
+        return self.tgt.decode([i for i in ids if i not in (BOS, EOS, PAD)])
+
+    def tgt_pieces(self, ids: list[int]) -> list[str]:
+        return [self.tgt.id_to_piece(i) for i in ids]
+
+
+def encode_split(tokenizer: Tokenizer, split: Split, cache: Path) -> tuple[list, list]:
+    """Token ids of a split's sources and primary references, through a cached `datasets.map`.
+
+    Returns:
+        (src_ids, tgt_ids): lists of id lists, line-aligned with the split.
+    """
+    import datasets
+
+    key = fingerprint(tokenizer.identity, *split.src, "\t", *split.tgt)
+    path = cache / "arrow" / f"{key}.arrow"
+    path.parent.mkdir(parents=True, exist_ok=True)
+
+    def encode(batch: dict) -> dict:
+        return {
+            "src_ids": tokenizer.encode_src(batch["src"]),
+            "tgt_ids": tokenizer.encode_tgt(batch["tgt"]),
+        }
+
+    datasets.disable_progress_bars()
+    table = datasets.Dataset.from_dict({"src": split.src, "tgt": split.tgt})
+    encoded = table.map(
+        encode, batched=True, batch_size=2000, cache_file_name=str(path),
+        remove_columns=["src", "tgt"], new_fingerprint=key,
+    )
+    return encoded["src_ids"], encoded["tgt_ids"]

@@ -1,0 +1,237 @@
+"""The training loop, in pieces: train_step, validate, save_checkpoint, and `fit` tying them.
+
+A run's position is fully described by `TrainState` plus the model, optimizer and RNG states, and
+an epoch's batches are a pure function of (seed, epoch), so `fit` continues a resumed run exactly
+where its last checkpoint left it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import math
+import random
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+from tqdm import tqdm
+
+from nmt.batching import Batch, epoch_batches, make_batch
+from nmt.checkpoint import save_checkpoint
+from nmt.config import DecodeConfig, TrainerConfig, typed
+from nmt.evaluate import mean_loss
+from nmt.metrics import bleu
+from nmt.model import Seq2Seq
+from nmt.tokenizer import Tokenizer
+from nmt.translate import translate_lines
+
+log = logging.getLogger(__name__)
+
+
+@dataclasses.dataclass
+class TrainState:
+    step: int = 0
+    epoch: int = 0  # 0-based epoch in progress
+    batch_in_epoch: int = 0  # batches of this epoch already trained on
+    best_score: float | None = None
+    best_step: int = 0
+    bad_validations: int = 0
+    train_time_s: float = 0.0
+    train_tokens: int = 0
+    stopped_early: bool = False
+
+
+@dataclasses.dataclass
+class Data:
+    """Token ids of the training and dev splits, and the dev text for BLEU."""
+
+    train_src: list
+    train_tgt: list
+    dev_src: list
+    dev_tgt: list
+    dev_text: list[str]
+    dev_refs: list[str]
+
+
+def learning_rate(optim_cfg: DictConfig, epoch: int) -> float:
+    """Base lr, multiplied by halve_factor for every epoch after `halve_after_epoch` (1-based)."""
+    base = optim_cfg.optimizer.lr
+    after = optim_cfg.halve_after_epoch
+    if after is None:
+        return base
+    return base * optim_cfg.halve_factor ** max(0, epoch + 1 - after)
+
+
+def train_step(
+    model: Seq2Seq, optimizer: torch.optim.Optimizer, batch: Batch, cfg: TrainerConfig,
+    clip_norm: float | None,
+) -> tuple[float, float]:
+    """One update on the mean token loss. Returns (summed loss, gradient norm before clipping)."""
+    model.train()
+    optimizer.zero_grad(set_to_none=True)
+    loss = model.loss(batch, cfg.label_smoothing)
+    (loss / batch.n_tokens).backward()
+    norm = torch.nn.utils.clip_grad_norm_(
+        model.parameters(), clip_norm if clip_norm is not None else math.inf
+    )
+    optimizer.step()
+    return float(loss.detach()), float(norm)
+
+
+def validate(
+    model: Seq2Seq, tokenizer: Tokenizer, data: Data, cfg: TrainerConfig, decode: DecodeConfig,
+    device: torch.device,
+) -> dict[str, float | None]:
+    dev_loss = mean_loss(model, data.dev_src, data.dev_tgt, device, decode.batch_size)
+    scores: dict[str, float | None] = {
+        "dev_loss": dev_loss, "dev_ppl": math.exp(min(dev_loss, 50.0)), "dev_bleu": None
+    }
+    if cfg.valid_bleu:
+        hyps = translate_lines(model, tokenizer, data.dev_text, decode, device)
+        text = [tokenizer.decode_tgt(h.ids) for h in hyps]
+        scores["dev_bleu"] = bleu(text, [data.dev_refs])[0]
+    return scores
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def checkpoint_payload(
+    cfg: DictConfig, tokenizer: Tokenizer, model: Seq2Seq, state: TrainState
+) -> dict[str, Any]:
+    """What every checkpoint holds: enough to rebuild the model and tokenizer alone."""
+    return {
+        "config": OmegaConf.to_container(cfg, resolve=True),
+        "tokenizer": {"src": tokenizer.src_model, "tgt": tokenizer.tgt_model,
+                      "identity": tokenizer.identity},
+        "model": model.state_dict(),
+        "step": state.step,
+        "train_state": dataclasses.asdict(state),
+    }
+
+
+def improved(cfg: TrainerConfig, scores: dict, best: float | None) -> tuple[bool, float]:
+    value = scores[cfg.early_stop_metric]
+    if cfg.early_stop_metric == "dev_loss":
+        return best is None or value < best, value
+    return best is None or value > best, value
+
+
+class Fit:
+    """Runs the loop of one run directory: trains, validates, checkpoints, stops."""
+
+    def __init__(
+        self, cfg: DictConfig, run_dir: Path, model: Seq2Seq, optimizer: torch.optim.Optimizer,
+        tokenizer: Tokenizer, data: Data, device: torch.device, state: TrainState,
+    ) -> None:
+        self.cfg, self.run_dir, self.model, self.optimizer = cfg, run_dir, model, optimizer
+        self.tokenizer, self.data, self.device, self.state = tokenizer, data, device, state
+        self.trainer = typed(TrainerConfig, cfg.trainer, "trainer")
+        self.decode = typed(DecodeConfig, cfg.decode, "decode")
+        self.ckpt_dir = run_dir / "checkpoints"
+        self.window = {"loss": 0.0, "tokens": 0, "time": 0.0}
+
+    def save(self, name: str, with_optimizer: bool) -> None:
+        payload = checkpoint_payload(self.cfg, self.tokenizer, self.model, self.state)
+        if with_optimizer:
+            payload |= {"optimizer": self.optimizer.state_dict(), "rng": rng_state()}
+        save_checkpoint(self.ckpt_dir / name, payload)
+
+    def budget_left(self) -> bool:
+        t = self.trainer
+        if t.max_steps is not None and self.state.step >= t.max_steps:
+            return False
+        return self.state.epoch < t.max_epochs and not self.state.stopped_early
+
+    def validate_and_save(self) -> None:
+        state, t = self.state, self.trainer
+        scores = validate(self.model, self.tokenizer, self.data, t, self.decode, self.device)
+        better, value = improved(t, scores, state.best_score)
+        if better:
+            state.best_score, state.best_step, state.bad_validations = value, state.step, 0
+        else:
+            state.bad_validations += 1
+            state.stopped_early = t.patience is not None and state.bad_validations >= t.patience
+        w = self.window
+        record = {
+            "step": state.step, "epoch": state.epoch,
+            "train_loss": w["loss"] / max(w["tokens"], 1), **scores,
+            "lr": self.optimizer.param_groups[0]["lr"],
+            "tokens_per_s": w["tokens"] / max(w["time"], 1e-9),
+            "elapsed_s": state.train_time_s,
+        }
+        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+        self.window = {"loss": 0.0, "tokens": 0, "time": 0.0}
+        bleu_text = "" if scores["dev_bleu"] is None else f" dev BLEU {scores['dev_bleu']:.2f}"
+        log.info(
+            "step %d: dev ppl %.2f%s%s", state.step, scores["dev_ppl"], bleu_text,
+            " (best)" if better else "",
+        )
+        if better:
+            self.save("best.pt", with_optimizer=False)
+        self.save("last.pt", with_optimizer=True)  # after best.pt: resume never lacks a best
+
+    def epoch(self, progress: tqdm) -> None:
+        state, t, d = self.state, self.trainer, self.data
+        batches = epoch_batches(
+            [len(s) for s in d.train_src], [len(s) for s in d.train_tgt],
+            batch_size=t.batch_size, batch_tokens=t.batch_tokens, pool=t.bucket_pool,
+            seed=self.cfg.seed, epoch=state.epoch,
+        )
+        for group in self.optimizer.param_groups:
+            group["lr"] = learning_rate(self.cfg.optim, state.epoch)
+        while state.batch_in_epoch < len(batches) and self.budget_left():
+            batch = make_batch(d.train_src, d.train_tgt, batches[state.batch_in_epoch])
+            start = time.perf_counter()
+            loss, _ = train_step(self.model, self.optimizer, batch.to(self.device), t,
+                                 self.cfg.optim.clip_norm)
+            elapsed = time.perf_counter() - start
+            state.step += 1
+            state.batch_in_epoch += 1
+            state.train_time_s += elapsed
+            state.train_tokens += batch.n_tokens
+            self.window["loss"] += loss
+            self.window["tokens"] += batch.n_tokens
+            self.window["time"] += elapsed
+            progress.update(1)
+            if state.step % t.log_every == 0:
+                progress.set_postfix(
+                    loss=f"{loss / batch.n_tokens:.3f}",
+                    lr=f"{self.optimizer.param_groups[0]['lr']:.2g}",
+                    tok_s=f"{self.window['tokens'] / max(self.window['time'], 1e-9):.0f}",
+                    epoch=state.epoch + 1,
+                )
+            if state.step % t.valid_every == 0:
+                self.validate_and_save()
+        if state.batch_in_epoch >= len(batches):
+            state.epoch, state.batch_in_epoch = state.epoch + 1, 0
+
+    def run(self) -> None:
+        t = self.trainer
+        steps_per_epoch = max(1, len(self.data.train_src) // t.batch_size)
+        total = t.max_steps if t.max_steps is not None else t.max_epochs * steps_per_epoch
+        with tqdm(total=total, initial=self.state.step, desc="train", unit="step",
+                  file=sys.stderr, dynamic_ncols=True, mininterval=1.0) as progress:
+            while self.budget_left():
+                self.epoch(progress)
+        last = self.ckpt_dir / "last.pt"
+        if not last.is_file() or self.state.step % t.valid_every != 0:
+            self.validate_and_save()  # the budget ended between validations
+
