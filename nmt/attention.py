@@ -69,7 +69,8 @@ class NoAttention(nn.Module):
 class BahdanauAttention(nn.Module):
     """Additive attention, Bahdanau et al. 2014, eq. (6) and A.1.2:
 
-        e_ij = v_a^T tanh(W_a s_{i-1} + U_a h_j),  alpha_i = softmax_j(e_ij),  c_i = sum_j alpha_ij h_j
+        e_ij = v_a^T tanh(W_a s_{i-1} + U_a h_j)
+        alpha_i = softmax_j(e_ij),  c_i = sum_j alpha_ij h_j
 
     U_a h_j does not depend on i, so `project_keys` computes it once per batch.
 

@@ -58,7 +58,9 @@ def pad(seqs: list[list[int]]) -> Tensor:
     return out
 
 
-def make_batch(src_ids: list[list[int]], tgt_ids: list[list[int]] | None, index: list[int]) -> Batch:
+def make_batch(
+    src_ids: list[list[int]], tgt_ids: list[list[int]] | None, index: list[int]
+) -> Batch:
     """Pad the examples `index`; without targets the target fields hold a (B, 1) <s> column."""
     src = pad([src_ids[i] for i in index])
     if tgt_ids is None:

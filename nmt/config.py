@@ -107,7 +107,7 @@ T = TypeVar("T")
 
 
 def typed(cls: type[T], cfg: DictConfig, key: str) -> T:
-    """Read the config group `key` into the dataclass `cls`; an unknown key is an error naming it."""
+    """Read config group `key` into the dataclass `cls`; an unknown key is an error naming it."""
     values = OmegaConf.to_container(cfg, resolve=True)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)

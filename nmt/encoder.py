@@ -73,8 +73,12 @@ class RNNEncoder(nn.Module):
         self.embedding = nn.Embedding(vocab_size, emb_size, padding_idx=PAD)
         self.dropout = nn.Dropout(dropout)
         self.rnn = RNNS[cell](
-            emb_size, hidden_size, num_layers=num_layers, batch_first=True,
-            bidirectional=bidirectional, dropout=dropout if num_layers > 1 else 0.0,
+            emb_size,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            bidirectional=bidirectional,
+            dropout=dropout if num_layers > 1 else 0.0,
         )
         self.hidden_size = hidden_size
         self.output_size = hidden_size * (2 if bidirectional else 1)

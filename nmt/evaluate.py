@@ -53,8 +53,10 @@ def score_split(
     """Translate a split and score it. Returns the hypotheses and the scores of results.json."""
     src_ids, tgt_ids = encode_split(tokenizer, split, cache)
     loss = mean_loss(model, src_ids, tgt_ids, device, decode.batch_size)
-    hyps = [tokenizer.decode_tgt(h.ids) for h in translate_lines(model, tokenizer, split.src,
-                                                                  decode, device)]
+    hyps = [
+        tokenizer.decode_tgt(h.ids)
+        for h in translate_lines(model, tokenizer, split.src, decode, device)
+    ]
     scores = corpus_scores(split.src, hyps, [split.tgt, *split.refs])
     scores |= {"test_ppl": math.exp(min(loss, 50.0)), "test_loss": loss}
     return hyps, scores
@@ -79,7 +81,9 @@ def main(cfg: DictConfig) -> None:
         raise NmtError("checkpoint=PATH is required")
     device = resolve_device(cfg.device)
     model, tokenizer, saved = load_model(cfg.checkpoint, device)
-    data_cfg = cfg.data if cfg.get("data") is not None else OmegaConf.create(saved["config"]["data"])
+    data_cfg = (
+        cfg.data if cfg.get("data") is not None else OmegaConf.create(saved["config"]["data"])
+    )
     split = load_corpus(data_cfg).split(cfg.split)
     decode = typed(DecodeConfig, cfg.decode, "decode")
     run_dir = Path(HydraConfig.get().runtime.output_dir)

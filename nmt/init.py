@@ -14,7 +14,7 @@ def is_recurrent(name: str) -> bool:
 
 
 def orthogonal_blocks(weight: torch.Tensor) -> None:
-    """Each (H, H) gate block of a stacked (k H, H) recurrent matrix is a random orthogonal matrix."""
+    """Each (H, H) gate block of a stacked (k H, H) recurrent matrix: random orthogonal."""
     for block in weight.data.split(weight.size(1), dim=0):
         nn.init.orthogonal_(block)
 

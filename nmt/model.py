@@ -63,17 +63,27 @@ def build_model(cfg: DictConfig, *, src_vocab_size: int, tgt_vocab_size: int) ->
             `attention` sub-configs (each with a `_target_`).
     """
     encoder = _build(
-        cfg.encoder, "model.encoder",
-        vocab_size=src_vocab_size, emb_size=cfg.emb_size, hidden_size=cfg.hidden_size,
+        cfg.encoder,
+        "model.encoder",
+        vocab_size=src_vocab_size,
+        emb_size=cfg.emb_size,
+        hidden_size=cfg.hidden_size,
     )
     attention = _build(
-        cfg.attention, "model.attention",
-        query_size=cfg.hidden_size, key_size=encoder.output_size,
+        cfg.attention,
+        "model.attention",
+        query_size=cfg.hidden_size,
+        key_size=encoder.output_size,
     )
     decoder = _build(
-        cfg.decoder, "model.decoder",
-        vocab_size=tgt_vocab_size, emb_size=cfg.emb_size, hidden_size=cfg.hidden_size,
-        memory_size=encoder.output_size, init_size=encoder.hidden_size, attention=attention,
+        cfg.decoder,
+        "model.decoder",
+        vocab_size=tgt_vocab_size,
+        emb_size=cfg.emb_size,
+        hidden_size=cfg.hidden_size,
+        memory_size=encoder.output_size,
+        init_size=encoder.hidden_size,
+        attention=attention,
     )
     model = Seq2Seq(encoder, decoder, tgt_vocab_size)
     initialize(model, cfg.init)

@@ -30,9 +30,11 @@ def fingerprint(*parts: str | bytes) -> str:
 
 
 def train_spm(lines: list[str], cfg: TokenizerConfig, cache: Path) -> bytes:
-    """Train (or load from `cache`) a SentencePiece model on `lines`; returns its serialised proto."""
+    """Train (or load from `cache`) a SentencePiece model on `lines`; returns its proto."""
     settings = json.dumps(dataclasses.asdict(cfg) | {"joint": None}, sort_keys=True)
-    path = cache / "spm" / f"{cfg.model_type}-{cfg.vocab_size}-{fingerprint(settings, *lines)}.model"
+    path = (
+        cache / "spm" / f"{cfg.model_type}-{cfg.vocab_size}-{fingerprint(settings, *lines)}.model"
+    )
     if path.is_file():
         log.info("tokenizer: reusing %s", path)
         return path.read_bytes()
@@ -44,7 +46,10 @@ def train_spm(lines: list[str], cfg: TokenizerConfig, cache: Path) -> bytes:
         model_type=cfg.model_type,
         vocab_size=cfg.vocab_size,
         character_coverage=cfg.character_coverage,
-        unk_id=UNK, bos_id=BOS, eos_id=EOS, pad_id=PAD,
+        unk_id=UNK,
+        bos_id=BOS,
+        eos_id=EOS,
+        pad_id=PAD,
         hard_vocab_limit=False,  # tiny corpora (tests) may have fewer pieces than asked for
         num_threads=os.cpu_count() or 1,
         minloglevel=2,
@@ -121,7 +126,11 @@ def encode_split(tokenizer: Tokenizer, split: Split, cache: Path) -> tuple[list,
     datasets.disable_progress_bars()
     table = datasets.Dataset.from_dict({"src": split.src, "tgt": split.tgt})
     encoded = table.map(
-        encode, batched=True, batch_size=2000, cache_file_name=str(path),
-        remove_columns=["src", "tgt"], new_fingerprint=key,
+        encode,
+        batched=True,
+        batch_size=2000,
+        cache_file_name=str(path),
+        remove_columns=["src", "tgt"],
+        new_fingerprint=key,
     )
     return encoded["src_ids"], encoded["tgt_ids"]

@@ -79,8 +79,11 @@ def restore(run_dir: Path, model: Seq2Seq, optimizer: torch.optim.Optimizer) -> 
     state.stopped_early = False  # a larger budget gets another chance
     metrics = run_dir / "metrics.jsonl"
     if metrics.is_file():
-        kept = [line for line in metrics.read_text().splitlines()
-                if json.loads(line)["step"] <= state.step]
+        kept = [
+            line
+            for line in metrics.read_text().splitlines()
+            if json.loads(line)["step"] <= state.step
+        ]
         metrics.write_text("".join(line + "\n" for line in kept))
     log.info("resuming %s at step %d (epoch %d)", run_dir, state.step, state.epoch + 1)
     return state
@@ -94,12 +97,18 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     device = resolve_device(cfg.device)
     decode = typed(DecodeConfig, cfg.decode, "decode")
     corpus, tokenizer, data = prepare_data(cfg, typed(TokenizerConfig, cfg.tokenizer, "tokenizer"))
-    model = build_model(cfg.model, src_vocab_size=tokenizer.src_vocab_size,
-                        tgt_vocab_size=tokenizer.tgt_vocab_size).to(device)
+    model = build_model(
+        cfg.model, src_vocab_size=tokenizer.src_vocab_size, tgt_vocab_size=tokenizer.tgt_vocab_size
+    ).to(device)
     optimizer = build_optimizer(cfg.optim, model)
-    log.info("model: %s encoder, %s decoder, %s; %d parameters; device %s",
-             type(model.encoder).__name__, type(model.decoder).__name__,
-             type(model.decoder.attention).__name__, count_parameters(model), device)
+    log.info(
+        "model: %s encoder, %s decoder, %s; %d parameters; device %s",
+        type(model.encoder).__name__,
+        type(model.decoder).__name__,
+        type(model.decoder.attention).__name__,
+        count_parameters(model),
+        device,
+    )
     state = restore(run_dir, model, optimizer) if cfg.resume else TrainState()
     fit = Fit(cfg, run_dir, model, optimizer, tokenizer, data, device, state)
     fit.run()

@@ -68,7 +68,10 @@ def learning_rate(optim_cfg: DictConfig, epoch: int) -> float:
 
 
 def train_step(
-    model: Seq2Seq, optimizer: torch.optim.Optimizer, batch: Batch, cfg: TrainerConfig,
+    model: Seq2Seq,
+    optimizer: torch.optim.Optimizer,
+    batch: Batch,
+    cfg: TrainerConfig,
     clip_norm: float | None,
 ) -> tuple[float, float]:
     """One update on the mean token loss. Returns (summed loss, gradient norm before clipping)."""
@@ -84,12 +87,18 @@ def train_step(
 
 
 def validate(
-    model: Seq2Seq, tokenizer: Tokenizer, data: Data, cfg: TrainerConfig, decode: DecodeConfig,
+    model: Seq2Seq,
+    tokenizer: Tokenizer,
+    data: Data,
+    cfg: TrainerConfig,
+    decode: DecodeConfig,
     device: torch.device,
 ) -> dict[str, float | None]:
     dev_loss = mean_loss(model, data.dev_src, data.dev_tgt, device, decode.batch_size)
     scores: dict[str, float | None] = {
-        "dev_loss": dev_loss, "dev_ppl": math.exp(min(dev_loss, 50.0)), "dev_bleu": None
+        "dev_loss": dev_loss,
+        "dev_ppl": math.exp(min(dev_loss, 50.0)),
+        "dev_bleu": None,
     }
     if cfg.valid_bleu:
         hyps = translate_lines(model, tokenizer, data.dev_text, decode, device)
@@ -118,8 +127,11 @@ def checkpoint_payload(
     """What every checkpoint holds: enough to rebuild the model and tokenizer alone."""
     return {
         "config": OmegaConf.to_container(cfg, resolve=True),
-        "tokenizer": {"src": tokenizer.src_model, "tgt": tokenizer.tgt_model,
-                      "identity": tokenizer.identity},
+        "tokenizer": {
+            "src": tokenizer.src_model,
+            "tgt": tokenizer.tgt_model,
+            "identity": tokenizer.identity,
+        },
         "model": model.state_dict(),
         "step": state.step,
         "train_state": dataclasses.asdict(state),
@@ -137,8 +149,15 @@ class Fit:
     """Runs the loop of one run directory: trains, validates, checkpoints, stops."""
 
     def __init__(
-        self, cfg: DictConfig, run_dir: Path, model: Seq2Seq, optimizer: torch.optim.Optimizer,
-        tokenizer: Tokenizer, data: Data, device: torch.device, state: TrainState,
+        self,
+        cfg: DictConfig,
+        run_dir: Path,
+        model: Seq2Seq,
+        optimizer: torch.optim.Optimizer,
+        tokenizer: Tokenizer,
+        data: Data,
+        device: torch.device,
+        state: TrainState,
     ) -> None:
         self.cfg, self.run_dir, self.model, self.optimizer = cfg, run_dir, model, optimizer
         self.tokenizer, self.data, self.device, self.state = tokenizer, data, device, state
@@ -170,8 +189,10 @@ class Fit:
             state.stopped_early = t.patience is not None and state.bad_validations >= t.patience
         w = self.window
         record = {
-            "step": state.step, "epoch": state.epoch,
-            "train_loss": w["loss"] / max(w["tokens"], 1), **scores,
+            "step": state.step,
+            "epoch": state.epoch,
+            "train_loss": w["loss"] / max(w["tokens"], 1),
+            **scores,
             "lr": self.optimizer.param_groups[0]["lr"],
             "tokens_per_s": w["tokens"] / max(w["time"], 1e-9),
             "elapsed_s": state.train_time_s,
@@ -181,7 +202,10 @@ class Fit:
         self.window = {"loss": 0.0, "tokens": 0, "time": 0.0}
         bleu_text = "" if scores["dev_bleu"] is None else f" dev BLEU {scores['dev_bleu']:.2f}"
         log.info(
-            "step %d: dev ppl %.2f%s%s", state.step, scores["dev_ppl"], bleu_text,
+            "step %d: dev ppl %.2f%s%s",
+            state.step,
+            scores["dev_ppl"],
+            bleu_text,
             " (best)" if better else "",
         )
         if better:
@@ -191,17 +215,22 @@ class Fit:
     def epoch(self, progress: tqdm) -> None:
         state, t, d = self.state, self.trainer, self.data
         batches = epoch_batches(
-            [len(s) for s in d.train_src], [len(s) for s in d.train_tgt],
-            batch_size=t.batch_size, batch_tokens=t.batch_tokens, pool=t.bucket_pool,
-            seed=self.cfg.seed, epoch=state.epoch,
+            [len(s) for s in d.train_src],
+            [len(s) for s in d.train_tgt],
+            batch_size=t.batch_size,
+            batch_tokens=t.batch_tokens,
+            pool=t.bucket_pool,
+            seed=self.cfg.seed,
+            epoch=state.epoch,
         )
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.cfg.optim, state.epoch)
         while state.batch_in_epoch < len(batches) and self.budget_left():
             batch = make_batch(d.train_src, d.train_tgt, batches[state.batch_in_epoch])
             start = time.perf_counter()
-            loss, _ = train_step(self.model, self.optimizer, batch.to(self.device), t,
-                                 self.cfg.optim.clip_norm)
+            loss, _ = train_step(
+                self.model, self.optimizer, batch.to(self.device), t, self.cfg.optim.clip_norm
+            )
             elapsed = time.perf_counter() - start
             state.step += 1
             state.batch_in_epoch += 1
@@ -227,11 +256,17 @@ class Fit:
         t = self.trainer
         steps_per_epoch = max(1, len(self.data.train_src) // t.batch_size)
         total = t.max_steps if t.max_steps is not None else t.max_epochs * steps_per_epoch
-        with tqdm(total=total, initial=self.state.step, desc="train", unit="step",
-                  file=sys.stderr, dynamic_ncols=True, mininterval=1.0) as progress:
+        with tqdm(
+            total=total,
+            initial=self.state.step,
+            desc="train",
+            unit="step",
+            file=sys.stderr,
+            dynamic_ncols=True,
+            mininterval=1.0,
+        ) as progress:
             while self.budget_left():
                 self.epoch(progress)
         last = self.ckpt_dir / "last.pt"
         if not last.is_file() or self.state.step % t.valid_every != 0:
             self.validate_and_save()  # the budget ended between validations
-

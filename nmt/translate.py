@@ -36,7 +36,10 @@ def load_model(path: str, device: torch.device) -> tuple[Seq2Seq, Tokenizer, dic
 
 
 def translate_lines(
-    model: Seq2Seq, tokenizer: Tokenizer, lines: list[str], decode: DecodeConfig,
+    model: Seq2Seq,
+    tokenizer: Tokenizer,
+    lines: list[str],
+    decode: DecodeConfig,
     device: torch.device,
 ) -> list[Hypothesis]:
     """Translate raw sentences in length-sorted batches; results come back in input order."""
@@ -46,8 +49,11 @@ def translate_lines(
     for index in sorted_batches([len(s) for s in src_ids], decode.batch_size):
         batch = make_batch(src_ids, None, index).to(device)
         out = greedy(
-            model, batch.src, batch.src_mask,
-            max_len_ratio=decode.max_len_ratio, max_len_extra=decode.max_len_extra,
+            model,
+            batch.src,
+            batch.src_mask,
+            max_len_ratio=decode.max_len_ratio,
+            max_len_extra=decode.max_len_extra,
         )
         for i, hyp in zip(index, out, strict=True):
             hyps[i] = hyp

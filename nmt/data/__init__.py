@@ -95,7 +95,11 @@ def load_corpus(data_cfg: DictConfig) -> Corpus:
     corpus.train = filter_by_length(corpus.train, data_cfg.max_len)
     log.info(
         "corpus: train %d pairs (%d dropped by max_len=%s), dev %d, test %d, extra refs %d",
-        len(corpus.train), before - len(corpus.train), data_cfg.max_len,
-        len(corpus.dev), len(corpus.test), len(corpus.test.refs),
+        len(corpus.train),
+        before - len(corpus.train),
+        data_cfg.max_len,
+        len(corpus.dev),
+        len(corpus.test),
+        len(corpus.test.refs),
     )
     return corpus

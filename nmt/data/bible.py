@@ -36,7 +36,9 @@ def read_translation(con: sqlite3.Connection, code: str) -> dict[Verse, str]:
     verses = {k: t for k, t in verses.items() if t}
     if not verses:
         codes = [r[0] for r in con.execute("SELECT DISTINCT bbName FROM bible ORDER BY bbName")]
-        raise NmtError(f"data.corpus: no translation '{code}' in bible.db (codes: {' '.join(codes)})")
+        raise NmtError(
+            f"data.corpus: no translation '{code}' in bible.db (codes: {' '.join(codes)})"
+        )
     return verses
 
 

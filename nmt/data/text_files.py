@@ -34,9 +34,7 @@ def load_split(prefix: str, name: str, src_lang: str, tgt_lang: str) -> Split:
     return Split(src, tgt, refs)
 
 
-def load_text_files(
-    *, prefix: str, src_lang: str, tgt_lang: str, splits: dict[str, str]
-) -> Corpus:
+def load_text_files(*, prefix: str, src_lang: str, tgt_lang: str, splits: dict[str, str]) -> Corpus:
     """Args:
     prefix: path prefix, e.g. `corpus/` for corpus/train.en, corpus/train.fr, ...
     splits: file stem of each split, e.g. {train: train, dev: valid, test: test}.

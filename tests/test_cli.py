@@ -1,0 +1,184 @@
+"""The console scripts end to end on the toy task, as a user runs them."""
+
+import json
+import shutil
+import subprocess
+
+import pytest
+from conftest import TINY
+
+RESULT_KEYS = {
+    "bleu",
+    "bleu_signature",
+    "bleu_multi_ref",
+    "chrf",
+    "ter",
+    "test_ppl",
+    "bleu_by_length",
+    "params",
+    "train_time_s",
+    "train_tokens_per_s",
+    "best_step",
+    "decode",
+}
+LEARN = [
+    *TINY,
+    "model.emb_size=32",
+    "model.hidden_size=64",
+    "trainer.max_steps=null",
+    "trainer.max_epochs=10",
+    "trainer.valid_every=250",
+    "trainer.batch_size=32",
+    "data.corpus.n_train=2000",
+    "data.corpus.n_test=100",
+    "optim.optimizer.lr=0.005",
+    "model.init=uniform",
+]
+
+
+@pytest.fixture(scope="module")
+def learned_run(tmp_path_factory, cache_dir):
+    """A toy model trained well enough to have a real BLEU (shared by several tests)."""
+    import os
+    import sys
+
+    run_dir = tmp_path_factory.mktemp("learned")
+    env = os.environ | {"NMT_CACHE_DIR": str(cache_dir)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "nmt.train", *LEARN, f"hydra.run.dir={run_dir}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir, proc
+
+
+def test_tiny_run_writes_every_design_file(run_cli, tmp_path):
+    proc = run_cli("train", *TINY, f"hydra.run.dir={tmp_path}/run")
+    run = tmp_path / "run"
+    for name in (
+        ".hydra/config.yaml",
+        ".hydra/overrides.yaml",
+        "train.log",
+        "metrics.jsonl",
+        "results.json",
+        "test.src",
+        "test.hyp",
+        "test.ref",
+        "checkpoints/last.pt",
+        "checkpoints/best.pt",
+    ):
+        assert (run / name).is_file(), name
+    results = json.loads((run / "results.json").read_text())
+    assert RESULT_KEYS <= results.keys()
+    assert sum(b["n"] for b in results["bleu_by_length"]) == 40
+    metrics = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [m["step"] for m in metrics] == [6, 12]
+    assert {
+        "step",
+        "epoch",
+        "train_loss",
+        "dev_loss",
+        "dev_ppl",
+        "dev_bleu",
+        "lr",
+        "tokens_per_s",
+        "elapsed_s",
+    } <= metrics[0].keys()
+    assert "test BLEU" in proc.stdout and str(run) in proc.stdout
+    assert len((run / "test.hyp").read_text().splitlines()) == 40
+
+
+def test_the_toy_task_is_learned_and_bleu_matches_the_sacrebleu_cli(learned_run):
+    run_dir, proc = learned_run
+    results = json.loads((run_dir / "results.json").read_text())
+    assert results["bleu"] > 80, proc.stderr[-2000:]
+    cli = subprocess.run(
+        [
+            "sacrebleu",
+            str(run_dir / "test.ref"),
+            "-i",
+            str(run_dir / "test.hyp"),
+            "-m",
+            "bleu",
+            "-w",
+            "6",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    reported = json.loads(cli.stdout)
+    assert reported["score"] == pytest.approx(results["bleu"], abs=1e-6)
+    assert reported["signature"] == results["bleu_signature"]
+
+
+def test_translate_and_evaluate_rebuild_from_the_checkpoint(learned_run, run_cli, tmp_path):
+    run_dir, _ = learned_run
+    sources = (run_dir / "test.src").read_text().splitlines()[:5]
+    proc = run_cli(
+        "translate",
+        f"checkpoint={run_dir}/checkpoints/best.pt",
+        "input=-",
+        input="\n".join(sources) + "\n",
+        cwd=tmp_path,
+    )
+    lines = proc.stdout.splitlines()
+    assert lines == (run_dir / "test.hyp").read_text().splitlines()[:5]
+    assert list(tmp_path.iterdir()) == []  # no run directory
+
+    proc = run_cli(
+        "evaluate", f"checkpoint={run_dir}/checkpoints/best.pt", f"hydra.run.dir={tmp_path}/eval"
+    )
+    ours = json.loads((tmp_path / "eval" / "results.json").read_text())
+    theirs = json.loads((run_dir / "results.json").read_text())
+    assert ours["bleu"] == pytest.approx(theirs["bleu"])
+    assert (tmp_path / "eval" / "test.hyp").read_text() == (run_dir / "test.hyp").read_text()
+
+
+def test_multirun_sweeps_attention_variants(run_cli, tmp_path):
+    run_cli(
+        "train", "-m", *TINY, "model/attention=none,bahdanau", f"hydra.sweep.dir={tmp_path}/sweep"
+    )
+    for job in ("0", "1"):
+        assert (tmp_path / "sweep" / job / "results.json").is_file()
+    overrides = (tmp_path / "sweep" / "0" / ".hydra" / "overrides.yaml").read_text()
+    assert "model/attention=none" in overrides
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        ([*TINY, "trainer.max_stepz=5"], "trainer.max_stepz"),
+        ([*TINY, "model/attention=foo"], "bahdanau"),  # lists the valid choices
+        ([*TINY, "trainer.early_stop_metric=bleu"], "trainer.early_stop_metric"),
+        ([*TINY, "model.encoder.cell=rnn"], "model.encoder.cell"),
+        (["data.corpus.tgt=Q"], "no translation 'Q'"),
+    ],
+)
+def test_bad_config_is_one_clear_error(run_cli, tmp_path, args, expected):
+    proc = run_cli("train", *args, f"hydra.run.dir={tmp_path}/run", check=False)
+    assert proc.returncode != 0
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_console_script_works_from_any_directory(tmp_path, cache_dir):
+    import os
+
+    exe = shutil.which("nmt-train")
+    if exe is None:
+        pytest.skip("nmt-train is not installed on PATH")
+    env = os.environ | {"NMT_CACHE_DIR": str(cache_dir)}
+    proc = subprocess.run(
+        [exe, *TINY, "trainer.max_steps=2", "trainer.valid_every=2"],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert list((tmp_path / "outputs" / "runs").glob("*/*/results.json"))

@@ -1,0 +1,64 @@
+"""A run killed with SIGKILL and resumed ends with the same weights as an uninterrupted run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+from conftest import TINY
+
+from nmt.checkpoint import load_checkpoint
+
+RUN = [
+    *TINY,
+    "trainer.max_steps=240",
+    "trainer.valid_every=20",
+    "data.corpus.n_train=800",
+    "model.encoder.dropout=0.3",
+    "model.decoder.dropout=0.3",
+    "seed=7",
+]
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(run_cli, tmp_path, cache_dir):
+    run_cli("train", *RUN, f"hydra.run.dir={tmp_path}/straight")
+
+    killed = tmp_path / "killed"
+    env = os.environ | {"NMT_CACHE_DIR": str(cache_dir)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nmt.train", *RUN, f"hydra.run.dir={killed}"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.time() + 300
+    while not (killed / "checkpoints" / "last.pt").exists():
+        assert proc.poll() is None, "the run ended before its first checkpoint"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    at_kill = load_checkpoint(killed / "checkpoints" / "last.pt")["step"]
+    if at_kill >= 240:
+        pytest.skip("the run finished before it could be killed")
+
+    run_cli("train", f"resume={killed}")
+    straight = load_checkpoint(tmp_path / "straight" / "checkpoints" / "last.pt")
+    resumed = load_checkpoint(killed / "checkpoints" / "last.pt")
+    assert resumed["step"] == straight["step"] == 240
+    for name, tensor in straight["model"].items():
+        assert torch.equal(tensor, resumed["model"][name]), name
+    steps = [line for line in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert len(steps) == 12  # one record per validation, none duplicated by the resume
+
+
+def test_resume_refuses_to_change_anything_but_the_budget(run_cli, tmp_path):
+    run_cli("train", *TINY, f"hydra.run.dir={tmp_path}/run")
+    proc = run_cli("train", f"resume={tmp_path}/run", "optim.optimizer.lr=0.5", check=False)
+    assert proc.returncode != 0 and "optim.optimizer.lr" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    run_cli("train", f"resume={tmp_path}/run", "trainer.max_steps=18")
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 18
