@@ -13,7 +13,10 @@ Each variant is one small stateless module; the shared maths are the free functi
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
+
+from nmt.errors import NmtError
 
 
 def as_sequence(query: Tensor) -> tuple[Tensor, bool]:
@@ -98,4 +101,222 @@ class BahdanauAttention(nn.Module):
         hidden = torch.tanh(self.W_a(query).unsqueeze(2) + keys.unsqueeze(1))  # (B, T, S, n')
         scores = self.v_a(hidden).squeeze(-1)  # (B, T, S)
         weights = masked_softmax(scores, mask)
+        return finish(weighted_sum(weights, memory), weights, single)
+
+
+# --- Luong et al. 2015, eq. (8): score functions, shared by the global and local variants ------
+
+
+class DotScore(nn.Module):
+    """score(h_t, h_s) = h_t^T h_s (needs Dq = Dk); no parameters."""
+
+    def __init__(self, *, query_size: int, key_size: int) -> None:
+        super().__init__()
+        if query_size != key_size:
+            raise NmtError(
+                f"dot attention needs the query size to equal the key size, got {query_size} "
+                f"(decoder) and {key_size} (encoder): size the decoder as the encoder output "
+                "(model.decoder_size=null) or use general, concat or bahdanau"
+            )
+
+    def project_keys(self, memory: Tensor) -> Tensor:
+        return memory
+
+    def forward(self, query: Tensor, keys: Tensor) -> Tensor:
+        """query (B, T, Dq), keys (B, S, Dk) -> scores (B, T, S)."""
+        return torch.bmm(query, keys.transpose(1, 2))
+
+
+class GeneralScore(nn.Module):
+    """score(h_t, h_s) = h_t^T W_a h_s; W_a maps keys to the query size, once per batch."""
+
+    def __init__(self, *, query_size: int, key_size: int) -> None:
+        super().__init__()
+        self.W_a = nn.Linear(key_size, query_size, bias=False)
+
+    def project_keys(self, memory: Tensor) -> Tensor:
+        """(B, S, Dk) -> W_a h_s: (B, S, Dq)."""
+        return self.W_a(memory)
+
+    def forward(self, query: Tensor, keys: Tensor) -> Tensor:
+        return torch.bmm(query, keys.transpose(1, 2))  # (B, T, S)
+
+
+class ConcatScore(nn.Module):
+    """score(h_t, h_s) = v_a^T tanh(W_a [h_t; h_s]). W_a is one (n', Dq + Dk) matrix; its key
+    block is applied once per batch and its query block once per step."""
+
+    def __init__(self, *, query_size: int, key_size: int, hidden_size: int | None = None) -> None:
+        super().__init__()
+        hidden_size = hidden_size or query_size
+        self.query_size = query_size
+        self.W_a = nn.Linear(query_size + key_size, hidden_size, bias=False)
+        self.v_a = nn.Linear(hidden_size, 1, bias=False)
+
+    def project_keys(self, memory: Tensor) -> Tensor:
+        """(B, S, Dk) -> W_a[:, Dq:] h_s: (B, S, n')."""
+        return F.linear(memory, self.W_a.weight[:, self.query_size :])
+
+    def forward(self, query: Tensor, keys: Tensor) -> Tensor:
+        q = F.linear(query, self.W_a.weight[:, : self.query_size])  # (B, T, n')
+        hidden = torch.tanh(q.unsqueeze(2) + keys.unsqueeze(1))  # (B, T, S, n')
+        return self.v_a(hidden).squeeze(-1)  # (B, T, S)
+
+
+SCORES = {"dot": DotScore, "general": GeneralScore, "concat": ConcatScore}
+
+
+def build_score(score: str, query_size: int, key_size: int) -> nn.Module:
+    if score not in SCORES:
+        raise NmtError(f"model.attention.score: '{score}' is not one of {', '.join(SCORES)}")
+    return SCORES[score](query_size=query_size, key_size=key_size)
+
+
+class GlobalAttention(nn.Module):
+    """Luong et al. 2015, global attention, eq. (7)-(8): a_t = softmax_s(score(h_t, h_s)) over
+    every source position, c_t = sum_s a_t(s) h_s.
+
+    Args:
+        score: "dot", "general" or "concat" (the parameters live on the `score` child).
+    """
+
+    def __init__(self, *, query_size: int, key_size: int, score: str) -> None:
+        super().__init__()
+        self.score = build_score(score, query_size, key_size)
+
+    def project_keys(self, memory: Tensor) -> Tensor:
+        return self.score.project_keys(memory)
+
+    def forward(
+        self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor, step: int | Tensor = 0
+    ) -> tuple[Tensor, Tensor]:
+        query, single = as_sequence(query)
+        weights = masked_softmax(self.score(query, keys), mask)  # (B, T, S)
+        return finish(weighted_sum(weights, memory), weights, single)
+
+
+class LocationAttention(nn.Module):
+    """Luong et al. 2015, location-based attention, eq. (8): a_t = softmax(W_a h_t), logits over a
+    fixed maximum length `max_len`, cut to the batch's S and masked; positions past max_len get
+    weight 0 (footnote 6: words near the end of long sentences are ignored)."""
+
+    def __init__(self, *, query_size: int, key_size: int, max_len: int = 128) -> None:
+        super().__init__()
+        self.max_len = max_len
+        self.W_a = nn.Linear(query_size, max_len)
+
+    def project_keys(self, memory: Tensor) -> Tensor:
+        return memory
+
+    def forward(
+        self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor, step: int | Tensor = 0
+    ) -> tuple[Tensor, Tensor]:
+        query, single = as_sequence(query)
+        S = memory.size(1)
+        logits = self.W_a(query)[..., :S]  # (B, T, min(S, max_len))
+        if S > self.max_len:
+            logits = F.pad(logits, (0, S - self.max_len), value=float("-inf"))  # (B, T, S)
+        reachable = mask.clone()
+        reachable[:, self.max_len :] = False
+        weights = masked_softmax(logits, reachable)
+        return finish(weighted_sum(weights, memory), weights, single)
+
+
+def window_mask(centre: Tensor, mask: Tensor, D: int) -> Tensor:
+    """Positions s with floor(centre) - D <= s <= floor(centre) + D that are real tokens.
+
+    Args:
+        centre: (B, T) window centres p_t (real-valued for local-p).
+        mask: (B, S) bool.
+    Returns:
+        (B, T, S) bool.
+    """
+    s = torch.arange(mask.size(1), device=mask.device)  # (S,)
+    left = centre.floor().unsqueeze(-1) - D  # (B, T, 1)
+    return (s >= left) & (s <= left + 2 * D) & mask.unsqueeze(1)
+
+
+def steps_tensor(step: int | Tensor, T: int, device: torch.device) -> Tensor:
+    """The target positions of a query: (T,) for the whole-sequence form, (1,) for one step."""
+    if isinstance(step, Tensor):
+        return step.to(device).reshape(T)
+    return torch.full((T,), step, device=device)
+
+
+class LocalMAttention(nn.Module):
+    """Luong et al. 2015, local-m (monotonic) attention, 3.2: the global model restricted to the
+    window [p_t - D, p_t + D] around p_t = t (0-based, clamped to the last real position S - 1),
+    cut to the sentence; softmax of the score over the window, exactly 0 outside.
+
+    Args:
+        score: "dot", "general" or "concat".
+        window: D (the paper: 10).
+    """
+
+    def __init__(self, *, query_size: int, key_size: int, score: str, window: int = 10) -> None:
+        super().__init__()
+        self.score = build_score(score, query_size, key_size)
+        self.window = window
+
+    def project_keys(self, memory: Tensor) -> Tensor:
+        return self.score.project_keys(memory)
+
+    def forward(
+        self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor, step: int | Tensor = 0
+    ) -> tuple[Tensor, Tensor]:
+        query, single = as_sequence(query)
+        t = steps_tensor(step, query.size(1), query.device)  # (T,)
+        last = (mask.sum(-1) - 1).unsqueeze(1)  # (B, 1)
+        centre = torch.minimum(t.unsqueeze(0), last).to(query.dtype)  # (B, T)
+        inside = window_mask(centre, mask, self.window)  # (B, T, S)
+        scores = self.score(query, keys).masked_fill(~inside, float("-inf"))
+        weights = torch.softmax(scores, dim=-1)  # (B, T, S)
+        return finish(weighted_sum(weights, memory), weights, single)
+
+
+class LocalPAttention(nn.Module):
+    """Luong et al. 2015, local-p (predictive) attention, eq. (9)-(10), as in the authors' code:
+
+        p_t = (S - 1) sigmoid(v_p^T tanh(W_p h_t))             (0-based, S real source tokens)
+        a_t(s) = softmax_{s in window}(score(h_t, h_s)) exp(-(s - p_t)^2 / (2 sigma^2))
+
+    over the window [floor(p_t) - D, floor(p_t) + D] cut to the sentence, sigma = D / 2, and not
+    renormalised (the authors found renormalising worse; `renormalize=True` offers it). W_p and
+    v_p learn through p_t.
+    """
+
+    def __init__(
+        self,
+        *,
+        query_size: int,
+        key_size: int,
+        score: str,
+        window: int = 10,
+        renormalize: bool = False,
+    ) -> None:
+        super().__init__()
+        self.score = build_score(score, query_size, key_size)
+        self.window = window
+        self.renormalize = renormalize
+        self.W_p = nn.Linear(query_size, query_size, bias=False)
+        self.v_p = nn.Linear(query_size, 1, bias=False)
+
+    def project_keys(self, memory: Tensor) -> Tensor:
+        return self.score.project_keys(memory)
+
+    def forward(
+        self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor, step: int | Tensor = 0
+    ) -> tuple[Tensor, Tensor]:
+        query, single = as_sequence(query)
+        S_real = (mask.sum(-1, keepdim=True) - 1).to(query.dtype)  # (B, 1): S - 1
+        p = S_real * torch.sigmoid(self.v_p(torch.tanh(self.W_p(query)))).squeeze(-1)  # (B, T)
+        inside = window_mask(p.detach(), mask, self.window)  # (B, T, S)
+        scores = self.score(query, keys).masked_fill(~inside, float("-inf"))
+        align = torch.softmax(scores, dim=-1)  # (B, T, S)
+        s = torch.arange(mask.size(1), device=query.device, dtype=query.dtype)
+        sigma = self.window / 2
+        gaussian = torch.exp(-((s - p.unsqueeze(-1)) ** 2) / (2 * sigma**2))  # (B, T, S)
+        weights = align * gaussian
+        if self.renormalize:
+            weights = weights / weights.sum(-1, keepdim=True)
         return finish(weighted_sum(weights, memory), weights, single)

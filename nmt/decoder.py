@@ -16,6 +16,7 @@ import torch
 from torch import Tensor, nn
 
 from nmt.encoder import EncoderOutput
+from nmt.errors import NmtError
 from nmt.tokenizer import PAD
 
 
@@ -37,7 +38,7 @@ class BahdanauDecoder(nn.Module):
         vocab_size, emb_size: target vocabulary and embedding size m.
         hidden_size: n, the decoder state size.
         memory_size: Dk, the annotation size (2n for a bidirectional encoder).
-        init_size: size of the encoder final state that s_0 is computed from.
+        encoder_size: H, the encoder's units per direction (s_0 is computed from one state).
         attention: any module of the nmt.attention interface, built for (n, Dk).
         maxout_size: l, the maxout layer size (default n / 2, the paper's 500 for n = 1000).
         dropout: on the target embeddings and the maxout output.
@@ -50,7 +51,7 @@ class BahdanauDecoder(nn.Module):
         emb_size: int,
         hidden_size: int,
         memory_size: int,
-        init_size: int,
+        encoder_size: int,
         attention: nn.Module,
         maxout_size: int | None = None,
         dropout: float = 0.0,
@@ -59,7 +60,7 @@ class BahdanauDecoder(nn.Module):
         maxout_size = maxout_size or hidden_size // 2
         self.embedding = nn.Embedding(vocab_size, emb_size, padding_idx=PAD)
         self.attention = attention
-        self.W_s = nn.Linear(init_size, hidden_size)
+        self.W_s = nn.Linear(encoder_size, hidden_size)
         self.W = nn.Linear(emb_size, 3 * hidden_size)  # W_r, W_z, W stacked
         self.C = nn.Linear(memory_size, 3 * hidden_size, bias=False)  # C_r, C_z, C
         self.U = nn.Linear(hidden_size, 3 * hidden_size)  # U_r, U_z, U: the recurrent matrices
@@ -118,3 +119,137 @@ class BahdanauDecoder(nn.Module):
         context, alpha = self.attention(s, keys, enc.memory, enc.mask, step=t)
         features = self.readout(s, emb, context)
         return features, (self.gru(self.W(emb), context, s),), alpha
+
+
+def bridge(enc: EncoderOutput) -> tuple[Tensor, Tensor]:
+    """Encoder final states -> the decoder's initial (h_0, c_0), each (B, L, dirs * H).
+
+    A bidirectional layer's forward and backward final states are concatenated, which is why the
+    Luong decoder is sized as the encoder output (2H); a GRU encoder's cell state starts at zero.
+    """
+    h, c = enc.final if isinstance(enc.final, tuple) else (enc.final, torch.zeros_like(enc.final))
+    dirs = enc.directions
+    L = h.size(0) // dirs
+
+    def merge(x: Tensor) -> Tensor:  # (L * dirs, B, H) -> (B, L, dirs * H)
+        return x.view(L, dirs, x.size(1), x.size(2)).permute(2, 0, 1, 3).flatten(2)
+
+    return merge(h), merge(c)
+
+
+class LuongDecoder(nn.Module):
+    """The stacked-LSTM decoder of Luong et al. 2015, 3:
+
+        h_t = LSTM(input_t, h_{t-1}),  input_t = [E y_{t-1}; h~_{t-1}] with input feeding (3.3)
+                                          or E y_{t-1} without
+        c_t = attention(query = top-layer h_t, encoder top-layer states)
+        h~_t = tanh(W_c [c_t; h_t]),   p(y_t | ...) = softmax(W_s h~_t)   (W_s is the generator)
+
+    The layers start from the encoder's final states (concatenated over directions, so the
+    decoder size equals the encoder output size). Without input feeding the recurrence does not
+    depend on attention, so teacher forcing runs the LSTM over the whole sequence in one call.
+    With `NoAttention` the context is the encoder's last top-layer state; the paper's base model
+    instead predicts from h_t directly.
+
+    Args:
+        hidden_size: decoder units per layer; must be the encoder output size (see `bridge`).
+        memory_size: Dk, the encoder output size.
+        encoder_size: unused here (the bridge takes whole final states); every decoder is built
+            with the same derived sizes.
+        num_layers: stacked LSTM layers (as many as the encoder's).
+        dropout: on the embeddings, between layers and on h~_t (Zaremba-style, non-recurrent).
+        input_feed: feed h~_{t-1} into the first layer.
+    """
+
+    def __init__(
+        self,
+        *,
+        vocab_size: int,
+        emb_size: int,
+        hidden_size: int,
+        memory_size: int,
+        encoder_size: int,
+        attention: nn.Module,
+        num_layers: int = 1,
+        dropout: float = 0.0,
+        input_feed: bool = True,
+    ) -> None:
+        super().__init__()
+        if hidden_size != memory_size:
+            raise NmtError(
+                f"model.decoder_size: the luong decoder starts from the encoder's final states, so "
+                f"its size must be the encoder output size {memory_size}, not {hidden_size} "
+                "(set model.decoder_size=null)"
+            )
+        self.embedding = nn.Embedding(vocab_size, emb_size, padding_idx=PAD)
+        self.attention = attention
+        self.lstm = nn.LSTM(
+            emb_size + (hidden_size if input_feed else 0),
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            dropout=dropout if num_layers > 1 else 0.0,
+        )
+        self.W_c = nn.Linear(memory_size + hidden_size, hidden_size, bias=False)
+        self.dropout = nn.Dropout(dropout)
+        self.input_feed = input_feed
+        self.num_layers = num_layers
+        self.output_size = hidden_size
+
+    def start(self, enc: EncoderOutput) -> tuple[Tensor, Tensor, Tensor]:
+        """(h (B, L, H), c (B, L, H), h~_0 = 0 (B, H))."""
+        h, c = bridge(enc)
+        if h.size(1) != self.num_layers:
+            raise NmtError(
+                f"model.decoder.num_layers: the luong decoder has {self.num_layers} layers but "
+                f"starts from an encoder of {h.size(1)}; they must match"
+            )
+        return h, c, h.new_zeros(h.size(0), h.size(2))
+
+    def attentional(self, h_top: Tensor, enc: EncoderOutput, keys: Tensor, step) -> tuple:
+        """h_top (B, [T,] H) -> h~ (B, [T,] H), weights (B, [T,] S)."""
+        context, weights = self.attention(h_top, keys, enc.memory, enc.mask, step=step)
+        h_tilde = torch.tanh(self.W_c(torch.cat([context, h_top], dim=-1)))
+        return self.dropout(h_tilde), weights
+
+    def lstm_step(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """x (B, I), h/c (B, L, H) -> top output (B, H), h, c."""
+        state = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())  # (L, B, H)
+        out, (h, c) = self.lstm(x.unsqueeze(1), state)
+        return out.squeeze(1), h.transpose(0, 1), c.transpose(0, 1)
+
+    def forward(self, enc: EncoderOutput, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
+        """Teacher forcing. tgt_in (B, T) -> features h~ (B, T, H), weights (B, T, S)."""
+        emb = self.dropout(self.embedding(tgt_in))  # (B, T, m)
+        keys = self.attention.project_keys(enc.memory)
+        h, c, feed = self.start(enc)
+        T = tgt_in.size(1)
+        if not self.input_feed:
+            state = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())
+            top, _ = self.lstm(emb, state)  # (B, T, H): the whole recurrence in one call
+            steps = torch.arange(T, device=tgt_in.device)
+            return self.attentional(top, enc, keys, steps)
+        features, weights = [], []
+        for t in range(T):
+            top, h, c = self.lstm_step(torch.cat([emb[:, t], feed], dim=-1), h, c)
+            feed, alpha = self.attentional(top, enc, keys, t)
+            features.append(feed)
+            weights.append(alpha)
+        return torch.stack(features, dim=1), torch.stack(weights, dim=1)
+
+    def step(
+        self,
+        y_prev: Tensor,
+        state: tuple[Tensor, Tensor, Tensor],
+        enc: EncoderOutput,
+        keys: Tensor,
+        t: int,
+    ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor], Tensor]:
+        """One step. y_prev (B,) -> features h~_t (B, H), state, weights (B, S)."""
+        h, c, feed = state
+        x = self.dropout(self.embedding(y_prev))  # (B, m)
+        if self.input_feed:
+            x = torch.cat([x, feed], dim=-1)
+        top, h, c = self.lstm_step(x, h, c)
+        feed, alpha = self.attentional(top, enc, keys, t)
+        return feed, (h, c, feed), alpha

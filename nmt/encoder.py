@@ -25,11 +25,13 @@ class EncoderOutput:
         final: (L * dirs, B, H) final states of every layer and direction, as torch.nn.GRU
             returns them ((h, c) for an LSTM). For a bidirectional layer the backward final state
             is the backward state at the first position (Bahdanau's bwd h_1).
+        directions: 2 for a bidirectional encoder, else 1.
     """
 
     memory: Tensor
     mask: Tensor
     final: Tensor | tuple[Tensor, Tensor]
+    directions: int = 1
 
 
 def reverse_padded(x: Tensor, lengths: Tensor) -> Tensor:
@@ -83,6 +85,7 @@ class RNNEncoder(nn.Module):
         self.hidden_size = hidden_size
         self.output_size = hidden_size * (2 if bidirectional else 1)
         self.reverse = reverse
+        self.directions = 2 if bidirectional else 1
 
     def forward(self, src: Tensor, mask: Tensor) -> EncoderOutput:
         """src (B, S) ids, mask (B, S) -> EncoderOutput with memory (B, S, Dk)."""
@@ -95,4 +98,4 @@ class RNNEncoder(nn.Module):
         memory, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))
         if self.reverse:
             memory = reverse_padded(memory, lengths)
-        return EncoderOutput(memory=memory, mask=mask, final=final)
+        return EncoderOutput(memory=memory, mask=mask, final=final, directions=self.directions)

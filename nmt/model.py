@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 import torch.nn.functional as F
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from torch import Tensor, nn
 
 from nmt.batching import Batch
+from nmt.config import CONFIG_DIR
 from nmt.encoder import EncoderOutput
 from nmt.errors import NmtError
 from nmt.init import initialize
@@ -51,16 +54,34 @@ def _build(cfg: DictConfig, key: str, **sizes: object) -> nn.Module:
     except InstantiationException as err:
         cause = err.__cause__
         if isinstance(cause, NmtError):
-            raise cause from None
+            raise NmtError(f"{key}: {cause}") from None
         raise NmtError(f"{key}: {cause or err}") from None
+
+
+def attention_options() -> list[str]:
+    return sorted(p.stem for p in (Path(CONFIG_DIR) / "model" / "attention").glob("*.yaml"))
+
+
+def valid_attention(query_size: int, key_size: int) -> list[str]:
+    """The attention configs that build for these sizes (for error messages)."""
+    valid = []
+    for name in attention_options():
+        cfg = OmegaConf.load(Path(CONFIG_DIR) / "model" / "attention" / f"{name}.yaml")
+        try:
+            instantiate(cfg, query_size=query_size, key_size=key_size)
+        except InstantiationException:
+            continue
+        valid.append(name)
+    return valid
 
 
 def build_model(cfg: DictConfig, *, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
     """Build a model from the `model` config group, passing the sizes each part derives from.
 
     Args:
-        cfg: the `model` node: emb_size, hidden_size, init, and the `encoder`, `decoder` and
-            `attention` sub-configs (each with a `_target_`).
+        cfg: the `model` node: emb_size, hidden_size (encoder units per direction), decoder_size
+            (null: the encoder output size), init, and the `encoder`, `decoder` and `attention`
+            sub-configs (each with a `_target_`).
     """
     encoder = _build(
         cfg.encoder,
@@ -69,20 +90,24 @@ def build_model(cfg: DictConfig, *, src_vocab_size: int, tgt_vocab_size: int) ->
         emb_size=cfg.emb_size,
         hidden_size=cfg.hidden_size,
     )
-    attention = _build(
-        cfg.attention,
-        "model.attention",
-        query_size=cfg.hidden_size,
-        key_size=encoder.output_size,
-    )
+    decoder_size = cfg.decoder_size or encoder.output_size
+    try:
+        attention = instantiate(
+            cfg.attention, query_size=decoder_size, key_size=encoder.output_size
+        )
+    except InstantiationException as err:
+        valid = ", ".join(valid_attention(decoder_size, encoder.output_size))
+        raise NmtError(
+            f"model.attention: {err.__cause__ or err}; valid with this model: {valid}"
+        ) from None
     decoder = _build(
         cfg.decoder,
         "model.decoder",
         vocab_size=tgt_vocab_size,
         emb_size=cfg.emb_size,
-        hidden_size=cfg.hidden_size,
+        hidden_size=decoder_size,
         memory_size=encoder.output_size,
-        init_size=encoder.hidden_size,
+        encoder_size=encoder.hidden_size,
         attention=attention,
     )
     model = Seq2Seq(encoder, decoder, tgt_vocab_size)

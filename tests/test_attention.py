@@ -1,94 +1,202 @@
-"""Contract and formula tests of the attention variants (DESIGN.md's interface)."""
+"""Contract and formula tests of every attention variant (DESIGN.md's interface)."""
+
+import math
 
 import pytest
 import torch
 
-from nmt.attention import BahdanauAttention, NoAttention
+from nmt.attention import (
+    BahdanauAttention,
+    GlobalAttention,
+    LocalMAttention,
+    LocalPAttention,
+    LocationAttention,
+    NoAttention,
+)
 
-B, S, T, DQ, DK = 3, 6, 4, 5, 7
-VARIANTS = [NoAttention, BahdanauAttention]
+B, S, T, D = 3, 9, 5, 6  # D: query and key size (dot needs them equal)
+LENGTHS = [S, 4, 1]
 
 
-def inputs(batch=B, src_len=S, seed=0):
-    g = torch.Generator().manual_seed(seed)
-    memory = torch.randn(batch, src_len, DK, generator=g)
-    lengths = torch.tensor([src_len, max(1, src_len - 2), 1][:batch])
-    mask = torch.arange(src_len).unsqueeze(0) < lengths.unsqueeze(1)
-    return memory, mask
+def make(name):
+    kw = {"query_size": D, "key_size": D}
+    return {
+        "none": lambda: NoAttention(**kw),
+        "bahdanau": lambda: BahdanauAttention(**kw),
+        "luong_dot": lambda: GlobalAttention(**kw, score="dot"),
+        "luong_general": lambda: GlobalAttention(**kw, score="general"),
+        "luong_concat": lambda: GlobalAttention(**kw, score="concat"),
+        "luong_location": lambda: LocationAttention(**kw, max_len=7),
+        "local_m_dot": lambda: LocalMAttention(**kw, score="dot", window=2),
+        "local_m_general": lambda: LocalMAttention(**kw, score="general", window=2),
+        "local_m_concat": lambda: LocalMAttention(**kw, score="concat", window=2),
+        "local_p_dot": lambda: LocalPAttention(**kw, score="dot", window=2),
+        "local_p_general": lambda: LocalPAttention(**kw, score="general", window=2),
+        "local_p_concat": lambda: LocalPAttention(**kw, score="concat", window=2),
+    }[name]()
 
 
-def build(cls):
+NAMES = [
+    "none",
+    "bahdanau",
+    "luong_dot",
+    "luong_general",
+    "luong_concat",
+    "luong_location",
+    "local_m_dot",
+    "local_m_general",
+    "local_m_concat",
+    "local_p_dot",
+    "local_p_general",
+    "local_p_concat",
+]
+
+
+def build(name):
     torch.manual_seed(0)
-    attn = cls(query_size=DQ, key_size=DK)
+    attn = make(name)
     for p in attn.parameters():  # away from any zero init, so every formula term matters
         torch.nn.init.normal_(p, std=0.5)
     return attn
 
 
-@pytest.mark.parametrize("cls", VARIANTS)
-def test_contract_shapes_and_weights(cls):
-    attn = build(cls)
+def inputs(lengths=LENGTHS, src_len=S, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    memory = torch.randn(len(lengths), src_len, D, generator=g)
+    mask = torch.arange(src_len).unsqueeze(0) < torch.tensor(lengths).unsqueeze(1)
+    return memory, mask
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_contract_shapes_and_weights(name):
+    attn = build(name)
     memory, mask = inputs()
     keys = attn.project_keys(memory)
-    context, weights = attn(torch.randn(B, DQ), keys, memory, mask, step=2)
-    assert context.shape == (B, DK) and weights.shape == (B, S)
+    context, weights = attn(torch.randn(B, D), keys, memory, mask, step=3)
+    assert context.shape == (B, D) and weights.shape == (B, S)
     assert (weights >= 0).all()
     assert (weights[~mask] == 0).all()
-    torch.testing.assert_close(weights.sum(-1), torch.ones(B))
+    if name.startswith("local_p"):  # windowed softmax times a Gaussian <= 1, not renormalised
+        assert (weights.sum(-1) <= 1 + 1e-6).all() and (weights.sum(-1) > 0).all()
+    else:
+        torch.testing.assert_close(weights.sum(-1), torch.ones(B))
     torch.testing.assert_close(context, torch.einsum("bs,bsd->bd", weights, memory))
 
 
-@pytest.mark.parametrize("cls", VARIANTS)
-def test_whole_sequence_equals_single_steps(cls):
-    attn = build(cls)
+@pytest.mark.parametrize("name", NAMES)
+def test_whole_sequence_equals_single_steps(name):
+    attn = build(name)
     memory, mask = inputs()
     keys = attn.project_keys(memory)
-    query = torch.randn(B, T, DQ)
+    query = torch.randn(B, T, D)
     context, weights = attn(query, keys, memory, mask, step=torch.arange(T))
-    assert context.shape == (B, T, DK) and weights.shape == (B, T, S)
+    assert context.shape == (B, T, D) and weights.shape == (B, T, S)
     for t in range(T):
         c_t, w_t = attn(query[:, t], keys, memory, mask, step=t)
         torch.testing.assert_close(context[:, t], c_t)
         torch.testing.assert_close(weights[:, t], w_t)
 
 
-@pytest.mark.parametrize("cls", VARIANTS)
-def test_gradients_reach_every_parameter_and_tiny_inputs_work(cls):
-    attn = build(cls)
-    memory, mask = inputs(batch=1, src_len=1)
+@pytest.mark.parametrize("name", NAMES)
+def test_gradients_reach_every_parameter_and_tiny_inputs_work(name):
+    attn = build(name)
+    memory, mask = inputs(lengths=[1], src_len=1)
+    context, weights = attn(torch.randn(1, D), attn.project_keys(memory), memory, mask)
+    assert context.shape == (1, D) and weights.shape == (1, 1)
+    assert 0 < float(weights.detach()) <= 1
+
+    memory, mask = inputs()
     memory.requires_grad_(True)
-    context, weights = attn(torch.randn(1, DQ), attn.project_keys(memory), memory, mask)
-    assert weights.shape == (1, 1) and float(weights.detach()) == 1.0
-    memory2, mask2 = inputs()
-    memory2.requires_grad_(True)
-    context, _ = attn(torch.randn(B, DQ), attn.project_keys(memory2), memory2, mask2)
-    context.sum().backward()
-    assert memory2.grad.abs().sum() > 0
-    for name, p in attn.named_parameters():
-        assert p.grad is not None and p.grad.abs().sum() > 0, name
+    context, _ = attn(
+        torch.randn(B, T, D), attn.project_keys(memory), memory, mask, step=torch.arange(T)
+    )
+    context.pow(2).sum().backward()
+    assert memory.grad.abs().sum() > 0
+    for pname, p in attn.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, pname
 
 
-def test_bahdanau_matches_the_equation():
-    attn = build(BahdanauAttention)
-    memory, mask = inputs()
-    query = torch.randn(B, DQ)
-    context, weights = attn(query, attn.project_keys(memory), memory, mask)
-    W_a, U_a, b, v_a = attn.W_a.weight, attn.U_a.weight, attn.U_a.bias, attn.v_a.weight[0]
-    for i in range(B):
-        n = int(mask[i].sum())
-        e = torch.stack(
-            [v_a @ torch.tanh(W_a @ query[i] + U_a @ memory[i, j] + b) for j in range(n)]
+# --- formula tests: the papers' equations written out from the module's own parameters ------
+
+
+def score_fn(attn, name):
+    """The score e(q, h) of the paper's equation, from the module's parameters."""
+    sc = getattr(attn, "score", attn)
+    if name.endswith("dot"):
+        return lambda q, h: q @ h
+    if name.endswith("general"):
+        return lambda q, h: q @ (sc.W_a.weight @ h)
+    if name.endswith("concat"):
+        return lambda q, h: sc.v_a.weight[0] @ torch.tanh(sc.W_a.weight @ torch.cat([q, h]))
+    if name == "bahdanau":
+        return lambda q, h: (
+            attn.v_a.weight[0]
+            @ torch.tanh(attn.W_a.weight @ q + attn.U_a.weight @ h + attn.U_a.bias)
         )
-        alpha = torch.softmax(e, 0)
-        torch.testing.assert_close(weights[i, :n], alpha)
-        torch.testing.assert_close(context[i], alpha @ memory[i, :n])
+    raise AssertionError(name)
 
 
-def test_none_is_the_last_real_state():
-    attn = build(NoAttention)
+def reference(attn, name, q, memory, n, t):
+    """Weights (n,) over the n real positions of one sentence, at target step t."""
+    if name == "none":
+        return torch.eye(n)[n - 1]
+    if name == "luong_location":
+        logits = attn.W_a.weight @ q + attn.W_a.bias
+        reach = min(n, attn.max_len)
+        a = torch.zeros(n)
+        a[:reach] = torch.softmax(logits[:reach], 0)
+        return a
+    e = torch.stack([score_fn(attn, name)(q, memory[j]) for j in range(n)])
+    if name.startswith("local_m"):
+        p, Dw = min(t, n - 1), attn.window
+        window = [j for j in range(n) if p - Dw <= j <= p + Dw]
+        a = torch.zeros(n)
+        a[window] = torch.softmax(e[window], 0)
+        return a
+    if name.startswith("local_p"):
+        p = (n - 1) * torch.sigmoid(attn.v_p.weight[0] @ torch.tanh(attn.W_p.weight @ q))
+        Dw, sigma = attn.window, attn.window / 2
+        centre = math.floor(float(p.detach()))
+        window = [j for j in range(n) if centre - Dw <= j <= centre + Dw]
+        a = torch.zeros(n)
+        gauss = torch.exp(-((torch.tensor(window, dtype=torch.float) - p) ** 2) / (2 * sigma**2))
+        a[window] = torch.softmax(e[window], 0) * gauss
+        return a
+    return torch.softmax(e, 0)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_formula(name):
+    attn = build(name)
     memory, mask = inputs()
-    context, weights = attn(torch.randn(B, DQ), memory, memory, mask)
-    last = mask.sum(-1) - 1
-    for i in range(B):
-        torch.testing.assert_close(context[i], memory[i, last[i]])
-        assert weights[i, last[i]] == 1
+    query = torch.randn(B, D)
+    for t in (0, 3, 8):
+        context, weights = attn(query, attn.project_keys(memory), memory, mask, step=t)
+        for i, n in enumerate(LENGTHS):
+            expected = reference(attn, name, query[i], memory[i], n, t).detach()
+            torch.testing.assert_close(weights[i, :n].detach(), expected)
+            torch.testing.assert_close(context[i].detach(), expected @ memory[i, :n])
+
+
+def test_location_ignores_positions_past_max_len():
+    attn = build("luong_location")  # max_len 7 < S 9
+    memory, mask = inputs()
+    _, weights = attn(torch.randn(B, D), memory, memory, mask)
+    assert (weights[:, 7:] == 0).all()
+    torch.testing.assert_close(weights.sum(-1), torch.ones(B))
+
+
+def test_local_p_renormalize_flag_sums_to_one():
+    torch.manual_seed(0)
+    attn = LocalPAttention(query_size=D, key_size=D, score="general", window=2, renormalize=True)
+    memory, mask = inputs()
+    _, weights = attn(torch.randn(B, D), attn.project_keys(memory), memory, mask)
+    torch.testing.assert_close(weights.sum(-1), torch.ones(B))
+
+
+def test_local_m_window_follows_the_target_position():
+    attn = build("local_m_general")  # D = 2
+    memory, mask = inputs()
+    _, weights = attn(torch.randn(B, D), attn.project_keys(memory), memory, mask, step=5)
+    assert (weights[0, :3] == 0).all() and (weights[0, 3:8] > 0).all() and weights[0, 8] == 0
+    assert (weights[1, :1] == 0).all() and (weights[1, 1:4] > 0).all()  # centre clamped to 3

@@ -148,6 +148,23 @@ def test_multirun_sweeps_attention_variants(run_cli, tmp_path):
     assert "model/attention=none" in overrides
 
 
+def test_multirun_over_every_attention_of_the_luong_model(run_cli, tmp_path):
+    variants = "none,bahdanau,luong_dot,luong_general,luong_concat,luong_location,local_m,local_p"
+    run_cli(
+        "train",
+        "-m",
+        *TINY,
+        "model=luong",
+        f"model/attention={variants}",
+        "trainer.max_steps=20",
+        "trainer.valid_every=20",
+        f"hydra.sweep.dir={tmp_path}/sweep",
+    )
+    for job in range(8):
+        results = json.loads((tmp_path / "sweep" / str(job) / "results.json").read_text())
+        assert results["steps"] == 20
+
+
 @pytest.mark.parametrize(
     ("args", "expected"),
     [

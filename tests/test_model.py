@@ -1,3 +1,4 @@
+import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
@@ -32,8 +33,32 @@ def build(*overrides):
     return model
 
 
-def test_teacher_forcing_equals_step_by_step():
-    model = build()
+ATTENTIONS = [
+    "none",
+    "bahdanau",
+    "luong_dot",
+    "luong_general",
+    "luong_concat",
+    "luong_location",
+    "local_m",
+    "local_p",
+]
+MODELS = [
+    ["model=rnnsearch"],
+    ["model=rnnencdec"],
+    *[["model=luong", f"model/attention={a}", "model.encoder.num_layers=2"] for a in ATTENTIONS],
+    ["model=luong", "model.decoder.input_feed=false", "model/attention=local_p"],
+    ["model=luong", "model.decoder.input_feed=false", "model/attention=luong_dot"],
+    ["model=luong", "model/encoder=bilstm", "model/attention=luong_dot"],
+    ["model=luong", "model/encoder=bigru", "model.encoder.reverse=true"],
+    ["model=rnnsearch", "model/attention=local_m", "model.attention.window=1"],
+]
+IDS = [" ".join(m).replace("model", "") for m in MODELS]
+
+
+@pytest.mark.parametrize("overrides", MODELS, ids=IDS)
+def test_teacher_forcing_equals_step_by_step(overrides):
+    model = build(*overrides)
     src, tgt = toy_batch()
     batch = make_batch(src, tgt, [0, 1, 2])
     enc = model.encode(batch.src, batch.src_mask)
@@ -46,8 +71,9 @@ def test_teacher_forcing_equals_step_by_step():
         torch.testing.assert_close(w_t, weights[:, t])
 
 
-def test_a_sentence_scores_the_same_alone_and_in_a_padded_batch():
-    model = build()
+@pytest.mark.parametrize("overrides", MODELS, ids=IDS)
+def test_a_sentence_scores_the_same_alone_and_in_a_padded_batch(overrides):
+    model = build(*overrides)
     src, tgt = toy_batch()
     together = make_batch(src, tgt, [0, 1, 2])
     with torch.no_grad():
@@ -64,8 +90,9 @@ def test_a_sentence_scores_the_same_alone_and_in_a_padded_batch():
             assert hyp.ids == hyps_all[row].ids
 
 
-def test_loss_uses_real_tokens_only():
-    model = build()
+@pytest.mark.parametrize("overrides", MODELS, ids=IDS)
+def test_loss_uses_real_tokens_only(overrides):
+    model = build(*overrides)
     src, tgt = toy_batch()
     batch = make_batch(src, tgt, [0, 1, 2])
     total = model.loss(batch)
@@ -97,3 +124,44 @@ def test_rnnencdec_builds_with_a_fixed_context():
     model = build_model(model_cfg("model=rnnencdec"), src_vocab_size=V, tgt_vocab_size=V)
     assert type(model.decoder.attention).__name__ == "NoAttention"
     assert model.encoder.output_size == 12  # unidirectional
+
+
+@pytest.mark.parametrize("overrides", MODELS, ids=IDS)
+def test_every_pairing_trains_a_few_steps(overrides):
+    model = build(*overrides).train()
+    src, tgt = toy_batch()
+    batch = make_batch(src, tgt, [0, 1, 2])
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(5):
+        optimizer.zero_grad()
+        loss = model.loss(batch) / batch.n_tokens
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0]
+
+
+def test_dot_with_mismatched_sizes_is_rejected_listing_valid_choices():
+    from nmt.errors import NmtError
+
+    with pytest.raises(NmtError) as err:
+        build_model(
+            model_cfg("model=rnnsearch", "model/attention=luong_dot"),
+            src_vocab_size=V,
+            tgt_vocab_size=V,
+        )
+    message = str(err.value)
+    assert "model.attention" in message and "query size" in message
+    assert (
+        "valid with this model: bahdanau, local_m, local_p, luong_concat, luong_general" in message
+    )
+
+
+def test_luong_decoder_must_match_the_encoder_output():
+    from nmt.errors import NmtError
+
+    with pytest.raises(NmtError, match="model.decoder_size"):
+        build_model(
+            model_cfg("model=luong", "model.decoder_size=7"), src_vocab_size=V, tgt_vocab_size=V
+        )
