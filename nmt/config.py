@@ -86,9 +86,24 @@ class TrainerConfig:
 @dataclasses.dataclass(frozen=True)
 class DecodeConfig:
     beam_size: int = 1
+    length_penalty: str = "none"
+    alpha: float = 1.0
+    n_best: int = 1
     max_len_ratio: float = 2.0
     max_len_extra: int = 10
     batch_size: int = 64
+    unk_replace: bool = False
+    unk_dict: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.beam_size < 1:
+            raise NmtError(f"decode.beam_size: must be >= 1, got {self.beam_size}")
+        if self.length_penalty not in ("none", "average", "gnmt"):
+            raise NmtError(
+                f"decode.length_penalty: '{self.length_penalty}' is not one of none, average, gnmt"
+            )
+        if not 1 <= self.n_best <= self.beam_size:
+            raise NmtError(f"decode.n_best: must be between 1 and beam_size ({self.beam_size})")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -97,10 +112,16 @@ class TokenizerConfig:
     vocab_size: int = 8000
     joint: bool = True
     character_coverage: float = 1.0
+    src_lang: str | None = None  # the word vocabularies' Moses tokenizer languages
+    tgt_lang: str | None = None
 
     def __post_init__(self) -> None:
-        if self.model_type not in ("bpe", "unigram"):
-            raise NmtError(f"tokenizer.model_type: '{self.model_type}' is not one of bpe, unigram")
+        if self.model_type not in ("bpe", "unigram", "word"):
+            raise NmtError(
+                f"tokenizer.model_type: '{self.model_type}' is not one of bpe, unigram, word"
+            )
+        if self.model_type == "word" and self.joint:
+            raise NmtError("tokenizer.joint: the word vocabulary is per language (joint=false)")
 
 
 T = TypeVar("T")

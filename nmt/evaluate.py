@@ -18,12 +18,12 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmt.batching import make_batch, sorted_batches
 from nmt.config import CONFIG_DIR, DecodeConfig, cache_dir, cli, typed
-from nmt.data import Split, load_corpus
+from nmt.data import Split, load_corpus, n_words
 from nmt.errors import NmtError
-from nmt.metrics import corpus_scores
+from nmt.metrics import attention_entropy, corpus_scores
 from nmt.model import Seq2Seq, count_parameters, resolve_device
-from nmt.tokenizer import Tokenizer, encode_split
-from nmt.translate import load_model, translate_lines
+from nmt.tokenizer import encode_split
+from nmt.translate import load_model, save_attention, translate_texts
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +44,7 @@ def mean_loss(
 
 def score_split(
     model: Seq2Seq,
-    tokenizer: Tokenizer,
+    tokenizer,
     split: Split,
     decode: DecodeConfig,
     device: torch.device,
@@ -53,13 +53,14 @@ def score_split(
     """Translate a split and score it. Returns the hypotheses and the scores of results.json."""
     src_ids, tgt_ids = encode_split(tokenizer, split, cache)
     loss = mean_loss(model, src_ids, tgt_ids, device, decode.batch_size)
-    hyps = [
-        tokenizer.decode_tgt(h.ids)
-        for h in translate_lines(model, tokenizer, split.src, decode, device)
-    ]
-    scores = corpus_scores(split.src, hyps, [split.tgt, *split.refs])
-    scores |= {"test_ppl": math.exp(min(loss, 50.0)), "test_loss": loss}
-    return hyps, scores
+    texts, hyps = translate_texts(model, tokenizer, split.src, decode, device)
+    scores = corpus_scores(split.src, texts, [split.tgt, *split.refs])
+    scores |= {
+        "test_ppl": math.exp(min(loss, 50.0)),
+        "test_loss": loss,
+        "attention_entropy": attention_entropy([h.attention for h in hyps]),
+    }
+    return texts, scores
 
 
 def write_split_files(run_dir: Path, name: str, split: Split, hyps: list[str]) -> None:
@@ -68,6 +69,25 @@ def write_split_files(run_dir: Path, name: str, split: Split, hyps: list[str]) -
     files |= {f"{name}.ref.{k}": ref for k, ref in enumerate(split.refs, start=1)}
     for filename, lines in files.items():
         (run_dir / filename).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+
+
+def heatmap_sentences(split: Split, count: int = 4) -> list[int]:
+    """The same few test sentences for every run: the first `count` of 8 to 25 words."""
+    return [i for i, s in enumerate(split.src) if 8 <= n_words(s) <= 25][:count]
+
+
+def save_heatmaps(
+    directory: Path,
+    model: Seq2Seq,
+    tokenizer,
+    split: Split,
+    decode: DecodeConfig,
+    device: torch.device,
+) -> None:
+    """Attention heatmaps (and weights) of a few fixed sentences of `split` into `directory`."""
+    lines = [split.src[i] for i in heatmap_sentences(split)]
+    _, hyps = translate_texts(model, tokenizer, lines, decode, device)
+    save_attention(directory, tokenizer, lines, hyps)
 
 
 def write_results(path: Path, results: dict) -> None:
@@ -89,6 +109,7 @@ def main(cfg: DictConfig) -> None:
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     hyps, scores = score_split(model, tokenizer, split, decode, device, cache_dir(cfg))
     write_split_files(run_dir, cfg.split, split, hyps)
+    save_heatmaps(run_dir / "attention", model, tokenizer, split, decode, device)
     results = scores | {
         "checkpoint": str(Path(cfg.checkpoint).resolve()),
         "split": cfg.split,

@@ -3,6 +3,7 @@ length in words (Bahdanau 2014 Figure 2, Luong 2015 Figure 6)."""
 
 from __future__ import annotations
 
+import torch
 from sacrebleu.metrics import BLEU, CHRF, TER
 
 from nmt.data import n_words
@@ -54,3 +55,17 @@ def corpus_scores(sources: list[str], hyps: list[str], refs: list[list[str]]) ->
         "ter": TER().corpus_score(hyps, refs[:1]).score,
         "bleu_by_length": bleu_by_length(sources, hyps, refs[0]),
     }
+
+
+def attention_entropy(weights: list[torch.Tensor]) -> float:
+    """Sharpness of attention: the mean entropy (nats) of each output step's weights over the
+    source, renormalised first (local-p weights need not sum to 1).
+
+    Args:
+        weights: one (T_i, S) tensor per sentence, zeros past its source length.
+    """
+    entropies = []
+    for w in weights:
+        p = w / w.sum(-1, keepdim=True).clamp_min(1e-12)
+        entropies.append(-(p * p.clamp_min(1e-12).log()).sum(-1))
+    return float(torch.cat(entropies).mean()) if entropies else 0.0

@@ -1,4 +1,5 @@
-"""Decoding: greedy search over a whole batch."""
+"""Decoding: greedy search, and batched beam search (every sentence and beam of a batch in one
+tensor program; finished sentences leave the batch). Greedy is the beam_size = 1 path."""
 
 from __future__ import annotations
 
@@ -7,21 +8,48 @@ import dataclasses
 import torch
 from torch import Tensor
 
+from nmt.config import DecodeConfig
+from nmt.encoder import EncoderOutput
 from nmt.model import Seq2Seq
 from nmt.tokenizer import BOS, EOS
 
 
 @dataclasses.dataclass
 class Hypothesis:
-    """A decoded sentence: ids without <s>/</s>, and its attention (len(ids) + 1, S) incl. </s>."""
+    """A decoded sentence.
+
+    Attributes:
+        ids: target ids without <s> and </s>.
+        attention: (len(ids) + 1, S) weights of every output step, </s> included.
+        score: log-probability, length-normalised as the search was asked to.
+    """
 
     ids: list[int]
     attention: Tensor
+    score: float = 0.0
 
 
 def max_lengths(src_mask: Tensor, ratio: float, extra: int) -> Tensor:
     """(B,) longest allowed output per sentence: ratio x source length + extra."""
     return (src_mask.sum(-1).float() * ratio).long() + extra
+
+
+def normalize_score(logprob: float, length: int, penalty: str, alpha: float) -> float:
+    """Length normalisation of a finished hypothesis of `length` tokens (</s> included):
+    none, average (Bahdanau's GroundHog --normalize) or gnmt ((5 + |Y|) / 6)^alpha (Wu et al.)."""
+    if penalty == "none":
+        return logprob
+    if penalty == "average":
+        return logprob / length
+    if penalty == "gnmt":
+        return logprob / ((5 + length) / 6) ** alpha
+    raise ValueError(f"decode.length_penalty: '{penalty}' is not one of none, average, gnmt")
+
+
+def select(enc: EncoderOutput, keys: Tensor, rows: Tensor) -> tuple[EncoderOutput, Tensor]:
+    """The encoder memory of batch rows `rows` (final states are only read by decoder.start)."""
+    enc = dataclasses.replace(enc, memory=enc.memory[rows], mask=enc.mask[rows])
+    return enc, keys[rows]
 
 
 @torch.inference_mode()
@@ -41,11 +69,15 @@ def greedy(
     limit = max_lengths(src_mask, max_len_ratio, max_len_extra)
     y = torch.full((B,), BOS, dtype=torch.long, device=src.device)
     done = torch.zeros(B, dtype=torch.bool, device=src.device)
+    score = torch.zeros(B, device=src.device)
     tokens, weights = [], []
-    for t in range(int(limit.max())):
+    for t in range(int(limit.max()) + 1):
         features, state, alpha = decoder.step(y, state, enc, keys, t)
-        y = model.generator(features).argmax(-1)  # (B,)
-        y = torch.where(done | (t >= limit), torch.full_like(y, EOS), y)
+        logp = torch.log_softmax(model.generator(features).float(), dim=-1)  # (B, V)
+        best, y = logp.max(-1)
+        forced = done | (t >= limit)
+        y = torch.where(forced, torch.full_like(y, EOS), y)
+        score += torch.where(forced, torch.zeros_like(best), best)
         tokens.append(y)
         weights.append(alpha)
         done |= y.eq(EOS)
@@ -55,6 +87,104 @@ def greedy(
     weights = torch.stack(weights, dim=1)  # (B, steps, S)
     hyps = []
     for b, seq in enumerate(tokens):
-        n = seq.index(EOS) if EOS in seq else len(seq)
-        hyps.append(Hypothesis(ids=seq[:n], attention=weights[b, : n + 1].cpu()))
+        n = seq.index(EOS)
+        hyps.append(
+            Hypothesis(ids=seq[:n], attention=weights[b, : n + 1].cpu(), score=float(score[b]))
+        )
     return hyps
+
+
+@torch.inference_mode()
+def beam_search(
+    model: Seq2Seq,
+    src: Tensor,
+    src_mask: Tensor,
+    *,
+    beam_size: int,
+    max_len_ratio: float,
+    max_len_extra: int,
+    length_penalty: str = "none",
+    alpha: float = 1.0,
+    n_best: int = 1,
+) -> list[list[Hypothesis]]:
+    """Batched beam search. Rows are (sentence, beam) pairs, B x K of them; each step takes the
+    2K best extensions of a sentence's beams, finishes those ending in </s> among the K best, and
+    continues with the K best others. A sentence is done when it has K finished hypotheses or
+    reaches its length limit (where </s> is forced); done sentences leave the batch.
+
+    Returns:
+        for each sentence, its `n_best` hypotheses, best first by normalised score.
+    """
+    K, device = beam_size, src.device
+    enc = model.encode(src, src_mask)
+    decoder = model.decoder
+    keys = decoder.attention.project_keys(enc.memory)
+    state = decoder.start(enc)
+    B, S = src.shape
+    limit = max_lengths(src_mask, max_len_ratio, max_len_extra)
+    rows = torch.arange(B, device=device).repeat_interleave(K)  # (B K,)
+    enc, keys = select(enc, keys, rows)
+    state = tuple(s[rows] for s in state)
+    scores = torch.full((B, K), float("-inf"), device=device)
+    scores[:, 0] = 0.0  # all beams start identical: expand only the first
+    history = torch.empty(B * K, 0, dtype=torch.long, device=device)
+    attention = torch.empty(B * K, 0, S, device=device)
+    y = torch.full((B * K,), BOS, dtype=torch.long, device=device)
+    alive = list(range(B))  # the sentence of each row group
+    finished: list[list[Hypothesis]] = [[] for _ in range(B)]
+    for t in range(int(limit.max()) + 1):
+        features, state, alpha_t = decoder.step(y, state, enc, keys, t)
+        logp = torch.log_softmax(model.generator(features).float(), dim=-1)  # (nb K, V)
+        nb, V = len(alive), logp.size(-1)
+        forced = (t >= limit[alive]).repeat_interleave(K)  # (nb K,)
+        logp[forced] = float("-inf")
+        logp[forced, EOS] = 0.0
+        candidates = (scores.unsqueeze(-1) + logp.view(nb, K, V)).view(nb, K * V)
+        top, index = candidates.topk(2 * K, dim=-1)  # (nb, 2K)
+        token, origin = index % V, (index // V) + torch.arange(nb, device=device).unsqueeze(1) * K
+        ends = token.eq(EOS) & top.isfinite()
+        for j, r in ends[:, :K].nonzero().tolist():
+            row = int(origin[j, r])
+            ids = history[row].tolist()
+            weights = torch.cat([attention[row], alpha_t[row : row + 1]]).cpu()
+            score = normalize_score(float(top[j, r]), len(ids) + 1, length_penalty, alpha)
+            finished[alive[j]].append(Hypothesis(ids, weights, score))
+        rank = ends.float() * 2 * K + torch.arange(2 * K, device=device)  # </s> ones last
+        keep = rank.argsort(dim=-1)[:, :K]  # (nb, K) the K best that go on
+        chosen = origin.gather(1, keep).view(-1)  # (nb K,) rows they extend
+        scores = top.gather(1, keep)
+        y = token.gather(1, keep).view(-1)
+        history = torch.cat([history[chosen], y.unsqueeze(1)], dim=1)
+        attention = torch.cat([attention[chosen], alpha_t[chosen].unsqueeze(1)], dim=1)
+        state = tuple(s[chosen] for s in state)
+        going = [j for j, b in enumerate(alive) if len(finished[b]) < K and t < int(limit[b])]
+        if len(going) < nb:
+            group = torch.tensor(going, dtype=torch.long, device=device)
+            rows = (group.unsqueeze(1) * K + torch.arange(K, device=device)).view(-1)
+            alive = [alive[j] for j in going]
+            scores, y, history, attention = scores[group], y[rows], history[rows], attention[rows]
+            state = tuple(s[rows] for s in state)
+            enc, keys = select(enc, keys, rows)
+        if not alive:
+            break
+    return [sorted(hyps, key=lambda h: -h.score)[:n_best] for hyps in finished]
+
+
+def decode(model: Seq2Seq, src: Tensor, src_mask: Tensor, cfg: DecodeConfig) -> list[list]:
+    """Search as `cfg` says: greedy for beam_size 1, beam search otherwise; n-best lists."""
+    if cfg.beam_size == 1:
+        hyps = greedy(
+            model, src, src_mask, max_len_ratio=cfg.max_len_ratio, max_len_extra=cfg.max_len_extra
+        )
+        return [[h] for h in hyps]
+    return beam_search(
+        model,
+        src,
+        src_mask,
+        beam_size=cfg.beam_size,
+        max_len_ratio=cfg.max_len_ratio,
+        max_len_extra=cfg.max_len_extra,
+        length_penalty=cfg.length_penalty,
+        alpha=cfg.alpha,
+        n_best=cfg.n_best,
+    )

@@ -64,14 +64,27 @@ def train_spm(lines: list[str], cfg: TokenizerConfig, cache: Path) -> bytes:
 class Tokenizer:
     """Source and target SentencePiece models (the same one when the vocabulary is joint).
 
-    Source ids end with </s>; target ids are wrapped in <s> ... </s>.
+    Every tokenizer (see also nmt.word_tokenizer) offers the same calls: encode_src / encode_tgt
+    (source ids end with </s>; target ids are wrapped in <s> ... </s>), src_tokens (the source
+    tokens behind the ids, </s> included), tgt_tokens, detokenize, decode_tgt, state (what a
+    checkpoint keeps) and identity (a hash of that state).
     """
+
+    kind = "spm"
 
     def __init__(self, src_model: bytes, tgt_model: bytes) -> None:
         self.src_model, self.tgt_model = src_model, tgt_model
         self.src = spm.SentencePieceProcessor(model_proto=src_model)
         self.tgt = spm.SentencePieceProcessor(model_proto=tgt_model)
         self.identity = fingerprint(src_model, tgt_model)
+
+    def state(self) -> dict:
+        return {
+            "kind": self.kind,
+            "src": self.src_model,
+            "tgt": self.tgt_model,
+            "identity": self.identity,
+        }
 
     @classmethod
     def train(cls, corpus: Corpus, cfg: TokenizerConfig, cache: Path) -> Tokenizer:
@@ -95,14 +108,35 @@ class Tokenizer:
     def encode_tgt(self, lines: list[str]) -> list[list[int]]:
         return [[BOS] + ids + [EOS] for ids in self.tgt.encode(lines)]
 
-    def src_pieces(self, line: str) -> list[str]:
+    def src_tokens(self, line: str) -> list[str]:
         return self.src.encode(line, out_type=str) + ["</s>"]
+
+    def tgt_tokens(self, ids: list[int]) -> list[str]:
+        return [self.tgt.id_to_piece(i) for i in ids]
+
+    def detokenize(self, tokens: list[str]) -> str:
+        return self.tgt.decode_pieces(tokens)
 
     def decode_tgt(self, ids: list[int]) -> str:
         return self.tgt.decode([i for i in ids if i not in (BOS, EOS, PAD)])
 
-    def tgt_pieces(self, ids: list[int]) -> list[str]:
-        return [self.tgt.id_to_piece(i) for i in ids]
+
+def build_tokenizer(corpus: Corpus, cfg: TokenizerConfig, cache: Path):
+    """Train (or reuse from `cache`) the tokenizer `cfg` describes on the training split."""
+    if cfg.model_type == "word":
+        from nmt.word_tokenizer import WordTokenizer
+
+        return WordTokenizer.train(corpus, cfg, cache)
+    return Tokenizer.train(corpus, cfg, cache)
+
+
+def load_tokenizer(state: dict):
+    """Rebuild a tokenizer from the `state()` a checkpoint keeps."""
+    if state.get("kind", "spm") == "word":
+        from nmt.word_tokenizer import WordTokenizer
+
+        return WordTokenizer.from_state(state)
+    return Tokenizer(state["src"], state["tgt"])
 
 
 def encode_split(tokenizer: Tokenizer, split: Split, cache: Path) -> tuple[list, list]:

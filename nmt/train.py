@@ -22,9 +22,9 @@ from nmt.checkpoint import load_checkpoint
 from nmt.config import CONFIG_DIR, DecodeConfig, TokenizerConfig, cache_dir, cli, typed
 from nmt.data import load_corpus
 from nmt.errors import NmtError
-from nmt.evaluate import score_split, write_results, write_split_files
+from nmt.evaluate import save_heatmaps, score_split, write_results, write_split_files
 from nmt.model import Seq2Seq, build_model, count_parameters, resolve_device
-from nmt.tokenizer import Tokenizer, encode_split
+from nmt.tokenizer import build_tokenizer, encode_split
 from nmt.trainer import Data, Fit, TrainState, set_rng_state
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ def build_optimizer(cfg: DictConfig, model: Seq2Seq) -> torch.optim.Optimizer:
 def prepare_data(cfg: DictConfig, tokenizer_cfg: TokenizerConfig):
     corpus = load_corpus(cfg.data)
     cache = cache_dir(cfg)
-    tokenizer = Tokenizer.train(corpus, tokenizer_cfg, cache)
+    tokenizer = build_tokenizer(corpus, tokenizer_cfg, cache)
     train_src, train_tgt = encode_split(tokenizer, corpus.train, cache)
     dev_src, dev_tgt = encode_split(tokenizer, corpus.dev, cache)
     data = Data(train_src, train_tgt, dev_src, dev_tgt, corpus.dev.src, corpus.dev.tgt)
@@ -117,6 +117,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
     model.load_state_dict(best["model"])
     hyps, scores = score_split(model, tokenizer, corpus.test, decode, device, cache_dir(cfg))
     write_split_files(run_dir, "test", corpus.test, hyps)
+    save_heatmaps(run_dir / "attention", model, tokenizer, corpus.test, decode, device)
     results = scores | {
         "params": count_parameters(model),
         "train_time_s": state.train_time_s,

@@ -19,6 +19,7 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from nmt.batching import Batch, epoch_batches, make_batch
@@ -28,7 +29,7 @@ from nmt.evaluate import mean_loss
 from nmt.metrics import bleu
 from nmt.model import Seq2Seq
 from nmt.tokenizer import Tokenizer
-from nmt.translate import translate_lines
+from nmt.translate import translate_texts
 
 log = logging.getLogger(__name__)
 
@@ -101,8 +102,7 @@ def validate(
         "dev_bleu": None,
     }
     if cfg.valid_bleu:
-        hyps = translate_lines(model, tokenizer, data.dev_text, decode, device)
-        text = [tokenizer.decode_tgt(h.ids) for h in hyps]
+        text, _ = translate_texts(model, tokenizer, data.dev_text, decode, device)
         scores["dev_bleu"] = bleu(text, [data.dev_refs])[0]
     return scores
 
@@ -127,11 +127,7 @@ def checkpoint_payload(
     """What every checkpoint holds: enough to rebuild the model and tokenizer alone."""
     return {
         "config": OmegaConf.to_container(cfg, resolve=True),
-        "tokenizer": {
-            "src": tokenizer.src_model,
-            "tgt": tokenizer.tgt_model,
-            "identity": tokenizer.identity,
-        },
+        "tokenizer": tokenizer.state(),
         "model": model.state_dict(),
         "step": state.step,
         "train_state": dataclasses.asdict(state),
@@ -165,6 +161,10 @@ class Fit:
         self.decode = typed(DecodeConfig, cfg.decode, "decode")
         self.ckpt_dir = run_dir / "checkpoints"
         self.window = {"loss": 0.0, "tokens": 0, "time": 0.0}
+        # a resumed run drops the events logged after its checkpoint, as metrics.jsonl does
+        self.tensorboard = SummaryWriter(
+            str(run_dir / "tensorboard"), purge_step=state.step or None
+        )
 
     def save(self, name: str, with_optimizer: bool) -> None:
         payload = checkpoint_payload(self.cfg, self.tokenizer, self.model, self.state)
@@ -199,6 +199,10 @@ class Fit:
         }
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(record) + "\n")
+        for key in ("dev_loss", "dev_ppl", "dev_bleu"):
+            if record[key] is not None:
+                self.tensorboard.add_scalar(key.replace("_", "/", 1), record[key], state.step)
+        self.tensorboard.flush()
         self.window = {"loss": 0.0, "tokens": 0, "time": 0.0}
         bleu_text = "" if scores["dev_bleu"] is None else f" dev BLEU {scores['dev_bleu']:.2f}"
         log.info(
@@ -211,6 +215,20 @@ class Fit:
         if better:
             self.save("best.pt", with_optimizer=False)
         self.save("last.pt", with_optimizer=True)  # after best.pt: resume never lacks a best
+
+    def log_progress(self, progress: tqdm, loss: float, grad_norm: float) -> None:
+        """The progress bar's postfix and the training scalars of TensorBoard."""
+        lr = self.optimizer.param_groups[0]["lr"]
+        tokens_per_s = self.window["tokens"] / max(self.window["time"], 1e-9)
+        progress.set_postfix(
+            loss=f"{loss:.3f}",
+            lr=f"{lr:.2g}",
+            tok_s=f"{tokens_per_s:.0f}",
+            epoch=self.state.epoch + 1,
+        )
+        scalars = {"loss": loss, "grad_norm": grad_norm, "lr": lr, "tokens_per_s": tokens_per_s}
+        for key, value in scalars.items():
+            self.tensorboard.add_scalar(f"train/{key}", value, self.state.step)
 
     def epoch(self, progress: tqdm) -> None:
         state, t, d = self.state, self.trainer, self.data
@@ -228,7 +246,7 @@ class Fit:
         while state.batch_in_epoch < len(batches) and self.budget_left():
             batch = make_batch(d.train_src, d.train_tgt, batches[state.batch_in_epoch])
             start = time.perf_counter()
-            loss, _ = train_step(
+            loss, grad_norm = train_step(
                 self.model, self.optimizer, batch.to(self.device), t, self.cfg.optim.clip_norm
             )
             elapsed = time.perf_counter() - start
@@ -241,12 +259,7 @@ class Fit:
             self.window["time"] += elapsed
             progress.update(1)
             if state.step % t.log_every == 0:
-                progress.set_postfix(
-                    loss=f"{loss / batch.n_tokens:.3f}",
-                    lr=f"{self.optimizer.param_groups[0]['lr']:.2g}",
-                    tok_s=f"{self.window['tokens'] / max(self.window['time'], 1e-9):.0f}",
-                    epoch=state.epoch + 1,
-                )
+                self.log_progress(progress, loss / batch.n_tokens, grad_norm)
             if state.step % t.valid_every == 0:
                 self.validate_and_save()
         if state.batch_in_epoch >= len(batches):
@@ -270,3 +283,4 @@ class Fit:
         last = self.ckpt_dir / "last.pt"
         if not last.is_file() or self.state.step % t.valid_every != 0:
             self.validate_and_save()  # the budget ended between validations
+        self.tensorboard.close()

@@ -1,10 +1,14 @@
-"""`nmt-translate checkpoint=PATH [input=FILE|-]`: raw text in, one sentence a line; only the
-translations go to stdout, logs to stderr, and no run directory is made."""
+"""`nmt-translate checkpoint=PATH [input=FILE|-] [decode=beam decode.beam_size=K]
+[decode.n_best=N] [save_attention=DIR]`: raw text in, one sentence a line; only the translations
+go to stdout (with n_best > 1: `line<TAB>score<TAB>translation`, N lines per input), logs to
+stderr, and no run directory is made."""
 
 from __future__ import annotations
 
+import json
 import logging
 import sys
+from pathlib import Path
 
 import hydra
 import torch
@@ -16,16 +20,17 @@ from nmt.config import CONFIG_DIR, DecodeConfig, cli, typed
 from nmt.data import normalize
 from nmt.errors import NmtError
 from nmt.model import Seq2Seq, build_model, resolve_device
-from nmt.search import Hypothesis, greedy
-from nmt.tokenizer import Tokenizer
+from nmt.search import Hypothesis, decode
+from nmt.tokenizer import load_tokenizer
+from nmt.unk import load_dictionary, replace_unks
 
 log = logging.getLogger(__name__)
 
 
-def load_model(path: str, device: torch.device) -> tuple[Seq2Seq, Tokenizer, dict]:
+def load_model(path: str, device: torch.device) -> tuple[Seq2Seq, object, dict]:
     """Rebuild the model and tokenizer from a checkpoint alone."""
     saved = load_checkpoint(path)
-    tokenizer = Tokenizer(saved["tokenizer"]["src"], saved["tokenizer"]["tgt"])
+    tokenizer = load_tokenizer(saved["tokenizer"])
     model = build_model(
         OmegaConf.create(saved["config"]["model"]),
         src_vocab_size=tokenizer.src_vocab_size,
@@ -36,28 +41,57 @@ def load_model(path: str, device: torch.device) -> tuple[Seq2Seq, Tokenizer, dic
 
 
 def translate_lines(
-    model: Seq2Seq,
-    tokenizer: Tokenizer,
-    lines: list[str],
-    decode: DecodeConfig,
-    device: torch.device,
-) -> list[Hypothesis]:
-    """Translate raw sentences in length-sorted batches; results come back in input order."""
+    model: Seq2Seq, tokenizer, lines: list[str], decode_cfg: DecodeConfig, device: torch.device
+) -> list[list[Hypothesis]]:
+    """Translate raw sentences in length-sorted batches; n-best lists come back in input order."""
     model.eval()
     src_ids = tokenizer.encode_src(lines)
-    hyps: list[Hypothesis | None] = [None] * len(lines)
-    for index in sorted_batches([len(s) for s in src_ids], decode.batch_size):
+    hyps: list[list[Hypothesis]] = [[] for _ in lines]
+    for index in sorted_batches([len(s) for s in src_ids], decode_cfg.batch_size):
         batch = make_batch(src_ids, None, index).to(device)
-        out = greedy(
-            model,
-            batch.src,
-            batch.src_mask,
-            max_len_ratio=decode.max_len_ratio,
-            max_len_extra=decode.max_len_extra,
-        )
-        for i, hyp in zip(index, out, strict=True):
-            hyps[i] = hyp
+        for i, nbest in zip(
+            index, decode(model, batch.src, batch.src_mask, decode_cfg), strict=True
+        ):
+            hyps[i] = nbest
     return hyps
+
+
+class Renderer:
+    """Hypotheses to text: detokenised, with unknown words replaced if decode.unk_replace."""
+
+    def __init__(self, tokenizer, decode_cfg: DecodeConfig) -> None:
+        self.tokenizer, self.unk_replace = tokenizer, decode_cfg.unk_replace
+        self.dictionary = load_dictionary(decode_cfg.unk_dict) if decode_cfg.unk_dict else {}
+
+    def __call__(self, hyp: Hypothesis, source: str) -> str:
+        tokens = self.tokenizer.tgt_tokens(hyp.ids)
+        if self.unk_replace:
+            src_tokens = self.tokenizer.src_tokens(source)
+            tokens = replace_unks(tokens, hyp.attention, src_tokens, self.dictionary)
+        return self.tokenizer.detokenize(tokens)
+
+
+def translate_texts(
+    model: Seq2Seq, tokenizer, lines: list[str], decode_cfg: DecodeConfig, device: torch.device
+) -> tuple[list[str], list[Hypothesis]]:
+    """The best translation of each line as text, and its hypothesis."""
+    render = Renderer(tokenizer, decode_cfg)
+    best = [nbest[0] for nbest in translate_lines(model, tokenizer, lines, decode_cfg, device)]
+    return [render(h, line) for h, line in zip(best, lines, strict=True)], best
+
+
+def save_attention(directory: Path, tokenizer, lines: list[str], hyps: list[Hypothesis]) -> None:
+    """{i}.json (tokens and weights) and {i}.png (heatmap) for every translated line."""
+    from nmt.plots import attention_heatmap
+
+    directory.mkdir(parents=True, exist_ok=True)
+    for i, (line, hyp) in enumerate(zip(lines, hyps, strict=True)):
+        src = tokenizer.src_tokens(line)
+        tgt = tokenizer.tgt_tokens(hyp.ids) + ["</s>"]
+        weights = hyp.attention[:, : len(src)]
+        record = {"source": src, "target": tgt, "weights": weights.tolist()}
+        (directory / f"{i:04d}.json").write_text(json.dumps(record), encoding="utf-8")
+        attention_heatmap(weights, src, tgt, directory / f"{i:04d}.png")
 
 
 def read_input(name: str) -> list[str]:
@@ -75,15 +109,18 @@ def read_input(name: str) -> list[str]:
 def main(cfg: DictConfig) -> None:
     if OmegaConf.is_missing(cfg, "checkpoint"):
         raise NmtError("checkpoint=PATH is required")
-    decode = typed(DecodeConfig, cfg.decode, "decode")
-    if decode.beam_size != 1:
-        raise NmtError("decode.beam_size: only greedy search (1) is available")
+    decode_cfg = typed(DecodeConfig, cfg.decode, "decode")
     device = resolve_device(cfg.device)
     model, tokenizer, _ = load_model(cfg.checkpoint, device)
     lines = read_input(str(cfg.input))
-    hyps = translate_lines(model, tokenizer, lines, decode, device) if lines else []
-    for hyp in hyps:
-        print(tokenizer.decode_tgt(hyp.ids))
+    nbests = translate_lines(model, tokenizer, lines, decode_cfg, device) if lines else []
+    render = Renderer(tokenizer, decode_cfg)
+    for i, (line, nbest) in enumerate(zip(lines, nbests, strict=True)):
+        for hyp in nbest:
+            text = render(hyp, line)
+            print(text if decode_cfg.n_best == 1 else f"{i}\t{hyp.score:.4f}\t{text}")
+    if cfg.save_attention:
+        save_attention(Path(cfg.save_attention), tokenizer, lines, [n[0] for n in nbests])
 
 
 if __name__ == "__main__":

@@ -138,6 +138,50 @@ def test_translate_and_evaluate_rebuild_from_the_checkpoint(learned_run, run_cli
     assert (tmp_path / "eval" / "test.hyp").read_text() == (run_dir / "test.hyp").read_text()
 
 
+def test_translate_with_beam_n_best_and_saved_attention(learned_run, run_cli, tmp_path):
+    run_dir, _ = learned_run
+    sources = (run_dir / "test.src").read_text().splitlines()[:3]
+    (tmp_path / "in.txt").write_text("\n".join(sources) + "\n")
+    proc = run_cli(
+        "translate",
+        f"checkpoint={run_dir}/checkpoints/best.pt",
+        f"input={tmp_path / 'in.txt'}",
+        "decode=beam",
+        "decode.beam_size=4",
+        "decode.n_best=2",
+        f"save_attention={tmp_path / 'att'}",
+    )
+    rows = [line.split("\t") for line in proc.stdout.splitlines()]
+    assert [int(r[0]) for r in rows] == [0, 0, 1, 1, 2, 2]
+    assert all(float(rows[2 * i][1]) >= float(rows[2 * i + 1][1]) for i in range(3))
+    assert sorted(p.name for p in (tmp_path / "att").iterdir()) == [
+        "0000.json",
+        "0000.png",
+        "0001.json",
+        "0001.png",
+        "0002.json",
+        "0002.png",
+    ]
+    record = json.loads((tmp_path / "att" / "0000.json").read_text())
+    assert len(record["weights"]) == len(record["target"])
+    assert len(record["weights"][0]) == len(record["source"])
+
+
+def test_word_vocabulary_with_unk_replacement_end_to_end(run_cli, tmp_path):
+    run_cli(
+        "train",
+        *TINY,
+        "tokenizer=word",
+        "tokenizer.vocab_size=12",
+        "decode.unk_replace=true",
+        f"hydra.run.dir={tmp_path}/run",
+    )
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["decode"]["unk_replace"] is True
+    hyps = (tmp_path / "run" / "test.hyp").read_text()
+    assert "<unk>" not in hyps  # every <unk> became a source word
+
+
 def test_multirun_sweeps_attention_variants(run_cli, tmp_path):
     run_cli(
         "train", "-m", *TINY, "model/attention=none,bahdanau", f"hydra.sweep.dir={tmp_path}/sweep"

@@ -1,0 +1,165 @@
+import itertools
+
+import pytest
+import torch
+from hydra import compose, initialize_config_dir
+
+from nmt.batching import make_batch
+from nmt.config import CONFIG_DIR, DecodeConfig
+from nmt.errors import NmtError
+from nmt.model import build_model
+from nmt.search import beam_search, decode, greedy, normalize_score
+from nmt.tokenizer import BOS, EOS
+
+V = 7
+
+
+def model_for(*overrides, vocab=V, seed=0):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=["model.emb_size=8", "model.hidden_size=10", *overrides])
+    torch.manual_seed(seed)
+    model = build_model(cfg.model, src_vocab_size=vocab, tgt_vocab_size=vocab).eval()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.8)  # peaked distributions, varied lengths
+    return model
+
+
+def sources(n=5, seed=1, vocab=V):
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(1, 7, (n,), generator=g).tolist()
+    return [torch.randint(4, vocab, (k,), generator=g).tolist() + [EOS] for k in lengths]
+
+
+MODELS = [
+    ["model=rnnsearch"],
+    ["model=luong", "model/attention=local_p"],
+    ["model=luong", "model.decoder.input_feed=false"],
+]
+
+
+@pytest.mark.parametrize("overrides", MODELS)
+def test_beam_of_one_equals_greedy(overrides):
+    model = model_for(*overrides)
+    src = sources(8)
+    batch = make_batch(src, None, list(range(8)))
+    g = greedy(model, batch.src, batch.src_mask, max_len_ratio=1.5, max_len_extra=3)
+    b = beam_search(
+        model, batch.src, batch.src_mask, beam_size=1, max_len_ratio=1.5, max_len_extra=3
+    )
+    for gh, (bh,) in zip(g, b, strict=True):
+        assert gh.ids == bh.ids
+        assert gh.score == pytest.approx(bh.score, abs=1e-5)
+        torch.testing.assert_close(gh.attention, bh.attention)
+
+
+@pytest.mark.parametrize("overrides", MODELS)
+def test_batched_search_equals_sentence_by_sentence(overrides):
+    model = model_for(*overrides)
+    src = sources(6)
+    batch = make_batch(src, None, list(range(6)))
+    together = beam_search(
+        model,
+        batch.src,
+        batch.src_mask,
+        beam_size=3,
+        max_len_ratio=1.5,
+        max_len_extra=3,
+        length_penalty="gnmt",
+        n_best=3,
+    )
+    for i in range(6):
+        alone = make_batch(src, None, [i])
+        (nbest,) = beam_search(
+            model,
+            alone.src,
+            alone.src_mask,
+            beam_size=3,
+            max_len_ratio=1.5,
+            max_len_extra=3,
+            length_penalty="gnmt",
+            n_best=3,
+        )
+        assert [h.ids for h in nbest] == [h.ids for h in together[i]]
+        assert [h.score for h in nbest] == pytest.approx([h.score for h in together[i]], abs=1e-5)
+
+
+def sequence_logprob(model, src, ids, limit):
+    """log p(ids </s> | src) by teacher forcing; at the length limit </s> is forced (free)."""
+    batch = make_batch([src], None, [0])
+    enc = model.encode(batch.src, batch.src_mask)
+    keys = model.decoder.attention.project_keys(enc.memory)
+    state, y, total = model.decoder.start(enc), torch.tensor([BOS]), 0.0
+    for t, token in enumerate([*ids, EOS]):
+        if t >= limit:
+            break
+        features, state, _ = model.decoder.step(y, state, enc, keys, t)
+        total += float(torch.log_softmax(model.generator(features), -1)[0, token])
+        y = torch.tensor([token])
+    return total
+
+
+@pytest.mark.parametrize("penalty", ["none", "average", "gnmt"])
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_a_wide_beam_finds_the_best_sequence_by_enumeration(penalty, seed):
+    vocab = 5  # <unk> <s> </s> <pad> and one word: every id but </s> can be emitted
+    model = model_for("model=rnnsearch", vocab=vocab, seed=seed)
+    src = [4, 4, EOS]
+    limit = 3  # ratio 0 + extra 3: at most 3 tokens, then </s> is forced
+    words = [i for i in range(vocab) if i != EOS]
+    best_score, best_ids = float("-inf"), None
+    with torch.no_grad():
+        for n in range(limit + 1):
+            for ids in itertools.product(words, repeat=n):
+                raw = sequence_logprob(model, src, list(ids), limit)
+                score = normalize_score(raw, n + 1, penalty, 0.8)
+                if score > best_score:
+                    best_score, best_ids = score, list(ids)
+    batch = make_batch([src], None, [0])
+    (nbest,) = beam_search(
+        model,
+        batch.src,
+        batch.src_mask,
+        beam_size=len(words) ** limit,
+        max_len_ratio=0.0,
+        max_len_extra=limit,
+        length_penalty=penalty,
+        alpha=0.8,
+    )
+    assert nbest[0].ids == best_ids
+    assert nbest[0].score == pytest.approx(best_score, abs=1e-4)
+
+
+def test_length_normalisation_formulas():
+    assert normalize_score(-6.0, 3, "none", 1.0) == -6.0
+    assert normalize_score(-6.0, 3, "average", 1.0) == -2.0
+    assert normalize_score(-6.0, 3, "gnmt", 1.0) == pytest.approx(-6.0 / (8 / 6))
+    assert normalize_score(-6.0, 3, "gnmt", 0.0) == -6.0
+
+
+def test_normalisation_reranks_the_n_best_list():
+    model = model_for("model=rnnsearch", seed=3)
+    batch = make_batch(sources(4, seed=5), None, list(range(4)))
+    kw = dict(beam_size=6, max_len_ratio=2.0, max_len_extra=4, n_best=6)
+    plain = beam_search(model, batch.src, batch.src_mask, length_penalty="none", **kw)
+    average = beam_search(model, batch.src, batch.src_mask, length_penalty="average", **kw)
+    changed = False
+    for p, a in zip(plain, average, strict=True):
+        assert [h.score for h in p] == sorted([h.score for h in p], reverse=True)
+        assert [h.score for h in a] == sorted([h.score for h in a], reverse=True)
+        for h in a:  # the same hypothesis scored both ways: average = raw / (length + 1)
+            raw = next((q.score for q in p if q.ids == h.ids), None)
+            if raw is not None:
+                assert h.score == pytest.approx(raw / (len(h.ids) + 1), abs=1e-5)
+        changed |= [h.ids for h in p] != [h.ids for h in a]
+    assert changed
+
+
+def test_decode_dispatches_and_validates():
+    model = model_for("model=rnnsearch")
+    batch = make_batch(sources(3), None, [0, 1, 2])
+    out = decode(model, batch.src, batch.src_mask, DecodeConfig(beam_size=3, n_best=2))
+    assert [len(n) for n in out] == [2, 2, 2]
+    with pytest.raises(NmtError, match="decode.n_best"):
+        DecodeConfig(beam_size=2, n_best=3)
+    with pytest.raises(NmtError, match="decode.length_penalty"):
+        DecodeConfig(length_penalty="wu")
