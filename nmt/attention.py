@@ -29,10 +29,11 @@ def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
 
     Args:
         scores: (B, T, S) logits.
-        mask: (B, S) bool, True at real positions (every row has at least one).
+        mask: (B, S) or (B, T, S) bool, True where allowed (every row has at least one).
     """
-    scores = scores.masked_fill(~mask.unsqueeze(1), float("-inf"))  # (B, T, S)
-    return torch.softmax(scores, dim=-1)
+    if mask.dim() == 2:
+        mask = mask.unsqueeze(1)  # (B, 1, S)
+    return torch.softmax(scores.masked_fill(~mask, float("-inf")), dim=-1)
 
 
 def weighted_sum(weights: Tensor, memory: Tensor) -> Tensor:
@@ -222,6 +223,12 @@ class LocationAttention(nn.Module):
         return finish(weighted_sum(weights, memory), weights, single)
 
 
+def check_window(window: int) -> int:
+    if window < 1:
+        raise NmtError(f"model.attention.window: D must be >= 1, got {window}")
+    return window
+
+
 def window_mask(centre: Tensor, mask: Tensor, D: int) -> Tensor:
     """Positions s with floor(centre) - D <= s <= floor(centre) + D that are real tokens.
 
@@ -256,7 +263,7 @@ class LocalMAttention(nn.Module):
     def __init__(self, *, query_size: int, key_size: int, score: str, window: int = 10) -> None:
         super().__init__()
         self.score = build_score(score, query_size, key_size)
-        self.window = window
+        self.window = check_window(window)
 
     def project_keys(self, memory: Tensor) -> Tensor:
         return self.score.project_keys(memory)
@@ -269,8 +276,7 @@ class LocalMAttention(nn.Module):
         last = (mask.sum(-1) - 1).unsqueeze(1)  # (B, 1)
         centre = torch.minimum(t.unsqueeze(0), last).to(query.dtype)  # (B, T)
         inside = window_mask(centre, mask, self.window)  # (B, T, S)
-        scores = self.score(query, keys).masked_fill(~inside, float("-inf"))
-        weights = torch.softmax(scores, dim=-1)  # (B, T, S)
+        weights = masked_softmax(self.score(query, keys), inside)
         return finish(weighted_sum(weights, memory), weights, single)
 
 
@@ -296,7 +302,7 @@ class LocalPAttention(nn.Module):
     ) -> None:
         super().__init__()
         self.score = build_score(score, query_size, key_size)
-        self.window = window
+        self.window = check_window(window)
         self.renormalize = renormalize
         self.W_p = nn.Linear(query_size, query_size, bias=False)
         self.v_p = nn.Linear(query_size, 1, bias=False)
@@ -311,8 +317,7 @@ class LocalPAttention(nn.Module):
         S_real = (mask.sum(-1, keepdim=True) - 1).to(query.dtype)  # (B, 1): S - 1
         p = S_real * torch.sigmoid(self.v_p(torch.tanh(self.W_p(query)))).squeeze(-1)  # (B, T)
         inside = window_mask(p.detach(), mask, self.window)  # (B, T, S)
-        scores = self.score(query, keys).masked_fill(~inside, float("-inf"))
-        align = torch.softmax(scores, dim=-1)  # (B, T, S)
+        align = masked_softmax(self.score(query, keys), inside)
         s = torch.arange(mask.size(1), device=query.device, dtype=query.dtype)
         sigma = self.window / 2
         gaussian = torch.exp(-((s - p.unsqueeze(-1)) ** 2) / (2 * sigma**2))  # (B, T, S)
