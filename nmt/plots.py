@@ -15,8 +15,10 @@ from typing import Any
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogFormatter
 
 DPI = 110
+LINESTYLES = ("-", "--", ":", "-.")
 
 
 def _as_array(weights: Any) -> np.ndarray:
@@ -116,13 +118,37 @@ def _series(records: Sequence[Mapping[str, Any]], x: str, y: str) -> tuple[list,
     return [p[0] for p in points], [p[1] for p in points]
 
 
-def learning_curves(runs: Mapping[str, Sequence[Mapping[str, Any]]], path: str | Path) -> Path:
+def _styles(labels: Sequence[str], colors: Mapping[str, str] | None) -> dict[str, dict]:
+    """Colour and line style per label: the given colours (labels sharing one, e.g. the seeds
+    of a variant, get different line styles), else matplotlib's colour cycle."""
+    styles: dict[str, dict] = {}
+    used: dict[str, int] = {}
+    for i, label in enumerate(labels):
+        color = colors[label] if colors and label in colors else f"C{i % 10}"
+        styles[label] = {"color": color, "linestyle": LINESTYLES[used.get(color, 0) % 4]}
+        used[color] = used.get(color, 0) + 1
+    return styles
+
+
+def _plain_log_axis(axis: Any) -> None:
+    """Log-scale tick labels as plain numbers (30, 40, 60) rather than 3 x 10^1."""
+    axis.set_major_formatter(LogFormatter())
+    axis.set_minor_formatter(LogFormatter(labelOnlyBase=False))
+
+
+def learning_curves(
+    runs: Mapping[str, Sequence[Mapping[str, Any]]],
+    path: str | Path,
+    *,
+    colors: Mapping[str, str] | None = None,
+) -> Path:
     """Dev perplexity and dev BLEU against training steps and wall-clock time (2 x 2 panels).
 
     Args:
         runs: label -> the run's metrics.jsonl records (dicts with `step`, `elapsed_s`,
             `dev_ppl`, `dev_bleu`; a null `dev_bleu` is skipped).
         path: the PNG to write.
+        colors: label -> matplotlib colour, e.g. one per variant for all its seeds.
 
     Returns:
         The path written.
@@ -135,16 +161,18 @@ def learning_curves(runs: Mapping[str, Sequence[Mapping[str, Any]]], path: str |
         (axes[1, 0], "step", "dev_bleu"),
         (axes[1, 1], "elapsed_s", "dev_bleu"),
     ]
+    styles = _styles(list(runs), colors)
     for ax, x, y in panels:
         for label, records in runs.items():
             xs, ys = _series(records, x, y)
             if x == "elapsed_s":
                 xs = [t / 60 for t in xs]  # minutes read better than seconds for real runs
-            ax.plot(xs, ys, marker=".", label=label)
+            ax.plot(xs, ys, marker=".", label=label, **styles[label])
         ax.set_xlabel("training step" if x == "step" else "wall-clock (min)")
         ax.set_ylabel("dev perplexity" if y == "dev_ppl" else "dev BLEU")
         if y == "dev_ppl" and any(ax.get_lines()):
             ax.set_yscale("log")
+            _plain_log_axis(ax.yaxis)
         ax.grid(alpha=0.3)
     handles, labels = axes[0, 0].get_legend_handles_labels()
     if handles:
@@ -152,20 +180,27 @@ def learning_curves(runs: Mapping[str, Sequence[Mapping[str, Any]]], path: str |
     return _save(fig, path)
 
 
-def ppl_vs_bleu(points: Sequence[tuple[str, float, float]], path: str | Path) -> Path:
+def ppl_vs_bleu(
+    points: Sequence[tuple[str, float, float]],
+    path: str | Path,
+    *,
+    colors: Mapping[str, str] | None = None,
+) -> Path:
     """Final dev perplexity against test BLEU, one labelled point per run.
 
     Args:
         points: (label, final dev perplexity, test BLEU) per run.
         path: the PNG to write.
+        colors: label -> matplotlib colour, e.g. one per variant for all its seeds.
 
     Returns:
         The path written.
     """
     fig = Figure(figsize=(7.5, 5))
     ax = fig.add_subplot()
+    styles = _styles([p[0] for p in points], colors)
     for label, ppl, score in points:
-        ax.scatter([ppl], [score])
+        ax.scatter([ppl], [score], color=styles[label]["color"])
         ax.annotate(label, (ppl, score), xytext=(4, 4), textcoords="offset points", fontsize=7)
     ax.set_xlabel("dev perplexity (last validation)")
     ax.set_ylabel("test BLEU")

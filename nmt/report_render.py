@@ -1,0 +1,103 @@
+"""Rendering a report's sections as Markdown and as one self-contained HTML page."""
+
+from __future__ import annotations
+
+import base64
+import dataclasses
+import html
+import re
+from pathlib import Path
+
+
+@dataclasses.dataclass(frozen=True)
+class Table:
+    header: list[str]
+    rows: list[list[str]]
+
+
+# A report section: a title and its blocks (paragraphs, tables, images).
+Section = tuple[str, list["str | Table | Path"]]
+
+
+NUMBER = re.compile(r"^(–|[-+]?[\d,.]+( ± [\d,.]+)?)$")
+
+
+def _numeric(table: Table) -> list[bool]:
+    """Which columns hold only numbers (right-aligned)."""
+    return [
+        bool(table.rows) and all(NUMBER.match(row[i]) for row in table.rows)
+        for i in range(len(table.header))
+    ]
+
+
+def to_markdown(title: str, sections: list[Section]) -> str:
+    """The report as Markdown; images are the PNG files beside it."""
+    lines = [f"# {title}", ""]
+    for heading, blocks in sections:
+        lines += [f"## {heading}", ""]
+        for block in blocks:
+            if isinstance(block, Table):
+                cells = [
+                    [c.replace("|", "\\|") for c in row] for row in [block.header, *block.rows]
+                ]
+                lines += ["| " + " | ".join(row) + " |" for row in cells[:1]]
+                lines.append("|" + "|".join("---:" if n else ":---" for n in _numeric(block)) + "|")
+                lines += ["| " + " | ".join(row) + " |" for row in cells[1:]]
+            elif isinstance(block, Path):
+                lines.append(f"![{heading}]({block.name})")
+            else:
+                lines.append(block)
+            lines.append("")
+    return "\n".join(lines)
+
+
+CSS = """
+body { font-family: system-ui, sans-serif; color: #222; max-width: 1300px; margin: 1.5em auto;
+       padding: 0 1em; }
+h1 { font-size: 1.5em; } h2 { font-size: 1.2em; margin-top: 1.6em; }
+table { border-collapse: collapse; margin: 0.5em 0 1em; font-size: 0.92em; }
+th, td { border: 1px solid #bbb; padding: 0.3em 0.7em; text-align: left; }
+th { background: #eee; }
+.num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }
+img { max-width: 100%; border: 1px solid #ddd; }
+"""
+
+
+def _html_table(table: Table) -> str:
+    numeric = _numeric(table)
+
+    def row(cells: list[str], tag: str) -> str:
+        return (
+            "<tr>"
+            + "".join(
+                f"<{tag}{' class=num' if n else ''}>{html.escape(c)}</{tag}>"
+                for c, n in zip(cells, numeric, strict=True)
+            )
+            + "</tr>"
+        )
+
+    body = "\n".join(row(r, "td") for r in table.rows)
+    return f"<table>\n<thead>{row(table.header, 'th')}</thead>\n<tbody>\n{body}\n</tbody>\n</table>"
+
+
+def to_html(title: str, sections: list[Section]) -> str:
+    """The report as one self-contained HTML page (images inlined as data: URIs)."""
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{html.escape(title)}</title><style>{CSS}</style></head><body>",
+        f"<h1>{html.escape(title)}</h1>",
+    ]
+    for heading, blocks in sections:
+        parts.append(f"<h2>{html.escape(heading)}</h2>")
+        for block in blocks:
+            if isinstance(block, Table):
+                parts.append(_html_table(block))
+            elif isinstance(block, Path):
+                data = base64.b64encode(block.read_bytes()).decode("ascii")
+                alt = html.escape(heading, quote=True)
+                parts.append(f'<p><img alt="{alt}" src="data:image/png;base64,{data}"></p>')
+            else:
+                parts.append(f"<p>{html.escape(block)}</p>")
+    parts.append("</body></html>")
+    return "\n".join(parts) + "\n"
