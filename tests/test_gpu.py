@@ -1,4 +1,4 @@
-"""CUDA paths (cuDNN RNNs): the same model gives the same numbers on the GPU. Skipped without one."""
+"""CUDA paths (cuDNN RNNs) give the same numbers on the GPU; skipped without one."""
 
 import pytest
 import torch
@@ -12,8 +12,13 @@ pytestmark = [
 ]
 
 
-@pytest.mark.parametrize("overrides", [["model=rnnsearch"], ["model=luong", "model/encoder=bilstm",
-                                                             "model.decoder.input_feed=false"]])
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        ["model=rnnsearch"],
+        ["model=luong", "model/encoder=bilstm", "model.decoder.input_feed=false"],
+    ],
+)
 def test_cuda_forward_and_gradients_match_cpu(overrides):
     model = build(*overrides)
     src, tgt = toy_batch()

@@ -14,8 +14,9 @@ def test_default_main_job_learns(tmp_path, cache_dir):
     if exe is None:
         pytest.skip("nmt-train is not installed on PATH")
     env = os.environ | {"NMT_CACHE_DIR": str(cache_dir)}
-    proc = subprocess.run([exe], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=1800)
+    proc = subprocess.run(
+        [exe], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=1800
+    )
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "test BLEU" in proc.stdout
     (results,) = (tmp_path / "outputs" / "runs").glob("*/*/results.json")
