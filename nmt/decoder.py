@@ -100,12 +100,13 @@ class BahdanauDecoder(nn.Module):
         keys = self.attention.project_keys(enc.memory)
         (s,) = self.start(enc)
         states, contexts, weights = [], [], []
-        for t in range(tgt_in.size(1)):
+        # unbind once: indexing x_proj[:, t] would back-propagate a full-size zero tensor per step
+        for t, x_t in enumerate(x_proj.unbind(1)):
             context, alpha = self.attention(s, keys, enc.memory, enc.mask, step=t)
             states.append(s)
             contexts.append(context)
             weights.append(alpha)
-            s = self.gru(x_proj[:, t], context, s)
+            s = self.gru(x_t, context, s)
         s_prev = torch.stack(states, dim=1)  # (B, T, n): s_{i-1} for each i
         contexts = torch.stack(contexts, dim=1)  # (B, T, Dk)
         return self.readout(s_prev, emb, contexts), torch.stack(weights, dim=1)
@@ -212,11 +213,12 @@ class LuongDecoder(nn.Module):
         h_tilde = torch.tanh(self.W_c(torch.cat([context, h_top], dim=-1)))
         return self.dropout(h_tilde), weights
 
-    def lstm_step(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """x (B, I), h/c (B, L, H) -> top output (B, H), h, c."""
-        state = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())  # (L, B, H)
-        out, (h, c) = self.lstm(x.unsqueeze(1), state)
-        return out.squeeze(1), h.transpose(0, 1), c.transpose(0, 1)
+    def lstm_step(
+        self, x: Tensor, state: tuple[Tensor, Tensor]
+    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
+        """x (B, I), state (h, c) each (L, B, H), nn.LSTM's layout -> top output (B, H), state."""
+        out, state = self.lstm(x.unsqueeze(1), state)
+        return out.squeeze(1), state
 
     def forward(self, enc: EncoderOutput, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
         """Teacher forcing. tgt_in (B, T) -> features h~ (B, T, H), weights (B, T, S)."""
@@ -229,9 +231,10 @@ class LuongDecoder(nn.Module):
             top, _ = self.lstm(emb, state)  # (B, T, H): the whole recurrence in one call
             steps = torch.arange(T, device=tgt_in.device)
             return self.attentional(top, enc, keys, steps)
+        state = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())  # (L, B, H)
         features, weights = [], []
-        for t in range(T):
-            top, h, c = self.lstm_step(torch.cat([emb[:, t], feed], dim=-1), h, c)
+        for t, emb_t in enumerate(emb.unbind(1)):  # unbind: one gradient buffer, not T
+            top, state = self.lstm_step(torch.cat([emb_t, feed], dim=-1), state)
             feed, alpha = self.attentional(top, enc, keys, t)
             features.append(feed)
             weights.append(alpha)
@@ -250,6 +253,9 @@ class LuongDecoder(nn.Module):
         x = self.dropout(self.embedding(y_prev))  # (B, m)
         if self.input_feed:
             x = torch.cat([x, feed], dim=-1)
-        top, h, c = self.lstm_step(x, h, c)
+        top, (h, c) = self.lstm_step(
+            x, (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())
+        )
+        h, c = h.transpose(0, 1), c.transpose(0, 1)  # batch-first for the search
         feed, alpha = self.attentional(top, enc, keys, t)
         return feed, (h, c, feed), alpha
