@@ -39,12 +39,12 @@ def test_an_epoch_covers_every_example_once_and_is_fixed_by_seed_and_epoch():
     assert first != epoch_batches(src_lens, tgt_lens, seed=2, epoch=0, **kw)
 
 
-def test_bucketing_reduces_padding():
+def test_bucketing_reduces_target_padding():
     src_lens, tgt_lens = lengths()
 
-    def padding(batches):
-        real = sum(src_lens[i] for b in batches for i in b)
-        padded = sum(len(b) * max(src_lens[i] for i in b) for b in batches)
+    def padding(batches):  # of the target side, which the decoder steps through
+        real = sum(tgt_lens[i] for b in batches for i in b)
+        padded = sum(len(b) * max(tgt_lens[i] for i in b) for b in batches)
         return 1 - real / padded
 
     random_batches = epoch_batches(
