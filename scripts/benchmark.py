@@ -39,9 +39,16 @@ from nmt.tokenizer import Tokenizer
 from nmt.trainer import train_step
 
 PROTOCOL = [
-    "model=luong", "model/encoder=bilstm", "model.encoder.num_layers=1", "model.emb_size=256",
-    "model.hidden_size=256", "model/attention=luong_general", "model.decoder.input_feed=true",
-    "model.encoder.dropout=0.2", "model.decoder.dropout=0.2", "model.init=uniform",
+    "model=luong",
+    "model/encoder=bilstm",
+    "model.encoder.num_layers=1",
+    "model.emb_size=256",
+    "model.hidden_size=256",
+    "model/attention=luong_general",
+    "model.decoder.input_feed=true",
+    "model.encoder.dropout=0.2",
+    "model.decoder.dropout=0.2",
+    "model.init=uniform",
 ]
 
 
@@ -67,8 +74,11 @@ def matmul_peak(threads: int) -> dict:
             times.append(time.perf_counter() - start)
         return 2 * m * k * n / statistics.median(times) / 1e9
 
-    return {"threads": threads, "large_gflops": rate(2048, 2048, 2048, 10),
-            "rows64_gflops": rate(64, 512, 8000, 50)}
+    return {
+        "threads": threads,
+        "large_gflops": rate(2048, 2048, 2048, 10),
+        "rows64_gflops": rate(64, 512, 8000, 50),
+    }
 
 
 def flops(model_cfg, vocab: int, n_src: int, n_tgt: int, src_tgt_pairs: int) -> float:
@@ -88,8 +98,15 @@ def flops(model_cfg, vocab: int, n_src: int, n_tgt: int, src_tgt_pairs: int) -> 
 def train_benchmark(args, model, tokenizer, src, tgt) -> dict:
     trainer = TrainerConfig(batch_size=args.batch, batch_tokens=args.batch_tokens, bucket_pool=50)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    batches = epoch_batches([len(s) for s in src], [len(t) for t in tgt], batch_size=args.batch,
-                            batch_tokens=args.batch_tokens, pool=50, seed=1, epoch=0)
+    batches = epoch_batches(
+        [len(s) for s in src],
+        [len(t) for t in tgt],
+        batch_size=args.batch,
+        batch_tokens=args.batch_tokens,
+        pool=50,
+        seed=1,
+        epoch=0,
+    )
     records = []
     for step in range(args.warmup + args.steps):
         batch = make_batch(src, tgt, batches[step % len(batches)])
@@ -99,8 +116,15 @@ def train_benchmark(args, model, tokenizer, src, tgt) -> dict:
         if step >= args.warmup:
             n_src, n_tgt = int(batch.src_mask.sum()), batch.n_tokens
             pairs = int((batch.src_mask.sum(-1) * batch.tgt_mask.sum(-1)).sum())
-            records.append({"dt": elapsed, "src": n_src, "tgt": n_tgt, "pairs": pairs,
-                            "padded_tgt": batch.tgt_mask.numel()})
+            records.append(
+                {
+                    "dt": elapsed,
+                    "src": n_src,
+                    "tgt": n_tgt,
+                    "pairs": pairs,
+                    "padded_tgt": batch.tgt_mask.numel(),
+                }
+            )
     tgt_rate = statistics.median(r["tgt"] / r["dt"] for r in records)
     total = {k: sum(r[k] for r in records) for k in ("dt", "src", "tgt", "pairs", "padded_tgt")}
     return {
@@ -115,16 +139,25 @@ def train_benchmark(args, model, tokenizer, src, tgt) -> dict:
 
 
 def decode_benchmark(model, tokenizer, lines: list[str], beam: int) -> dict:
-    cfg = DecodeConfig(beam_size=beam, length_penalty="gnmt" if beam > 1 else "none", alpha=1.0,
-                       max_len_ratio=0.0, max_len_extra=100, batch_size=64)
+    cfg = DecodeConfig(
+        beam_size=beam,
+        length_penalty="gnmt" if beam > 1 else "none",
+        alpha=1.0,
+        max_len_ratio=0.0,
+        max_len_extra=100,
+        batch_size=64,
+    )
     src = tokenizer.encode_src(lines)
     model.eval()
     start = time.perf_counter()
     for index in sorted_batches([len(s) for s in src], cfg.batch_size):
         batch = make_batch(src, None, index)
         decode(model, batch.src, batch.src_mask, cfg)
-    return {"beam": beam, "sentences": len(lines),
-            "sent_per_s": len(lines) / (time.perf_counter() - start)}
+    return {
+        "beam": beam,
+        "sentences": len(lines),
+        "sent_per_s": len(lines) / (time.perf_counter() - start),
+    }
 
 
 def run_peers(folder: Path, minutes: int) -> None:
@@ -152,14 +185,26 @@ def main() -> None:
     corpus, tokenizer, src, tgt = protocol_data(default_cache_dir())
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=PROTOCOL)
-    model = build_model(cfg.model, src_vocab_size=tokenizer.src_vocab_size,
-                        tgt_vocab_size=tokenizer.tgt_vocab_size)
-    report = {"params": count_parameters(model), "train_pairs": len(src),
-              "matmul": matmul_peak(args.threads)}
+    model = build_model(
+        cfg.model, src_vocab_size=tokenizer.src_vocab_size, tgt_vocab_size=tokenizer.tgt_vocab_size
+    )
+    report = {
+        "params": count_parameters(model),
+        "train_pairs": len(src),
+        "matmul": matmul_peak(args.threads),
+    }
     report["train"] = train_benchmark(args, model, tokenizer, src, tgt)
     t = report["train"]
-    per_tgt = flops(cfg.model, tokenizer.tgt_vocab_size, round(t["src_per_tgt"] * 1e6), 10**6,
-                    round(t["mean_src_tgt_pairs_per_tgt"] * 1e6)) / 1e6
+    per_tgt = (
+        flops(
+            cfg.model,
+            tokenizer.tgt_vocab_size,
+            round(t["src_per_tgt"] * 1e6),
+            10**6,
+            round(t["mean_src_tgt_pairs_per_tgt"] * 1e6),
+        )
+        / 1e6
+    )
     report["flops_per_tgt_token"] = per_tgt
     report["train_gflops"] = per_tgt * t["median_tgt_tok_s"] / 1e9
     report["fraction_of_matmul_peak"] = report["train_gflops"] / report["matmul"]["large_gflops"]
