@@ -18,6 +18,7 @@ from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
+from nmt.allocator import keep_freed_memory
 from nmt.checkpoint import load_checkpoint
 from nmt.config import CONFIG_DIR, DecodeConfig, TokenizerConfig, cache_dir, cli, typed
 from nmt.data import load_corpus
@@ -90,6 +91,7 @@ def restore(run_dir: Path, model: Seq2Seq, optimizer: torch.optim.Optimizer) -> 
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
+    keep_freed_memory()
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
     if cfg.trainer.num_threads:

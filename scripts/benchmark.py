@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 
+from nmt.allocator import keep_freed_memory
 from nmt.batching import epoch_batches, make_batch, sorted_batches
 from nmt.config import CONFIG_DIR, DecodeConfig, TokenizerConfig, TrainerConfig, default_cache_dir
 from nmt.data.bible import load_bible
@@ -178,7 +179,14 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--peers", type=Path, default=None)
     parser.add_argument("--minutes", type=int, default=20, help="peers' training budget")
+    parser.add_argument(
+        "--system-malloc",
+        action="store_true",
+        help="leave glibc's malloc settings as they are (see nmt/allocator.py)",
+    )
     args = parser.parse_args()
+    if not args.system_malloc:
+        keep_freed_memory()
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
 
