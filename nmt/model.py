@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
@@ -16,6 +15,7 @@ from nmt.config import CONFIG_DIR
 from nmt.encoder import EncoderOutput
 from nmt.errors import NmtError
 from nmt.init import initialize
+from nmt.loss import linear_cross_entropy
 
 
 class Seq2Seq(nn.Module):
@@ -31,11 +31,15 @@ class Seq2Seq(nn.Module):
         return self.encoder(src, src_mask)
 
     def loss(self, batch: Batch, label_smoothing: float = 0.0) -> Tensor:
-        """Summed token cross-entropy of the batch; the output layer runs on real tokens only."""
+        """Summed token cross-entropy of the batch; the output layer runs on real tokens only,
+        in chunks (nmt/loss.py)."""
         features, _ = self.decoder(self.encode(batch.src, batch.src_mask), batch.tgt_in)
-        logits = self.generator(features[batch.tgt_mask])  # (N real tokens, V)
-        return F.cross_entropy(
-            logits, batch.tgt_out[batch.tgt_mask], reduction="sum", label_smoothing=label_smoothing
+        return linear_cross_entropy(
+            features[batch.tgt_mask],  # (N real tokens, H)
+            self.generator.weight,
+            self.generator.bias,
+            batch.tgt_out[batch.tgt_mask],
+            label_smoothing,
         )
 
     def attention_weights(self, batch: Batch) -> Tensor:

@@ -30,6 +30,7 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 
+import nmt.model
 from nmt.allocator import keep_freed_memory
 from nmt.batching import epoch_batches, make_batch, sorted_batches
 from nmt.config import CONFIG_DIR, DecodeConfig, TokenizerConfig, TrainerConfig, default_cache_dir
@@ -51,6 +52,14 @@ PROTOCOL = [
     "model.decoder.dropout=0.2",
     "model.init=uniform",
 ]
+
+
+def plain_linear_cross_entropy(x, weight, bias, y, label_smoothing=0.0):
+    """The unfused form nmt/loss.py replaces, for before/after runs."""
+    logits = torch.nn.functional.linear(x, weight, bias)  # (N, V)
+    return torch.nn.functional.cross_entropy(
+        logits, y, reduction="sum", label_smoothing=label_smoothing
+    )
 
 
 def protocol_data(cache: Path):
@@ -180,6 +189,11 @@ def main() -> None:
     parser.add_argument("--peers", type=Path, default=None)
     parser.add_argument("--minutes", type=int, default=20, help="peers' training budget")
     parser.add_argument(
+        "--plain-loss",
+        action="store_true",
+        help="output layer + cross-entropy through plain autograd instead of nmt/loss.py",
+    )
+    parser.add_argument(
         "--system-malloc",
         action="store_true",
         help="leave glibc's malloc settings as they are (see nmt/allocator.py)",
@@ -187,6 +201,8 @@ def main() -> None:
     args = parser.parse_args()
     if not args.system_malloc:
         keep_freed_memory()
+    if args.plain_loss:
+        nmt.model.linear_cross_entropy = plain_linear_cross_entropy
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
 
