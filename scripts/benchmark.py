@@ -5,14 +5,17 @@ pairs of at most 50 pieces a side; embeddings 256, 1-layer bidirectional LSTM en
 direction, 1-layer LSTM decoder 512, Luong general attention with input feeding, dropout 0.2,
 Adam 1e-3, clip 5, batches of 64 sentences.
 
-It trains for --steps updates after --warmup, decodes the test book greedily and with beam 5,
-and prints and writes (--out) as JSON: target and source+target tokens/s (median over steps),
-padding fraction, peak RSS, sentences/s, the model's FLOPs per target token and the fraction of
-a float32 matmul peak measured in the same run. A benchmark, not a test: compare figures only
-within one run. --peers DIR also runs the peers' scripts of that folder, one after the other.
+Speed: it trains for --steps updates after --warmup and prints and writes (--out) as JSON the
+target and source+target tokens/s (median over steps), padding fraction, peak RSS, the model's
+FLOPs per target token and the fraction of a float32 matmul peak measured in the same run.
+Time to quality (--train-minutes M): a fresh model trains for M minutes of wall clock (--lr,
+--batch, --batch-tokens), then its dev loss and its greedy and beam-5 BLEU and sentences/s on
+Mark are measured. Without it, decoding speed is measured with the untrained model. --peers DIR
+runs the peers' scripts of that folder one after the other (--peer-systems) and prints nmt and
+the peers side by side with the ratios. A benchmark, not a test: compare figures within one run.
 
     python scripts/benchmark.py --steps 300 --out bench.json
-    python scripts/benchmark.py --peers ../shared/bench-peers --minutes 20
+    python scripts/benchmark.py --train-minutes 10 --peers ../shared/bench-peers --minutes 20
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import resource
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -32,13 +36,15 @@ from hydra import compose, initialize_config_dir
 
 import nmt.model
 from nmt.allocator import keep_freed_memory
-from nmt.batching import epoch_batches, make_batch, sorted_batches
+from nmt.batching import epoch_batches, make_batch
 from nmt.config import CONFIG_DIR, DecodeConfig, TokenizerConfig, TrainerConfig, default_cache_dir
 from nmt.data.bible import load_bible
+from nmt.evaluate import mean_loss
+from nmt.metrics import bleu
 from nmt.model import build_model, count_parameters
-from nmt.search import decode
 from nmt.tokenizer import Tokenizer
 from nmt.trainer import train_step
+from nmt.translate import translate_texts
 
 PROTOCOL = [
     "model=luong",
@@ -106,14 +112,16 @@ def flops(model_cfg, vocab: int, n_src: int, n_tgt: int, src_tgt_pairs: int) -> 
 
 
 def train_benchmark(args, model, tokenizer, src, tgt) -> dict:
-    trainer = TrainerConfig(batch_size=args.batch, batch_tokens=args.batch_tokens, bucket_pool=50)
+    trainer = TrainerConfig(
+        batch_size=args.batch, batch_tokens=args.batch_tokens, bucket_pool=args.pool
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     batches = epoch_batches(
         [len(s) for s in src],
         [len(t) for t in tgt],
         batch_size=args.batch,
         batch_tokens=args.batch_tokens,
-        pool=50,
+        pool=args.pool,
         seed=1,
         epoch=0,
     )
@@ -148,7 +156,52 @@ def train_benchmark(args, model, tokenizer, src, tgt) -> dict:
     }
 
 
-def decode_benchmark(model, tokenizer, lines: list[str], beam: int) -> dict:
+def time_to_quality(args, cfg, corpus, tokenizer, src, tgt) -> tuple[dict, object]:
+    """Train a fresh protocol model for args.train_minutes of wall clock; dev loss after it."""
+    torch.manual_seed(1)
+    model = build_model(
+        cfg.model, src_vocab_size=tokenizer.src_vocab_size, tgt_vocab_size=tokenizer.tgt_vocab_size
+    )
+    trainer = TrainerConfig(batch_size=args.batch, batch_tokens=args.batch_tokens)
+    optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
+    budget, spent, steps, tokens, epoch = args.train_minutes * 60, 0.0, 0, 0, 0
+    src_lens, tgt_lens = [len(s) for s in src], [len(t) for t in tgt]
+    while spent < budget:
+        batches = epoch_batches(
+            src_lens,
+            tgt_lens,
+            batch_size=args.batch,
+            batch_tokens=args.batch_tokens,
+            pool=args.pool,
+            seed=1,
+            epoch=epoch,
+        )
+        for index in batches:
+            start = time.perf_counter()
+            batch = make_batch(src, tgt, index)
+            train_step(model, optimizer, batch, trainer, clip_norm=5.0)
+            spent += time.perf_counter() - start
+            steps, tokens = steps + 1, tokens + batch.n_tokens
+            if spent >= budget:
+                break
+        epoch += 1
+    dev_src, dev_tgt = tokenizer.encode_src(corpus.dev.src), tokenizer.encode_tgt(corpus.dev.tgt)
+    report = {
+        "minutes": args.train_minutes,
+        "lr": args.lr,
+        "batch": args.batch,
+        "batch_tokens": args.batch_tokens,
+        "steps": steps,
+        "epochs": tokens / sum(len(t) - 1 for t in tgt),  # tgt ids hold BOS and EOS
+        "tgt_tokens": tokens,
+        "tgt_tok_s": tokens / spent,
+        "dev_loss": mean_loss(model, dev_src, dev_tgt, torch.device("cpu")),
+    }
+    return report, model
+
+
+def decode_benchmark(model, tokenizer, lines: list[str], refs: list[str], beam: int) -> dict:
+    """Sentences/s and BLEU of decoding `lines`, batches of 64, at most 100 pieces."""
     cfg = DecodeConfig(
         beam_size=beam,
         length_penalty="gnmt" if beam > 1 else "none",
@@ -157,24 +210,76 @@ def decode_benchmark(model, tokenizer, lines: list[str], beam: int) -> dict:
         max_len_extra=100,
         batch_size=64,
     )
-    src = tokenizer.encode_src(lines)
-    model.eval()
     start = time.perf_counter()
-    for index in sorted_batches([len(s) for s in src], cfg.batch_size):
-        batch = make_batch(src, None, index)
-        decode(model, batch.src, batch.src_mask, cfg)
+    hyps, _ = translate_texts(model, tokenizer, lines, cfg, torch.device("cpu"))
+    elapsed = time.perf_counter() - start
     return {
         "beam": beam,
         "sentences": len(lines),
-        "sent_per_s": len(lines) / (time.perf_counter() - start),
+        "sent_per_s": len(lines) / elapsed,
+        "bleu": bleu(hyps, [refs[: len(hyps)]])[0],
     }
 
 
-def run_peers(folder: Path, minutes: int) -> None:
-    """The peers' own scripts, one after the other (they print their own summary table)."""
-    env = os.environ | {"MINUTES": str(minutes)}
-    for script in ("setup_venvs.sh", "run_all.sh"):
-        subprocess.run(["bash", str(folder / script)], env=env, check=True)
+PEER_SCRIPTS = {"ref": "run_ref.sh", "opennmt": "run_opennmt.sh", "joeynmt": "run_joeynmt.sh"}
+
+
+def run_peers(folder: Path, minutes: int, systems: list[str]) -> dict:
+    """The peers' own scripts, one after the other; their result.json files by system."""
+    work = Path(os.environ.get("BENCH_WORK", Path(tempfile.gettempdir()) / "bench-work"))
+    venvs = Path(os.environ.get("BENCH_VENVS", Path(tempfile.gettempdir()) / "bench-venvs"))
+    env = os.environ | {"MINUTES": str(minutes), "BENCH_WORK": str(work)}
+    subprocess.run(["bash", str(folder / "setup_venvs.sh")], env=env, check=True)
+    work.mkdir(parents=True, exist_ok=True)
+    python = str(venvs / "ref" / "bin" / "python")
+    if not (work / "data" / "train-len50.sp.en").exists():
+        subprocess.run([python, str(folder / "prepare_data.py")], env=env, check=True)
+    results = {}
+    for system in systems:
+        print(f"running {system} for {minutes} min ...", file=sys.stderr, flush=True)
+        with open(work / f"run_{system}.log", "w") as log:
+            subprocess.run(
+                ["bash", str(folder / PEER_SCRIPTS[system])],
+                env=env,
+                check=True,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        results[system] = json.loads((work / "runs" / system / "result.json").read_text())
+    return results
+
+
+def side_by_side(report: dict, peers: dict) -> str:
+    """Markdown table of nmt and the peers, with nmt's ratio to each peer."""
+    t, q = report["train"], report.get("time_to_quality", {})
+    nmt = {
+        "tok": t["median_tgt_tok_s"],
+        "greedy": report["greedy"]["sent_per_s"],
+        "beam": report["beam5"]["sent_per_s"],
+        "bleu": f"{report['greedy']['bleu']:.1f} / {report['beam5']['bleu']:.1f}",
+        "minutes": q.get("minutes", 0),
+        "rss": t["train_peak_rss_mb"],
+    }
+    rows = [
+        "| system | train tgt tok/s | greedy sent/s | beam-5 sent/s | BLEU greedy / beam 5 "
+        "(training minutes) | train peak RSS MB |",
+        "|---|---|---|---|---|---|",
+        f"| nmt | {nmt['tok']:,.0f} | {nmt['greedy']:.1f} | {nmt['beam']:.1f} | {nmt['bleu']} "
+        f"({nmt['minutes']}) | {nmt['rss']:,.0f} |",
+    ]
+    for name, r in peers.items():
+        tok, greedy, beam = (
+            r["train"]["median_tgt_tok_s"],
+            r["beam1"]["sent_s"],
+            r["beam5"]["sent_s"],
+        )
+        rows.append(
+            f"| {name} | {tok:,.0f} (nmt {nmt['tok'] / tok:.2f}x) | {greedy:.1f} "
+            f"(nmt {nmt['greedy'] / greedy:.2f}x) | {beam:.1f} (nmt {nmt['beam'] / beam:.2f}x) "
+            f"| {r['beam1']['bleu']:.1f} / {r['beam5']['bleu']:.1f} "
+            f"({r['train_wall_s'] / 60:.0f}) | {r['train_peak_rss_mb']:,.0f} |"
+        )
+    return "\n".join(rows)
 
 
 def main() -> None:
@@ -183,10 +288,14 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--batch-tokens", type=int, default=None)
+    parser.add_argument("--pool", type=int, default=200, help="batches per length-sorted pool")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--decode-sentences", type=int, default=None, help="first N of Mark")
     parser.add_argument("--out", type=Path, default=None)
-    parser.add_argument("--peers", type=Path, default=None)
+    parser.add_argument("--train-minutes", type=float, default=0, help="time-to-quality budget")
+    parser.add_argument("--lr", type=float, default=1e-3, help="Adam rate of the timed training")
+    parser.add_argument("--peers", type=Path, default=None, help="folder of the peers' scripts")
+    parser.add_argument("--peer-systems", default="ref,opennmt,joeynmt", help="comma-separated")
     parser.add_argument("--minutes", type=int, default=20, help="peers' training budget")
     parser.add_argument(
         "--plain-loss",
@@ -232,15 +341,29 @@ def main() -> None:
     report["flops_per_tgt_token"] = per_tgt
     report["train_gflops"] = per_tgt * t["median_tgt_tok_s"] / 1e9
     report["fraction_of_matmul_peak"] = report["train_gflops"] / report["matmul"]["large_gflops"]
+    if args.train_minutes:
+        report["time_to_quality"], model = time_to_quality(args, cfg, corpus, tokenizer, src, tgt)
     lines = corpus.test.src[: args.decode_sentences]
-    report["greedy"] = decode_benchmark(model, tokenizer, lines, 1)
-    report["beam5"] = decode_benchmark(model, tokenizer, lines, 5)
+    report["decoded_model"] = "time_to_quality" if args.train_minutes else "untrained"
+    report["greedy"] = decode_benchmark(model, tokenizer, lines, corpus.test.tgt, 1)
+    report["beam5"] = decode_benchmark(model, tokenizer, lines, corpus.test.tgt, 5)
     text = json.dumps(report, indent=2)
-    print(text)
+    print(text, flush=True)
     if args.out:
         args.out.write_text(text + "\n")
     if args.peers:
-        run_peers(args.peers, args.minutes)
+        systems = [name for name in args.peer_systems.split(",") if name]
+        unknown = sorted(set(systems) - set(PEER_SCRIPTS))
+        if unknown:
+            parser.error(
+                f"--peer-systems: unknown {', '.join(unknown)}; known: ref,opennmt,joeynmt"
+            )
+        report["peers"] = run_peers(args.peers, args.minutes, systems)
+        table = side_by_side(report, report["peers"])
+        print(table)
+        if args.out:
+            args.out.write_text(json.dumps(report, indent=2) + "\n")
+            args.out.with_suffix(".md").write_text(table + "\n")
 
 
 if __name__ == "__main__":
