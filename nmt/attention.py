@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.errors import NmtError
+from nmt.step_grad import step_contexts, step_scores
 
 
 def as_sequence(query: Tensor) -> tuple[Tensor, bool]:
@@ -37,8 +38,9 @@ def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
 
 
 def weighted_sum(weights: Tensor, memory: Tensor) -> Tensor:
-    """(B, T, S) weights x (B, S, Dk) memory -> (B, T, Dk) contexts."""
-    return torch.bmm(weights, memory)
+    """(B, T, S) weights x (B, S, Dk) memory -> (B, T, Dk) contexts (nmt.step_grad: a gated
+    memory sums its per-step gradients once per batch)."""
+    return step_contexts(weights, memory)
 
 
 def finish(context: Tensor, weights: Tensor, single_step: bool) -> tuple[Tensor, Tensor]:
@@ -125,7 +127,7 @@ class DotScore(nn.Module):
 
     def forward(self, query: Tensor, keys: Tensor) -> Tensor:
         """query (B, T, Dq), keys (B, S, Dk) -> scores (B, T, S)."""
-        return torch.bmm(query, keys.transpose(1, 2))
+        return step_scores(query, keys)
 
 
 class GeneralScore(nn.Module):
@@ -140,7 +142,7 @@ class GeneralScore(nn.Module):
         return self.W_a(memory)
 
     def forward(self, query: Tensor, keys: Tensor) -> Tensor:
-        return torch.bmm(query, keys.transpose(1, 2))  # (B, T, S)
+        return step_scores(query, keys)  # (B, T, S)
 
 
 class ConcatScore(nn.Module):
