@@ -56,7 +56,9 @@ def select(enc: EncoderOutput, keys: Tensor, rows: Tensor) -> tuple[EncoderOutpu
 def greedy(
     model: Seq2Seq, src: Tensor, src_mask: Tensor, *, max_len_ratio: float, max_len_extra: int
 ) -> list[Hypothesis]:
-    """Greedy search: the arg-max token at every step, until </s> or the length limit.
+    """Greedy search: the arg-max token at every step, until </s> or the length limit. A
+    sentence leaves the batch once it has ended, so the step cost follows the sentences still
+    being decoded.
 
     Args:
         src: (B, S) source ids; src_mask: (B, S) bool.
@@ -65,28 +67,33 @@ def greedy(
     decoder = model.decoder
     keys = decoder.attention.project_keys(enc.memory)
     state = decoder.start(enc)
-    B = src.size(0)
+    (B, S), device = src.shape, src.device
     limit = max_lengths(src_mask, max_len_ratio, max_len_extra)
-    y = torch.full((B,), BOS, dtype=torch.long, device=src.device)
-    done = torch.zeros(B, dtype=torch.bool, device=src.device)
-    score = torch.zeros(B, device=src.device)
-    tokens, weights = [], []
-    for t in range(int(limit.max()) + 1):
+    steps = int(limit.max()) + 1
+    tokens = torch.full((B, steps), EOS, dtype=torch.long, device=device)
+    weights = torch.zeros(B, steps, S, device=device)
+    score = torch.zeros(B, device=device)
+    rows = torch.arange(B, device=device)  # (nb,) the sentence of each row still decoding
+    y = torch.full((B,), BOS, dtype=torch.long, device=device)
+    for t in range(steps):
         features, state, alpha = decoder.step(y, state, enc, keys, t)
-        logp = torch.log_softmax(model.generator(features).float(), dim=-1)  # (B, V)
+        logp = torch.log_softmax(model.generator(features).float(), dim=-1)  # (nb, V)
         best, y = logp.max(-1)
-        forced = done | (t >= limit)
+        forced = t >= limit[rows]  # </s> is forced, and free, at the length limit
         y = torch.where(forced, torch.full_like(y, EOS), y)
-        score += torch.where(forced, torch.zeros_like(best), best)
-        tokens.append(y)
-        weights.append(alpha)
-        done |= y.eq(EOS)
-        if bool(done.all()):
-            break
-    tokens = torch.stack(tokens, dim=1).tolist()  # (B, steps)
-    weights = torch.stack(weights, dim=1)  # (B, steps, S)
+        score[rows] += torch.where(forced, torch.zeros_like(best), best)
+        tokens[rows, t] = y
+        weights[rows, t] = alpha
+        going = y.ne(EOS)
+        if not bool(going.all()):
+            keep = going.nonzero().squeeze(1)  # (nb',)
+            if keep.numel() == 0:
+                break
+            rows, y = rows[keep], y[keep]
+            state = tuple(s[keep] for s in state)
+            enc, keys = select(enc, keys, keep)
     hyps = []
-    for b, seq in enumerate(tokens):
+    for b, seq in enumerate(tokens.tolist()):
         n = seq.index(EOS)
         hyps.append(
             Hypothesis(ids=seq[:n], attention=weights[b, : n + 1].cpu(), score=float(score[b]))

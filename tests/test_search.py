@@ -83,6 +83,22 @@ def test_batched_search_equals_sentence_by_sentence(overrides):
         assert [h.score for h in nbest] == pytest.approx([h.score for h in together[i]], abs=1e-5)
 
 
+@pytest.mark.parametrize("overrides", MODELS)
+def test_greedy_in_a_batch_equals_greedy_alone(overrides):
+    """Sentences leave the greedy batch as they end; the rest decode as if alone."""
+    model = model_for(*overrides)
+    src = sources(8)
+    batch = make_batch(src, None, list(range(8)))
+    together = greedy(model, batch.src, batch.src_mask, max_len_ratio=1.5, max_len_extra=3)
+    assert len({len(h.ids) for h in together}) > 1  # they do end at different steps
+    for i, hyp in enumerate(together):
+        alone = make_batch(src, None, [i])
+        (single,) = greedy(model, alone.src, alone.src_mask, max_len_ratio=1.5, max_len_extra=3)
+        assert single.ids == hyp.ids
+        assert single.score == pytest.approx(hyp.score, abs=1e-5)
+        torch.testing.assert_close(single.attention, hyp.attention[:, : alone.src.size(1)])
+
+
 def sequence_logprob(model, src, ids, limit):
     """log p(ids </s> | src) by teacher forcing; at the length limit </s> is forced (free)."""
     batch = make_batch([src], None, [0])
