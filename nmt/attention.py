@@ -17,7 +17,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.errors import NmtError
-from nmt.step_grad import step_contexts, step_scores
 
 
 def as_sequence(query: Tensor) -> tuple[Tensor, bool]:
@@ -38,9 +37,8 @@ def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
 
 
 def weighted_sum(weights: Tensor, memory: Tensor) -> Tensor:
-    """(B, T, S) weights x (B, S, Dk) memory -> (B, T, Dk) contexts (nmt.step_grad: a gated
-    memory sums its per-step gradients once per batch)."""
-    return step_contexts(weights, memory)
+    """(B, T, S) weights x (B, S, Dk) memory -> (B, T, Dk) contexts."""
+    return torch.bmm(weights, memory)
 
 
 def finish(context: Tensor, weights: Tensor, single_step: bool) -> tuple[Tensor, Tensor]:
@@ -127,7 +125,7 @@ class DotScore(nn.Module):
 
     def forward(self, query: Tensor, keys: Tensor) -> Tensor:
         """query (B, T, Dq), keys (B, S, Dk) -> scores (B, T, S)."""
-        return step_scores(query, keys)
+        return torch.bmm(query, keys.transpose(1, 2))
 
 
 class GeneralScore(nn.Module):
@@ -142,7 +140,7 @@ class GeneralScore(nn.Module):
         return self.W_a(memory)
 
     def forward(self, query: Tensor, keys: Tensor) -> Tensor:
-        return step_scores(query, keys)  # (B, T, S)
+        return torch.bmm(query, keys.transpose(1, 2))  # (B, T, S)
 
 
 class ConcatScore(nn.Module):

@@ -12,22 +12,12 @@ Every decoder offers the same three calls:
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 from torch import Tensor, nn
 
 from nmt.encoder import EncoderOutput
 from nmt.errors import NmtError
-from nmt.step_grad import defer_step_gradients
 from nmt.tokenizer import PAD
-
-
-def with_step_gradients(enc: EncoderOutput, keys: Tensor) -> tuple[EncoderOutput, Tensor]:
-    """The memory and keys gated for a step-by-step loop: attention's per-step products with
-    them sum their gradients once per batch (nmt.step_grad)."""
-    memory = defer_step_gradients(enc.memory)  # (B, S, Dk)
-    return dataclasses.replace(enc, memory=memory), defer_step_gradients(keys)
 
 
 class BahdanauDecoder(nn.Module):
@@ -107,7 +97,7 @@ class BahdanauDecoder(nn.Module):
         """Teacher forcing. tgt_in (B, T) -> features (B, T, l), weights (B, T, S)."""
         emb = self.dropout(self.embedding(tgt_in))  # (B, T, m)
         x_proj = self.W(emb)  # (B, T, 3n): the input part of every step in one product
-        enc, keys = with_step_gradients(enc, self.attention.project_keys(enc.memory))
+        keys = self.attention.project_keys(enc.memory)
         (s,) = self.start(enc)
         states, contexts, weights = [], [], []
         # unbind once: indexing x_proj[:, t] would back-propagate a full-size zero tensor per step
@@ -242,7 +232,6 @@ class LuongDecoder(nn.Module):
             steps = torch.arange(T, device=tgt_in.device)
             return self.attentional(top, enc, keys, steps)
         state = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())  # (L, B, H)
-        enc, keys = with_step_gradients(enc, keys)
         features, weights = [], []
         for t, emb_t in enumerate(emb.unbind(1)):  # unbind: one gradient buffer, not T
             top, state = self.lstm_step(torch.cat([emb_t, feed], dim=-1), state)

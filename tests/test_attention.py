@@ -200,26 +200,3 @@ def test_local_m_window_follows_the_target_position():
     _, weights = attn(torch.randn(B, D), attn.project_keys(memory), memory, mask, step=5)
     assert (weights[0, :3] == 0).all() and (weights[0, 3:8] > 0).all() and weights[0, 8] == 0
     assert (weights[1, :1] == 0).all() and (weights[1, 1:4] > 0).all()  # centre clamped to 3
-
-
-def test_gated_products_record_their_gradients_and_sum_them_once():
-    from nmt.step_grad import defer_step_gradients, step_contexts, step_scores
-
-    torch.manual_seed(0)
-    B, S, D, T = 3, 5, 4, 6
-    x = torch.randn(B, S, D, dtype=torch.float64, requires_grad=True)
-    queries = torch.randn(T, B, 1, D, dtype=torch.float64, requires_grad=True)
-
-    def total(memory):
-        out = 0
-        for q in queries:
-            weights = torch.softmax(step_scores(q, memory), -1)  # (B, 1, S)
-            out = out + (step_contexts(weights, memory) ** 2).sum() + memory.sum()
-        return out
-
-    total(defer_step_gradients(x)).backward()
-    gated = x.grad.clone(), queries.grad.clone()
-    x.grad = queries.grad = None
-    total(x).backward()
-    torch.testing.assert_close(gated[0], x.grad)
-    torch.testing.assert_close(gated[1], queries.grad)

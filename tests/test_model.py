@@ -165,23 +165,3 @@ def test_luong_decoder_must_match_the_encoder_output():
         build_model(
             model_cfg("model=luong", "model.decoder_size=7"), src_vocab_size=V, tgt_vocab_size=V
         )
-
-
-@pytest.mark.parametrize("overrides", MODELS, ids=IDS)
-def test_step_gradients_summed_once_equal_autograd_per_step(overrides, monkeypatch):
-    """nmt.step_grad's gated memory and keys give autograd's gradients for every parameter."""
-    import nmt.decoder
-
-    def gradients():
-        model = build(*overrides).train()
-        torch.manual_seed(3)  # the same dropout masks in both runs
-        src, tgt = toy_batch()
-        model.loss(make_batch(src, tgt, [0, 1, 2])).backward()
-        return {name: p.grad.clone() for name, p in model.named_parameters() if p.grad is not None}
-
-    gated = gradients()
-    monkeypatch.setattr(nmt.decoder, "defer_step_gradients", lambda x: x)
-    plain = gradients()
-    assert gated.keys() == plain.keys()
-    for name, grad in plain.items():
-        torch.testing.assert_close(gated[name], grad, msg=name)
