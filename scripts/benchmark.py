@@ -294,6 +294,8 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--train-minutes", type=float, default=0, help="time-to-quality budget")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam rate of the timed training")
+    parser.add_argument("--save-model", type=Path, default=None, help="the timed model's weights")
+    parser.add_argument("--load-model", type=Path, default=None, help="decode these weights")
     parser.add_argument("--peers", type=Path, default=None, help="folder of the peers' scripts")
     parser.add_argument("--peer-systems", default="ref,opennmt,joeynmt", help="comma-separated")
     parser.add_argument("--minutes", type=int, default=20, help="peers' training budget")
@@ -341,10 +343,16 @@ def main() -> None:
     report["flops_per_tgt_token"] = per_tgt
     report["train_gflops"] = per_tgt * t["median_tgt_tok_s"] / 1e9
     report["fraction_of_matmul_peak"] = report["train_gflops"] / report["matmul"]["large_gflops"]
+    report["decoded_model"] = "untrained"
     if args.train_minutes:
         report["time_to_quality"], model = time_to_quality(args, cfg, corpus, tokenizer, src, tgt)
+        report["decoded_model"] = "time_to_quality"
+        if args.save_model:
+            torch.save(model.state_dict(), args.save_model)
+    elif args.load_model:
+        model.load_state_dict(torch.load(args.load_model, weights_only=True))
+        report["decoded_model"] = str(args.load_model)
     lines = corpus.test.src[: args.decode_sentences]
-    report["decoded_model"] = "time_to_quality" if args.train_minutes else "untrained"
     report["greedy"] = decode_benchmark(model, tokenizer, lines, corpus.test.tgt, 1)
     report["beam5"] = decode_benchmark(model, tokenizer, lines, corpus.test.tgt, 5)
     text = json.dumps(report, indent=2)
