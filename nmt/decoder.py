@@ -13,6 +13,7 @@ Every decoder offers the same three calls:
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.encoder import EncoderOutput
@@ -213,12 +214,20 @@ class LuongDecoder(nn.Module):
         h_tilde = torch.tanh(self.W_c(torch.cat([context, h_top], dim=-1)))
         return self.dropout(h_tilde), weights
 
-    def lstm_step(
-        self, x: Tensor, state: tuple[Tensor, Tensor]
-    ) -> tuple[Tensor, tuple[Tensor, Tensor]]:
-        """x (B, I), state (h, c) each (L, B, H), nn.LSTM's layout -> top output (B, H), state."""
-        out, state = self.lstm(x.unsqueeze(1), state)
-        return out.squeeze(1), state
+    def cell_step(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """x (B, I), h and c (B, L, H) -> top output (B, H), h, c: one fused torch.lstm_cell per
+        layer on nn.LSTM's own parameters (the whole-sequence call stays for the recurrence without
+        input feeding). A one-step nn.LSTM call costs about 1.5 ms whatever the batch (measured:
+        1.84 ms at batch 1 against 0.23 ms here, equal at batch 64), which dominated decoding
+        steps once most sentences of a batch had ended."""
+        hs, cs = [], []
+        for layer in range(self.num_layers):
+            if layer > 0:
+                x = F.dropout(x, self.lstm.dropout, self.training)
+            x, c_l = torch.lstm_cell(x, (h[:, layer], c[:, layer]), *self.lstm.all_weights[layer])
+            hs.append(x)
+            cs.append(c_l)
+        return x, torch.stack(hs, dim=1), torch.stack(cs, dim=1)
 
     def forward(self, enc: EncoderOutput, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
         """Teacher forcing. tgt_in (B, T) -> features h~ (B, T, H), weights (B, T, S)."""
@@ -231,10 +240,9 @@ class LuongDecoder(nn.Module):
             top, _ = self.lstm(emb, state)  # (B, T, H): the whole recurrence in one call
             steps = torch.arange(T, device=tgt_in.device)
             return self.attentional(top, enc, keys, steps)
-        state = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())  # (L, B, H)
         features, weights = [], []
         for t, emb_t in enumerate(emb.unbind(1)):  # unbind: one gradient buffer, not T
-            top, state = self.lstm_step(torch.cat([emb_t, feed], dim=-1), state)
+            top, h, c = self.cell_step(torch.cat([emb_t, feed], dim=-1), h, c)
             feed, alpha = self.attentional(top, enc, keys, t)
             features.append(feed)
             weights.append(alpha)
@@ -253,9 +261,6 @@ class LuongDecoder(nn.Module):
         x = self.dropout(self.embedding(y_prev))  # (B, m)
         if self.input_feed:
             x = torch.cat([x, feed], dim=-1)
-        top, (h, c) = self.lstm_step(
-            x, (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())
-        )
-        h, c = h.transpose(0, 1), c.transpose(0, 1)  # batch-first for the search
+        top, h, c = self.cell_step(x, h, c)
         feed, alpha = self.attentional(top, enc, keys, t)
         return feed, (h, c, feed), alpha
