@@ -69,6 +69,15 @@ class _LinearCrossEntropy(torch.autograd.Function):
         return grad_x * grad_loss, grad_w * grad_loss, grad_b * grad_loss, None, None, None
 
 
+def plain_linear_cross_entropy(
+    x: Tensor, weight: Tensor, bias: Tensor, y: Tensor, label_smoothing: float = 0.0
+) -> Tensor:
+    """The same sum through autograd with the whole (N, V) logits: used under autocast, and by
+    scripts/benchmark.py --plain-loss for before/after runs."""
+    logits = F.linear(x, weight, bias)  # (N, V)
+    return F.cross_entropy(logits, y, reduction="sum", label_smoothing=label_smoothing)
+
+
 def linear_cross_entropy(
     x: Tensor,
     weight: Tensor,
@@ -90,8 +99,7 @@ def linear_cross_entropy(
     Under autocast the plain form runs, so mixed precision keeps torch's own casting rules.
     """
     if torch.is_autocast_enabled(x.device.type):
-        logits = F.linear(x, weight, bias)
-        return F.cross_entropy(logits, y, reduction="sum", label_smoothing=label_smoothing)
+        return plain_linear_cross_entropy(x, weight, bias, y, label_smoothing)
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
         return _LinearCrossEntropy.apply(x, weight, bias, y, label_smoothing, chunk)
     buffer = x.new_empty(min(chunk, x.size(0)), weight.size(0))

@@ -40,6 +40,7 @@ from nmt.batching import epoch_batches, make_batch
 from nmt.config import CONFIG_DIR, DecodeConfig, TokenizerConfig, TrainerConfig, default_cache_dir
 from nmt.data.bible import load_bible
 from nmt.evaluate import mean_loss
+from nmt.loss import plain_linear_cross_entropy
 from nmt.metrics import bleu
 from nmt.model import build_model, count_parameters
 from nmt.tokenizer import Tokenizer
@@ -58,14 +59,6 @@ PROTOCOL = [
     "model.decoder.dropout=0.2",
     "model.init=uniform",
 ]
-
-
-def plain_linear_cross_entropy(x, weight, bias, y, label_smoothing=0.0):
-    """The unfused form nmt/loss.py replaces, for before/after runs."""
-    logits = torch.nn.functional.linear(x, weight, bias)  # (N, V)
-    return torch.nn.functional.cross_entropy(
-        logits, y, reduction="sum", label_smoothing=label_smoothing
-    )
 
 
 def protocol_data(cache: Path):
@@ -111,20 +104,25 @@ def flops(model_cfg, vocab: int, n_src: int, n_tgt: int, src_tgt_pairs: int) -> 
     return 2 * 3 * macs
 
 
-def train_benchmark(args, model, tokenizer, src, tgt) -> dict:
-    trainer = TrainerConfig(
-        batch_size=args.batch, batch_tokens=args.batch_tokens, bucket_pool=args.pool
-    )
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    batches = epoch_batches(
+def protocol_batches(args, src: list, tgt: list, epoch: int) -> list[list[int]]:
+    """Epoch `epoch`'s batches as --batch, --batch-tokens and --pool say."""
+    return epoch_batches(
         [len(s) for s in src],
         [len(t) for t in tgt],
         batch_size=args.batch,
         batch_tokens=args.batch_tokens,
         pool=args.pool,
         seed=1,
-        epoch=0,
+        epoch=epoch,
     )
+
+
+def train_benchmark(args, model, tokenizer, src, tgt) -> dict:
+    trainer = TrainerConfig(
+        batch_size=args.batch, batch_tokens=args.batch_tokens, bucket_pool=args.pool
+    )
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batches = protocol_batches(args, src, tgt, epoch=0)
     records = []
     for step in range(args.warmup + args.steps):
         batch = make_batch(src, tgt, batches[step % len(batches)])
@@ -165,17 +163,8 @@ def time_to_quality(args, cfg, corpus, tokenizer, src, tgt) -> tuple[dict, objec
     trainer = TrainerConfig(batch_size=args.batch, batch_tokens=args.batch_tokens)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     budget, spent, steps, tokens, epoch = args.train_minutes * 60, 0.0, 0, 0, 0
-    src_lens, tgt_lens = [len(s) for s in src], [len(t) for t in tgt]
     while spent < budget:
-        batches = epoch_batches(
-            src_lens,
-            tgt_lens,
-            batch_size=args.batch,
-            batch_tokens=args.batch_tokens,
-            pool=args.pool,
-            seed=1,
-            epoch=epoch,
-        )
+        batches = protocol_batches(args, src, tgt, epoch)
         for index in batches:
             start = time.perf_counter()
             batch = make_batch(src, tgt, index)
