@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.errors import NmtError
+from nmt.packed import Linear
 
 
 def as_sequence(query: Tensor) -> tuple[Tensor, bool]:
@@ -87,9 +88,9 @@ class BahdanauAttention(nn.Module):
     def __init__(self, *, query_size: int, key_size: int, hidden_size: int | None = None) -> None:
         super().__init__()
         hidden_size = hidden_size or query_size
-        self.W_a = nn.Linear(query_size, hidden_size, bias=False)
-        self.U_a = nn.Linear(key_size, hidden_size)
-        self.v_a = nn.Linear(hidden_size, 1, bias=False)
+        self.W_a = Linear(query_size, hidden_size, bias=False)
+        self.U_a = Linear(key_size, hidden_size)
+        self.v_a = Linear(hidden_size, 1, bias=False)
 
     def project_keys(self, memory: Tensor) -> Tensor:
         """(B, S, Dk) -> U_a h: (B, S, n')."""
@@ -133,7 +134,7 @@ class GeneralScore(nn.Module):
 
     def __init__(self, *, query_size: int, key_size: int) -> None:
         super().__init__()
-        self.W_a = nn.Linear(key_size, query_size, bias=False)
+        self.W_a = Linear(key_size, query_size, bias=False)
 
     def project_keys(self, memory: Tensor) -> Tensor:
         """(B, S, Dk) -> W_a h_s: (B, S, Dq)."""
@@ -151,8 +152,8 @@ class ConcatScore(nn.Module):
         super().__init__()
         hidden_size = hidden_size or query_size
         self.query_size = query_size
-        self.W_a = nn.Linear(query_size + key_size, hidden_size, bias=False)
-        self.v_a = nn.Linear(hidden_size, 1, bias=False)
+        self.W_a = Linear(query_size + key_size, hidden_size, bias=False)
+        self.v_a = Linear(hidden_size, 1, bias=False)
 
     def project_keys(self, memory: Tensor) -> Tensor:
         """(B, S, Dk) -> W_a[:, Dq:] h_s: (B, S, n')."""
@@ -204,7 +205,7 @@ class LocationAttention(nn.Module):
     def __init__(self, *, query_size: int, key_size: int, max_len: int = 128) -> None:
         super().__init__()
         self.max_len = max_len
-        self.W_a = nn.Linear(query_size, max_len)
+        self.W_a = Linear(query_size, max_len)
 
     def project_keys(self, memory: Tensor) -> Tensor:
         return memory
@@ -304,8 +305,8 @@ class LocalPAttention(nn.Module):
         self.score = build_score(score, query_size, key_size)
         self.window = check_window(window)
         self.renormalize = renormalize
-        self.W_p = nn.Linear(query_size, query_size, bias=False)
-        self.v_p = nn.Linear(query_size, 1, bias=False)
+        self.W_p = Linear(query_size, query_size, bias=False)
+        self.v_p = Linear(query_size, 1, bias=False)
 
     def project_keys(self, memory: Tensor) -> Tensor:
         return self.score.project_keys(memory)

@@ -16,6 +16,7 @@ from nmt.encoder import EncoderOutput
 from nmt.errors import NmtError
 from nmt.init import initialize
 from nmt.loss import linear_cross_entropy
+from nmt.packed import Linear
 
 
 class Seq2Seq(nn.Module):
@@ -25,7 +26,7 @@ class Seq2Seq(nn.Module):
         super().__init__()
         self.encoder = encoder
         self.decoder = decoder
-        self.generator = nn.Linear(decoder.output_size, tgt_vocab_size)
+        self.generator = Linear(decoder.output_size, tgt_vocab_size)
 
     def encode(self, src: Tensor, src_mask: Tensor) -> EncoderOutput:
         return self.encoder(src, src_mask)

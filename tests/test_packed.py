@@ -1,0 +1,66 @@
+"""The packed oneDNN products of decoding (nmt/packed.py) against torch's plain ones."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from nmt import packed
+from nmt.batching import make_batch
+from nmt.search import beam_search, greedy
+from tests.test_search import MODELS, model_for, sources
+
+pytestmark = pytest.mark.skipif(not packed.available(), reason="no oneDNN packed linear")
+
+
+@pytest.mark.parametrize("rows", [1, 3, 64])
+@pytest.mark.parametrize("bias", [True, False])
+def test_linear_matches_torch_and_follows_weight_updates(rows, bias):
+    torch.manual_seed(0)
+    layer = packed.Linear(48, 80, bias=bias)
+    x = torch.randn(rows, 48)
+    with torch.no_grad():
+        assert packed.usable(x)
+        torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias))
+        layer.weight.mul_(-2.0)  # an optimizer step or a load: the pack must be remade
+        torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias))
+        torch.testing.assert_close(layer(x.view(1, rows, 48))[0], layer(x))  # (..., in) inputs
+
+
+def test_linear_under_autograd_is_torch_own():
+    layer = packed.Linear(6, 4)
+    x = torch.randn(3, 6, requires_grad=True)
+    assert not packed.usable(x)
+    out = layer(x)
+    assert torch.equal(out, F.linear(x, layer.weight, layer.bias))
+    out.sum().backward()
+    assert layer.weight.grad is not None and x.grad is not None
+
+
+@pytest.mark.parametrize("rows", [1, 5])
+def test_lstm_cell_matches_torch(rows):
+    torch.manual_seed(0)
+    lstm = torch.nn.LSTM(12, 16)
+    x, h, c = torch.randn(rows, 12), torch.randn(rows, 16), torch.randn(rows, 16)
+    with torch.no_grad():
+        got = packed.lstm_cell(x, h, c, packed.Pack(), *lstm.all_weights[0])
+        want = torch.lstm_cell(x, (h, c), *lstm.all_weights[0])
+    torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("overrides", MODELS)
+def test_search_hypotheses_equal_the_plain_path(overrides):
+    model = model_for(*overrides)
+    batch = make_batch(sources(8), None, list(range(8)))
+    kw = dict(max_len_ratio=1.5, max_len_extra=3)
+    beam_kw = dict(beam_size=3, length_penalty="gnmt", n_best=3, **kw)
+    fast_greedy = greedy(model, batch.src, batch.src_mask, **kw)
+    fast_beam = beam_search(model, batch.src, batch.src_mask, **beam_kw)
+    with packed.enabled(False):
+        plain_greedy = greedy(model, batch.src, batch.src_mask, **kw)
+        plain_beam = beam_search(model, batch.src, batch.src_mask, **beam_kw)
+    assert [h.ids for h in fast_greedy] == [h.ids for h in plain_greedy]
+    for fast, plain in zip(fast_beam, plain_beam, strict=True):
+        assert [h.ids for h in fast] == [h.ids for h in plain]
+        assert [h.score for h in fast] == pytest.approx([h.score for h in plain], abs=1e-5)
+    for fast, plain in zip(fast_greedy, plain_greedy, strict=True):
+        torch.testing.assert_close(fast.attention, plain.attention)
