@@ -94,6 +94,7 @@ class DecodeConfig:
     batch_size: int = 64
     unk_replace: bool = False
     unk_dict: str | None = None
+    stop: str = "k_finished"
 
     def __post_init__(self) -> None:
         if self.beam_size < 1:
@@ -102,6 +103,8 @@ class DecodeConfig:
             raise NmtError(
                 f"decode.length_penalty: '{self.length_penalty}' is not one of none, average, gnmt"
             )
+        if self.stop not in ("k_finished", "best_finished"):
+            raise NmtError(f"decode.stop: '{self.stop}' is not one of k_finished, best_finished")
         if not 1 <= self.n_best <= self.beam_size:
             raise NmtError(f"decode.n_best: must be between 1 and beam_size ({self.beam_size})")
 

@@ -113,11 +113,15 @@ def beam_search(
     length_penalty: str = "none",
     alpha: float = 1.0,
     n_best: int = 1,
+    stop: str = "k_finished",
 ) -> list[list[Hypothesis]]:
     """Batched beam search. Rows are (sentence, beam) pairs, B x K of them; each step takes the
     2K best extensions of a sentence's beams, finishes those ending in </s> among the K best, and
-    continues with the K best others. A sentence is done when it has K finished hypotheses or
-    reaches its length limit (where </s> is forced); done sentences leave the batch.
+    continues with the K best others. A sentence is done when it reaches its length limit (where
+    </s> is forced) or, as `stop` says, when it has K finished hypotheses (k_finished) or when
+    its best extension of the step ends in </s> and n_best have finished (best_finished,
+    OpenNMT-py's rule: fewer steps, and a search that explores less). Done sentences leave the
+    batch.
 
     Returns:
         for each sentence, its `n_best` hypotheses, best first by normalised score.
@@ -164,7 +168,14 @@ def beam_search(
         history = torch.cat([history[chosen], y.unsqueeze(1)], dim=1)
         attention = torch.cat([attention[chosen], alpha_t[chosen].unsqueeze(1)], dim=1)
         state = tuple(s[chosen] for s in state)
-        going = [j for j, b in enumerate(alive) if len(finished[b]) < K and t < int(limit[b])]
+        early = ends[:, 0].tolist() if stop == "best_finished" else [False] * nb
+        going = [
+            j
+            for j, b in enumerate(alive)
+            if len(finished[b]) < K
+            and t < int(limit[b])
+            and not (early[j] and len(finished[b]) >= n_best)  # best_finished's rule
+        ]
         if len(going) < nb:
             group = torch.tensor(going, dtype=torch.long, device=device)
             rows = (group.unsqueeze(1) * K + torch.arange(K, device=device)).view(-1)
@@ -194,4 +205,5 @@ def decode(model: Seq2Seq, src: Tensor, src_mask: Tensor, cfg: DecodeConfig) -> 
         length_penalty=cfg.length_penalty,
         alpha=cfg.alpha,
         n_best=cfg.n_best,
+        stop=cfg.stop,
     )

@@ -10,9 +10,11 @@ target and source+target tokens/s (median over steps), padding fraction, peak RS
 FLOPs per target token and the fraction of a float32 matmul peak measured in the same run.
 Time to quality (--train-minutes M): a fresh model trains for M minutes of wall clock (--lr,
 --batch, --batch-tokens), then its dev loss and its greedy and beam-5 BLEU and sentences/s on
-Mark are measured. Without it, decoding speed is measured with the untrained model. --peers DIR
-runs the peers' scripts of that folder one after the other (--peer-systems) and prints nmt and
-the peers side by side with the ratios. A benchmark, not a test: compare figures within one run.
+Mark are measured (beam 5 twice: nmt's default stop, K finished hypotheses, and OpenNMT-py's, the
+step's best extension ends). Without it, decoding speed is measured with the untrained model.
+--peers DIR runs the peers' scripts of that folder one after the other (--peer-systems) and
+prints nmt and the peers side by side with the ratios. --plain-linear decodes through torch's own
+products (before/after nmt/packed.py). A benchmark, not a test: compare figures within one run.
 
     python scripts/benchmark.py --steps 300 --out bench.json
     python scripts/benchmark.py --train-minutes 10 --peers ../shared/bench-peers --minutes 20
@@ -35,6 +37,7 @@ import torch
 from hydra import compose, initialize_config_dir
 
 import nmt.model
+from nmt import packed
 from nmt.allocator import keep_freed_memory
 from nmt.batching import epoch_batches, make_batch
 from nmt.config import CONFIG_DIR, DecodeConfig, TokenizerConfig, TrainerConfig, default_cache_dir
@@ -70,23 +73,40 @@ def protocol_data(cache: Path):
 
 
 def matmul_peak(threads: int) -> dict:
-    """Median float32 torch.mm rate on a large square shape and on the model's 64-row shape."""
+    """Median float32 matrix-product rates on a large square shape and on the model's 64-row
+    output layer: torch.mm (the issue's peak), and oneDNN with the weight packed once (the
+    decoding path of nmt/packed.py), which is faster on this kind of machine."""
 
-    def rate(m: int, k: int, n: int, repeats: int) -> float:
+    def rate(m: int, k: int, n: int, repeats: int, onednn: bool) -> float | None:
         a, b = torch.randn(m, k), torch.randn(k, n)
+        if onednn:
+            if not packed.available():
+                return None
+            pack = packed.Pack().get(lambda: (b.t(), None), b)
+
+            def product():
+                return packed.linear(a, pack)
+
+        else:
+
+            def product():
+                return torch.mm(a, b)
+
         for _ in range(3):
-            torch.mm(a, b)
+            product()
         times = []
         for _ in range(repeats):
             start = time.perf_counter()
-            torch.mm(a, b)
+            product()
             times.append(time.perf_counter() - start)
         return 2 * m * k * n / statistics.median(times) / 1e9
 
     return {
         "threads": threads,
-        "large_gflops": rate(2048, 2048, 2048, 10),
-        "rows64_gflops": rate(64, 512, 8000, 50),
+        "large_gflops": rate(2048, 2048, 2048, 10, onednn=False),
+        "rows64_gflops": rate(64, 512, 8000, 50, onednn=False),
+        "onednn_large_gflops": rate(2048, 2048, 2048, 10, onednn=True),
+        "onednn_rows64_gflops": rate(64, 512, 8000, 50, onednn=True),
     }
 
 
@@ -189,7 +209,9 @@ def time_to_quality(args, cfg, corpus, tokenizer, src, tgt) -> tuple[dict, objec
     return report, model
 
 
-def decode_benchmark(model, tokenizer, lines: list[str], refs: list[str], beam: int) -> dict:
+def decode_benchmark(
+    model, tokenizer, lines: list[str], refs: list[str], beam: int, stop: str = "k_finished"
+) -> dict:
     """Sentences/s and BLEU of decoding `lines`, batches of 64, at most 100 pieces."""
     cfg = DecodeConfig(
         beam_size=beam,
@@ -198,12 +220,14 @@ def decode_benchmark(model, tokenizer, lines: list[str], refs: list[str], beam: 
         max_len_ratio=0.0,
         max_len_extra=100,
         batch_size=64,
+        stop=stop,
     )
     start = time.perf_counter()
     hyps, _ = translate_texts(model, tokenizer, lines, cfg, torch.device("cpu"))
     elapsed = time.perf_counter() - start
     return {
         "beam": beam,
+        "stop": stop,
         "sentences": len(lines),
         "sent_per_s": len(lines) / elapsed,
         "bleu": bleu(hyps, [refs[: len(hyps)]])[0],
@@ -244,16 +268,20 @@ def side_by_side(report: dict, peers: dict) -> str:
     nmt = {
         "tok": t["median_tgt_tok_s"],
         "greedy": report["greedy"]["sent_per_s"],
-        "beam": report["beam5"]["sent_per_s"],
-        "bleu": f"{report['greedy']['bleu']:.1f} / {report['beam5']['bleu']:.1f}",
+        "beam": report["beam5_best_finished"]["sent_per_s"],
+        "beam_k": report["beam5"]["sent_per_s"],
+        "bleu": f"{report['greedy']['bleu']:.1f} / {report['beam5_best_finished']['bleu']:.1f} "
+        f"(k_finished {report['beam5']['bleu']:.1f})",
         "minutes": q.get("minutes", 0),
         "rss": t["train_peak_rss_mb"],
     }
     rows = [
-        "| system | train tgt tok/s | greedy sent/s | beam-5 sent/s | BLEU greedy / beam 5 "
+        "| system | train tgt tok/s | greedy sent/s | beam-5 sent/s (stop at the best's </s>) "
+        "| BLEU greedy / beam 5 "
         "(training minutes) | train peak RSS MB |",
         "|---|---|---|---|---|---|",
-        f"| nmt | {nmt['tok']:,.0f} | {nmt['greedy']:.1f} | {nmt['beam']:.1f} | {nmt['bleu']} "
+        f"| nmt | {nmt['tok']:,.0f} | {nmt['greedy']:.1f} | {nmt['beam']:.1f} "
+        f"(k_finished {nmt['beam_k']:.1f}) | {nmt['bleu']} "
         f"({nmt['minutes']}) | {nmt['rss']:,.0f} |",
     ]
     for name, r in peers.items():
@@ -294,6 +322,11 @@ def main() -> None:
         help="output layer + cross-entropy through plain autograd instead of nmt/loss.py",
     )
     parser.add_argument(
+        "--plain-linear",
+        action="store_true",
+        help="decode through torch's own products instead of nmt/packed.py",
+    )
+    parser.add_argument(
         "--system-malloc",
         action="store_true",
         help="leave glibc's malloc settings as they are (see nmt/allocator.py)",
@@ -303,6 +336,8 @@ def main() -> None:
         keep_freed_memory()
     if args.plain_loss:
         nmt.model.linear_cross_entropy = plain_linear_cross_entropy
+    if args.plain_linear:
+        packed.set_enabled(False)
     torch.set_num_threads(args.threads)
     torch.manual_seed(1)
 
@@ -332,6 +367,10 @@ def main() -> None:
     report["flops_per_tgt_token"] = per_tgt
     report["train_gflops"] = per_tgt * t["median_tgt_tok_s"] / 1e9
     report["fraction_of_matmul_peak"] = report["train_gflops"] / report["matmul"]["large_gflops"]
+    if report["matmul"]["onednn_large_gflops"]:
+        report["fraction_of_onednn_peak"] = (
+            report["train_gflops"] / report["matmul"]["onednn_large_gflops"]
+        )
     report["decoded_model"] = "untrained"
     if args.train_minutes:
         report["time_to_quality"], model = time_to_quality(args, cfg, corpus, tokenizer, src, tgt)
@@ -344,6 +383,9 @@ def main() -> None:
     lines = corpus.test.src[: args.decode_sentences]
     report["greedy"] = decode_benchmark(model, tokenizer, lines, corpus.test.tgt, 1)
     report["beam5"] = decode_benchmark(model, tokenizer, lines, corpus.test.tgt, 5)
+    report["beam5_best_finished"] = decode_benchmark(
+        model, tokenizer, lines, corpus.test.tgt, 5, stop="best_finished"
+    )
     text = json.dumps(report, indent=2)
     print(text, flush=True)
     if args.out:

@@ -179,3 +179,25 @@ def test_decode_dispatches_and_validates():
         DecodeConfig(beam_size=2, n_best=3)
     with pytest.raises(NmtError, match="decode.length_penalty"):
         DecodeConfig(length_penalty="wu")
+    with pytest.raises(NmtError, match="decode.stop"):
+        DecodeConfig(stop="first")
+
+
+@pytest.mark.parametrize("overrides", MODELS)
+def test_best_finished_stops_sooner_and_only_where_k_finished_went(overrides):
+    """best_finished is k_finished cut short: its hypotheses are ones k_finished also finished,
+    so k_finished's best scores at least as well; batching does not change it."""
+    model = model_for(*overrides)
+    src = sources(8)
+    batch = make_batch(src, None, list(range(8)))
+    kw = dict(beam_size=3, max_len_ratio=1.5, max_len_extra=3, length_penalty="gnmt")
+    full = beam_search(model, batch.src, batch.src_mask, n_best=3, **kw)
+    early = beam_search(model, batch.src, batch.src_mask, stop="best_finished", **kw)
+    for i, ((best,), every) in enumerate(zip(early, full, strict=True)):
+        assert every[0].score >= best.score - 1e-5
+        found = [h for h in every if h.ids == best.ids]
+        if found:  # (k_finished may have finished more than the 3 it returns)
+            assert found[0].score == pytest.approx(best.score, abs=1e-5)
+        alone = make_batch(src, None, [i])
+        ((single,),) = beam_search(model, alone.src, alone.src_mask, stop="best_finished", **kw)
+        assert single.ids == best.ids
