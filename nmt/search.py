@@ -139,12 +139,15 @@ def beam_search(
     scores = torch.full((B, K), float("-inf"), device=device)
     scores[:, 0] = 0.0  # all beams start identical: expand only the first
     history = torch.empty(B * K, 0, dtype=torch.long, device=device)
-    attention = torch.empty(B * K, 0, S, device=device)
     y = torch.full((B * K,), BOS, dtype=torch.long, device=device)
     alive = list(range(B))  # the sentence of each row group
-    finished: list[list[Hypothesis]] = [[] for _ in range(B)]
+    # a finished hypothesis: (ids, normalised score, step t it ended at, row it extended)
+    finished: list[list[tuple[list[int], float, int, int]]] = [[] for _ in range(B)]
+    alphas: list[Tensor] = []  # step t's attention weights, (rows of step t, S)
+    parents: list[Tensor] = []  # step t+1's rows -> the step-t rows they extend
     for t in range(int(limit.max()) + 1):
         features, state, alpha_t = decoder.step(y, state, enc, keys, t)
+        alphas.append(alpha_t)
         logp = torch.log_softmax(model.generator(features).float(), dim=-1)  # (nb K, V)
         nb, V = len(alive), logp.size(-1)
         forced = (t >= limit[alive]).repeat_interleave(K)  # (nb K,)
@@ -157,16 +160,14 @@ def beam_search(
         for j, r in ends[:, :K].nonzero().tolist():
             row = int(origin[j, r])
             ids = history[row].tolist()
-            weights = torch.cat([attention[row], alpha_t[row : row + 1]]).cpu()
             score = normalize_score(float(top[j, r]), len(ids) + 1, length_penalty, alpha)
-            finished[alive[j]].append(Hypothesis(ids, weights, score))
+            finished[alive[j]].append((ids, score, t, row))
         rank = ends.float() * 2 * K + torch.arange(2 * K, device=device)  # </s> ones last
         keep = rank.argsort(dim=-1)[:, :K]  # (nb, K) the K best that go on
         chosen = origin.gather(1, keep).view(-1)  # (nb K,) rows they extend
         scores = top.gather(1, keep)
         y = token.gather(1, keep).view(-1)
         history = torch.cat([history[chosen], y.unsqueeze(1)], dim=1)
-        attention = torch.cat([attention[chosen], alpha_t[chosen].unsqueeze(1)], dim=1)
         state = tuple(s[chosen] for s in state)
         early = ends[:, 0].tolist() if stop == "best_finished" else [False] * nb
         going = [
@@ -180,12 +181,36 @@ def beam_search(
             group = torch.tensor(going, dtype=torch.long, device=device)
             rows = (group.unsqueeze(1) * K + torch.arange(K, device=device)).view(-1)
             alive = [alive[j] for j in going]
-            scores, y, history, attention = scores[group], y[rows], history[rows], attention[rows]
+            scores, y, history, chosen = scores[group], y[rows], history[rows], chosen[rows]
             state = tuple(s[rows] for s in state)
             enc, keys = select(enc, keys, rows)
+        parents.append(chosen)
         if not alive:
             break
-    return [sorted(hyps, key=lambda h: -h.score)[:n_best] for hyps in finished]
+    best = [sorted(hyps, key=lambda h: -h[1])[:n_best] for hyps in finished]
+    weights = iter(backtrack(alphas, parents, [(t, row) for hyps in best for *_, t, row in hyps]))
+    return [[Hypothesis(ids, next(weights), score) for ids, score, *_ in hyps] for hyps in best]
+
+
+def backtrack(alphas: list[Tensor], parents: list[Tensor], ends: list[tuple[int, int]]) -> list:
+    """The attention weights of hypotheses that ended at (step t, row r): (t + 1, S) each,
+    followed back through the rows each step's rows extend, all hypotheses at once."""
+    if not ends:
+        return []
+    device = alphas[0].device
+    t_end = torch.tensor([t for t, _ in ends], device=device)  # (M,)
+    row_end = torch.tensor([r for _, r in ends], device=device)  # (M,)
+    T = int(t_end.max())
+    out = alphas[0].new_zeros(len(ends), T + 1, alphas[0].size(-1))  # (M, T + 1, S)
+    row = row_end.clone()  # each hypothesis's row at step s (meaningless before it starts)
+    for s in range(T, -1, -1):
+        if s < T:
+            back = parents[s][row.clamp(max=parents[s].numel() - 1)]
+            row = torch.where(t_end > s, back, row)
+        row = torch.where(t_end == s, row_end, row)
+        active = t_end >= s
+        out[active, s] = alphas[s][row[active]]
+    return [out[i, : t + 1].cpu() for i, (t, _) in enumerate(ends)]
 
 
 def decode(model: Seq2Seq, src: Tensor, src_mask: Tensor, cfg: DecodeConfig) -> list[list]:

@@ -201,3 +201,21 @@ def test_best_finished_stops_sooner_and_only_where_k_finished_went(overrides):
         alone = make_batch(src, None, [i])
         ((single,),) = beam_search(model, alone.src, alone.src_mask, stop="best_finished", **kw)
         assert single.ids == best.ids
+
+
+@pytest.mark.parametrize("overrides", MODELS)
+def test_beam_attention_is_that_of_the_hypothesis_by_teacher_forcing(overrides):
+    """Each n-best hypothesis's weights, followed back through the beams it came from, are the
+    weights teacher forcing gives its tokens."""
+    model = model_for(*overrides)
+    src = sources(6)
+    batch = make_batch(src, None, list(range(6)))
+    nbests = beam_search(
+        model, batch.src, batch.src_mask, beam_size=3, max_len_ratio=1.5, max_len_extra=3, n_best=3
+    )
+    for i, nbest in enumerate(nbests):
+        for hyp in nbest:
+            forced = make_batch([src[i]], [[BOS, *hyp.ids, EOS]], [0])
+            with torch.no_grad():
+                weights = model.attention_weights(forced)[0]  # (len(ids) + 1, S_i)
+            torch.testing.assert_close(hyp.attention[:, : len(src[i])], weights)
