@@ -42,6 +42,21 @@ def weighted_sum(weights: Tensor, memory: Tensor) -> Tensor:
     return torch.bmm(weights, memory)
 
 
+def attend(
+    attention: nn.Module, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor, step
+) -> tuple[Tensor, Tensor]:
+    """attention(query, keys, memory, mask, step=step), where at one step each memory row may
+    serve k consecutive query rows (the k beams of a sentence in beam search), so the memory
+    need not be copied per beam: query (B k, Dq), memory (B, S, Dk) -> context (B k, Dk),
+    weights (B k, S). The k rows go through the whole-sequence form, as k queries at step
+    `step` (an int)."""
+    B = memory.size(0)
+    if query.dim() != 2 or query.size(0) == B:
+        return attention(query, keys, memory, mask, step=step)
+    context, weights = attention(query.view(B, -1, query.size(-1)), keys, memory, mask, step=step)
+    return context.flatten(0, 1), weights.flatten(0, 1)
+
+
 def finish(context: Tensor, weights: Tensor, single_step: bool) -> tuple[Tensor, Tensor]:
     if single_step:
         return context.squeeze(1), weights.squeeze(1)

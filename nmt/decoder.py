@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt import packed
+from nmt.attention import attend
 from nmt.encoder import EncoderOutput
 from nmt.errors import NmtError
 from nmt.packed import Linear
@@ -105,7 +106,7 @@ class BahdanauDecoder(nn.Module):
         states, contexts, weights = [], [], []
         # unbind once: indexing x_proj[:, t] would back-propagate a full-size zero tensor per step
         for t, x_t in enumerate(x_proj.unbind(1)):
-            context, alpha = self.attention(s, keys, enc.memory, enc.mask, step=t)
+            context, alpha = attend(self.attention, s, keys, enc.memory, enc.mask, t)
             states.append(s)
             contexts.append(context)
             weights.append(alpha)
@@ -120,7 +121,7 @@ class BahdanauDecoder(nn.Module):
         """One step. y_prev (B,) -> features (B, l), state ((B, n),), weights (B, S)."""
         (s,) = state
         emb = self.dropout(self.embedding(y_prev))  # (B, m)
-        context, alpha = self.attention(s, keys, enc.memory, enc.mask, step=t)
+        context, alpha = attend(self.attention, s, keys, enc.memory, enc.mask, t)
         features = self.readout(s, emb, context)
         return features, (self.gru(self.W(emb), context, s),), alpha
 
@@ -214,7 +215,7 @@ class LuongDecoder(nn.Module):
 
     def attentional(self, h_top: Tensor, enc: EncoderOutput, keys: Tensor, step) -> tuple:
         """h_top (B, [T,] H) -> h~ (B, [T,] H), weights (B, [T,] S)."""
-        context, weights = self.attention(h_top, keys, enc.memory, enc.mask, step=step)
+        context, weights = attend(self.attention, h_top, keys, enc.memory, enc.mask, step)
         h_tilde = torch.tanh(self.W_c(torch.cat([context, h_top], dim=-1)))
         return self.dropout(h_tilde), weights
 

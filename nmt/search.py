@@ -134,8 +134,7 @@ def beam_search(
     B, S = src.shape
     limit = max_lengths(src_mask, max_len_ratio, max_len_extra)
     rows = torch.arange(B, device=device).repeat_interleave(K)  # (B K,)
-    enc, keys = select(enc, keys, rows)
-    state = tuple(s[rows] for s in state)
+    state = tuple(s[rows] for s in state)  # the memory stays one row a sentence (attend)
     scores = torch.full((B, K), float("-inf"), device=device)
     scores[:, 0] = 0.0  # all beams start identical: expand only the first
     history = torch.empty(B * K, 0, dtype=torch.long, device=device)
@@ -183,7 +182,7 @@ def beam_search(
             alive = [alive[j] for j in going]
             scores, y, history, chosen = scores[group], y[rows], history[rows], chosen[rows]
             state = tuple(s[rows] for s in state)
-            enc, keys = select(enc, keys, rows)
+            enc, keys = select(enc, keys, group)
         parents.append(chosen)
         if not alive:
             break

@@ -33,7 +33,8 @@ def sources(n=5, seed=1, vocab=V):
 MODELS = [
     ["model=rnnsearch"],
     ["model=luong", "model/attention=local_p"],
-    ["model=luong", "model.decoder.input_feed=false"],
+    ["model=luong", "model/attention=local_m", "model.decoder.input_feed=false"],
+    ["model=luong", "model/attention=luong_location"],
 ]
 
 
