@@ -282,7 +282,7 @@ def side_by_side(report: dict, peers: dict) -> str:
         "|---|---|---|---|---|---|",
         f"| nmt | {nmt['tok']:,.0f} | {nmt['greedy']:.1f} | {nmt['beam']:.1f} "
         f"(k_finished {nmt['beam_k']:.1f}) | {nmt['bleu']} "
-        f"({nmt['minutes']}) | {nmt['rss']:,.0f} |",
+        f"({nmt['minutes']:g}) | {nmt['rss']:,.0f} |",
     ]
     for name, r in peers.items():
         tok, greedy, beam = (
