@@ -1,11 +1,12 @@
 """Matrix products of decoding through oneDNN, with each weight packed once.
 
 A decoding step multiplies a few rows by the same weights over and over. On CPU, oneDNN with
-the weight reordered once into its blocked layout does this much faster than torch.addmm: on the
-2-core benchmark machine, 1.8x at 64 rows, 10x at 1-4 rows (a search's last sentences) and 1.3x
-at 1,024 rows. Outside autograd on CPU (decoding, evaluation), `Linear` and `lstm_cell` take
-that path; training and other devices take torch's own. The pack of a weight is kept until the
-weight changes (an optimizer step or a load bumps its version counter) and then redone.
+the weight reordered once into its blocked layout does this much faster than torch.addmm: on
+the 2-core benchmark machine, 1.7x at 64 rows, 8-10x at 1-4 rows (a search's last sentences)
+and 1.3x at 1,024 rows. Outside autograd on CPU (decoding, evaluation), `Linear` and
+`lstm_cell` take that path; training and other devices take torch's own. The pack of a weight
+is kept until the weight changes (an optimizer step or a load bumps its version counter) and
+then redone.
 
 `enabled(False)` turns the path off, for tests that compare it with the plain one and for
 before/after measurements.

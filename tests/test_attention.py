@@ -12,6 +12,7 @@ from nmt.attention import (
     LocalPAttention,
     LocationAttention,
     NoAttention,
+    attend,
 )
 
 B, S, T, D = 3, 9, 5, 6  # D: query and key size (dot needs them equal)
@@ -95,6 +96,20 @@ def test_whole_sequence_equals_single_steps(name):
         c_t, w_t = attn(query[:, t], keys, memory, mask, step=t)
         torch.testing.assert_close(context[:, t], c_t)
         torch.testing.assert_close(weights[:, t], w_t)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_beams_sharing_a_memory_row_equal_beams_with_copies(name):
+    """attend: k query rows per memory row (beam search) give what k copies of the memory give."""
+    attn, k = build(name), 4
+    memory, mask = inputs()
+    keys = attn.project_keys(memory)
+    query = torch.randn(B * k, D)  # (B k, D): the k beams of each sentence, consecutive
+    context, weights = attend(attn, query, keys, memory, mask, 3)
+    copies = torch.arange(B).repeat_interleave(k)
+    want_c, want_w = attn(query, keys[copies], memory[copies], mask[copies], step=3)
+    torch.testing.assert_close(context, want_c)
+    torch.testing.assert_close(weights, want_w)
 
 
 @pytest.mark.parametrize("name", NAMES)
