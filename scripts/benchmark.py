@@ -72,6 +72,18 @@ def protocol_data(cache: Path):
     return corpus, tokenizer, [src[i] for i in keep], [tgt[i] for i in keep]
 
 
+def protocol_model_config():
+    """The `model` node of the protocol model."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose("train", overrides=PROTOCOL).model
+
+
+def protocol_model(model_cfg, tokenizer) -> nmt.model.Seq2Seq:
+    return build_model(
+        model_cfg, src_vocab_size=tokenizer.src_vocab_size, tgt_vocab_size=tokenizer.tgt_vocab_size
+    )
+
+
 def matmul_peak(threads: int) -> dict:
     """Median float32 matrix-product rates on a large square shape and on the model's 64-row
     output layer: torch.mm (the issue's peak), and oneDNN with the weight packed once (the
@@ -174,12 +186,10 @@ def train_benchmark(args, model, tokenizer, src, tgt) -> dict:
     }
 
 
-def time_to_quality(args, cfg, corpus, tokenizer, src, tgt) -> tuple[dict, object]:
+def time_to_quality(args, model_cfg, corpus, tokenizer, src, tgt) -> tuple[dict, object]:
     """Train a fresh protocol model for args.train_minutes of wall clock; dev loss after it."""
     torch.manual_seed(1)
-    model = build_model(
-        cfg.model, src_vocab_size=tokenizer.src_vocab_size, tgt_vocab_size=tokenizer.tgt_vocab_size
-    )
+    model = protocol_model(model_cfg, tokenizer)
     trainer = TrainerConfig(batch_size=args.batch, batch_tokens=args.batch_tokens)
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
     budget, spent, steps, tokens, epoch = args.train_minutes * 60, 0.0, 0, 0, 0
@@ -342,11 +352,8 @@ def main() -> None:
     torch.manual_seed(1)
 
     corpus, tokenizer, src, tgt = protocol_data(default_cache_dir())
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=PROTOCOL)
-    model = build_model(
-        cfg.model, src_vocab_size=tokenizer.src_vocab_size, tgt_vocab_size=tokenizer.tgt_vocab_size
-    )
+    model_cfg = protocol_model_config()
+    model = protocol_model(model_cfg, tokenizer)
     report = {
         "params": count_parameters(model),
         "train_pairs": len(src),
@@ -356,7 +363,7 @@ def main() -> None:
     t = report["train"]
     per_tgt = (
         flops(
-            cfg.model,
+            model_cfg,
             tokenizer.tgt_vocab_size,
             round(t["src_per_tgt"] * 1e6),
             10**6,
@@ -373,7 +380,9 @@ def main() -> None:
         )
     report["decoded_model"] = "untrained"
     if args.train_minutes:
-        report["time_to_quality"], model = time_to_quality(args, cfg, corpus, tokenizer, src, tgt)
+        report["time_to_quality"], model = time_to_quality(
+            args, model_cfg, corpus, tokenizer, src, tgt
+        )
         report["decoded_model"] = "time_to_quality"
         if args.save_model:
             torch.save(model.state_dict(), args.save_model)
