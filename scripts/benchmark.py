@@ -7,14 +7,15 @@ Adam 1e-3, clip 5, batches of 64 sentences.
 
 Speed: it trains for --steps updates after --warmup and prints and writes (--out) as JSON the
 target and source+target tokens/s (median over steps), padding fraction, peak RSS, the model's
-FLOPs per target token and the fraction of a float32 matmul peak measured in the same run.
+FLOPs per target token and the fraction of a float32 matmul peak sampled between those steps.
 Time to quality (--train-minutes M): a fresh model trains for M minutes of wall clock (--lr,
 --batch, --batch-tokens), then its dev loss and its greedy and beam-5 BLEU and sentences/s on
-Mark are measured (beam 5 twice: nmt's default stop, K finished hypotheses, and OpenNMT-py's, the
-step's best extension ends). Without it, decoding speed is measured with the untrained model.
---peers DIR runs the peers' scripts of that folder one after the other (--peer-systems) and
-prints nmt and the peers side by side with the ratios. --plain-linear decodes through torch's own
-products (before/after nmt/packed.py). A benchmark, not a test: compare figures within one run.
+Mark are measured (beam 5 twice: nmt's default stop, K finished hypotheses, and
+OpenNMT-py's, the step's best extension ends). Without it, decoding speed is measured with the
+untrained model. --peers DIR runs the peers' scripts of that folder one after the other
+(--peer-systems) and prints nmt and the peers side by side with the ratios. --plain-linear
+decodes through torch's own products (before/after nmt/packed.py). A benchmark, not a test:
+compare figures within one run.
 
     python scripts/benchmark.py --steps 300 --out bench.json
     python scripts/benchmark.py --train-minutes 10 --peers ../shared/bench-peers --minutes 20
@@ -31,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -84,34 +86,42 @@ def protocol_model(model_cfg, tokenizer) -> nmt.model.Seq2Seq:
     )
 
 
+def product_sampler(m: int, k: int, n: int, onednn: bool) -> Callable[[], float] | None:
+    """A function that runs one (m, k) x (k, n) float32 product and returns its GFLOP/s:
+    torch.mm, or oneDNN with the weight packed once (None where this build lacks it)."""
+    a, b = torch.randn(m, k), torch.randn(k, n)
+    if onednn:
+        if not packed.available():
+            return None
+        pack = packed.Pack().get(lambda: (b.t(), None), b)
+
+        def product():
+            return packed.linear(a, pack)
+
+    else:
+
+        def product():
+            return torch.mm(a, b)
+
+    for _ in range(3):
+        product()
+
+    def sample() -> float:
+        start = time.perf_counter()
+        product()
+        return 2 * m * k * n / (time.perf_counter() - start) / 1e9
+
+    return sample
+
+
 def matmul_peak(threads: int) -> dict:
     """Median float32 matrix-product rates on a large square shape and on the model's 64-row
     output layer: torch.mm (the issue's peak), and oneDNN with the weight packed once (the
     decoding path of nmt/packed.py), which is faster on this kind of machine."""
 
     def rate(m: int, k: int, n: int, repeats: int, onednn: bool) -> float | None:
-        a, b = torch.randn(m, k), torch.randn(k, n)
-        if onednn:
-            if not packed.available():
-                return None
-            pack = packed.Pack().get(lambda: (b.t(), None), b)
-
-            def product():
-                return packed.linear(a, pack)
-
-        else:
-
-            def product():
-                return torch.mm(a, b)
-
-        for _ in range(3):
-            product()
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            product()
-            times.append(time.perf_counter() - start)
-        return 2 * m * k * n / statistics.median(times) / 1e9
+        sample = product_sampler(m, k, n, onednn)
+        return None if sample is None else statistics.median(sample() for _ in range(repeats))
 
     return {
         "threads": threads,
@@ -155,6 +165,13 @@ def train_benchmark(args, model, tokenizer, src, tgt) -> dict:
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     batches = protocol_batches(args, src, tgt, epoch=0)
+    # one large product of each kind after every measured step: a peak read over the same
+    # minutes as the steps, so that the machine's drift hits both
+    samplers = {
+        "torch_mm": product_sampler(2048, 2048, 2048, onednn=False),
+        "onednn": product_sampler(2048, 2048, 2048, onednn=True),
+    }
+    peaks: dict[str, list[float]] = {name: [] for name, f in samplers.items() if f is not None}
     records = []
     for step in range(args.warmup + args.steps):
         batch = make_batch(src, tgt, batches[step % len(batches)])
@@ -162,6 +179,8 @@ def train_benchmark(args, model, tokenizer, src, tgt) -> dict:
         train_step(model, optimizer, batch, trainer, clip_norm=5.0)
         elapsed = time.perf_counter() - start
         if step >= args.warmup:
+            for name in peaks:
+                peaks[name].append(samplers[name]())
             n_src, n_tgt = int(batch.src_mask.sum()), batch.n_tokens
             pairs = int((batch.src_mask.sum(-1) * batch.tgt_mask.sum(-1)).sum())
             records.append(
@@ -183,6 +202,7 @@ def train_benchmark(args, model, tokenizer, src, tgt) -> dict:
         "mean_src_tgt_pairs_per_tgt": total["pairs"] / total["tgt"],
         "src_per_tgt": total["src"] / total["tgt"],
         "train_peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "interleaved_peak_gflops": {name: statistics.median(v) for name, v in peaks.items()},
     }
 
 
@@ -373,11 +393,10 @@ def main() -> None:
     )
     report["flops_per_tgt_token"] = per_tgt
     report["train_gflops"] = per_tgt * t["median_tgt_tok_s"] / 1e9
-    report["fraction_of_matmul_peak"] = report["train_gflops"] / report["matmul"]["large_gflops"]
-    if report["matmul"]["onednn_large_gflops"]:
-        report["fraction_of_onednn_peak"] = (
-            report["train_gflops"] / report["matmul"]["onednn_large_gflops"]
-        )
+    interleaved = t["interleaved_peak_gflops"]
+    report["fraction_of_matmul_peak"] = report["train_gflops"] / interleaved["torch_mm"]
+    if "onednn" in interleaved:
+        report["fraction_of_onednn_peak"] = report["train_gflops"] / interleaved["onednn"]
     report["decoded_model"] = "untrained"
     if args.train_minutes:
         report["time_to_quality"], model = time_to_quality(
