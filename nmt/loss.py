@@ -16,6 +16,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 CHUNK = 1024  # tokens per chunk: (1024, 8000) float32 logits are 32 MB
+# Under autocast the products go through oneDNN, which compiles and keeps a kernel for every new
+# shape (about 0.5 MB each, up to 1,024 of them): a chunk's rows padded with zeros to a multiple
+# of ROWS give the loss at most CHUNK / ROWS shapes instead of a new one at almost every batch.
+ROWS = 64
 
 
 def _chunk_logits(x: Tensor, weight: Tensor, bias: Tensor, out: Tensor) -> Tensor:
@@ -37,36 +41,70 @@ def _chunk_loss(z: Tensor, y: Tensor, label_smoothing: float) -> tuple[Tensor, T
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
-    """loss = sum_i CE(x_i W^T + b, y_i); gradients computed in forward, scaled in backward."""
+    """loss = sum_i CE(x_i W^T + b, y_i); gradients computed in forward, scaled in backward.
+
+    The three products run in `dtype` (float32, or autocast's bfloat16/float16); the softmax and
+    the gradients of W and b are kept in float32, summed over chunks."""
 
     @staticmethod
-    def forward(ctx, x, weight, bias, y, label_smoothing, chunk):  # noqa: D102 (see class)
-        grad_x = torch.empty_like(x)
-        grad_w = torch.zeros_like(weight)
-        grad_b = torch.zeros_like(bias)
-        buffer = x.new_empty(min(chunk, x.size(0)), weight.size(0))  # (chunk, V), reused
-        total = x.new_zeros(())
-        rows = torch.arange(buffer.size(0), device=x.device)
-        for start in range(0, x.size(0), chunk):
-            x_c, y_c = x[start : start + chunk], y[start : start + chunk]  # (n, D), (n,)
-            z = _chunk_logits(x_c, weight, bias, buffer)
-            loss, lse = _chunk_loss(z, y_c, label_smoothing)
-            total += loss
-            # dloss/dz = softmax(z) - (1 - eps) onehot(y) - eps / V, built in place in z
-            z.sub_(lse.unsqueeze(1)).exp_()
-            if label_smoothing:
-                z.sub_(label_smoothing / z.size(1))
-            z[rows[: z.size(0)], y_c] -= 1 - label_smoothing
-            torch.mm(z, weight, out=grad_x[start : start + chunk])  # (n, D)
-            grad_w.addmm_(z.t(), x_c)  # (V, D)
-            grad_b += z.sum(dim=0)  # (V,)
+    def forward(ctx, x, weight, bias, y, label_smoothing, chunk, dtype):  # noqa: D102 (see class)
+        with torch.autocast(x.device.type, enabled=False):
+            grads = _fused_chunks(x, weight, bias, y, label_smoothing, chunk, dtype)
+        total, grad_x, grad_w, grad_b = grads
         ctx.save_for_backward(grad_x, grad_w, grad_b)
         return total
 
     @staticmethod
     def backward(ctx, grad_loss):  # noqa: D102
         grad_x, grad_w, grad_b = ctx.saved_tensors
-        return grad_x * grad_loss, grad_w * grad_loss, grad_b * grad_loss, None, None, None
+        return grad_x * grad_loss, grad_w * grad_loss, grad_b * grad_loss, None, None, None, None
+
+
+def _fused_chunks(
+    x: Tensor,
+    weight: Tensor,
+    bias: Tensor,
+    y: Tensor,
+    label_smoothing: float,
+    chunk: int,
+    dtype: torch.dtype,
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """The summed loss and its gradients with respect to x (N, D), W (V, D) and b (V,)."""
+    low = dtype != weight.dtype  # autocast: products in bf16/fp16, the rest in W's dtype
+    w, b = weight.to(dtype), bias.to(dtype)  # (V, D), (V,): one cast per batch
+    grad_x = torch.empty_like(x)
+    grad_w = torch.zeros_like(weight)
+    grad_b = torch.zeros_like(bias)
+    size = min(chunk, x.size(0))
+    size += -size % ROWS if low else 0
+    buffer = x.new_empty(size, weight.size(0), dtype=dtype)  # (chunk, V), reused
+    total = weight.new_zeros(())
+    rows = torch.arange(buffer.size(0), device=x.device)
+    for start in range(0, x.size(0), chunk):
+        x_c, y_c = x[start : start + chunk].to(dtype), y[start : start + chunk]  # (n, D), (n,)
+        n = x_c.size(0)
+        if low:
+            x_c = F.pad(x_c, (0, 0, 0, -n % ROWS))  # (m, D): zero rows up to a multiple of ROWS
+        z = _chunk_logits(x_c, w, b, buffer)  # (m, V)
+        z = z.to(weight.dtype) if low else z  # the softmax in W's dtype
+        real = z[:n]  # (n, V)
+        loss, lse = _chunk_loss(real, y_c, label_smoothing)
+        total += loss
+        # dloss/dz = softmax(z) - (1 - eps) onehot(y) - eps / V, built in place in z
+        real.sub_(lse.unsqueeze(1)).exp_()
+        if label_smoothing:
+            real.sub_(label_smoothing / z.size(1))
+        real[rows[:n], y_c] -= 1 - label_smoothing
+        grad_b += real.sum(dim=0)  # (V,)
+        if low:
+            z[n:] = 0  # padding rows carry no gradient
+            z = z.to(dtype)
+            grad_x[start : start + n] = torch.mm(z, w)[:n]  # (n, D)
+            grad_w += torch.mm(z.t(), x_c)  # (V, D), summed in float32
+        else:
+            torch.mm(z, w, out=grad_x[start : start + chunk])
+            grad_w.addmm_(z.t(), x_c)
+    return total, grad_x, grad_w, grad_b
 
 
 def plain_linear_cross_entropy(
@@ -96,12 +134,16 @@ def linear_cross_entropy(
         label_smoothing: eps of torch's smoothed cross-entropy.
         chunk: tokens per chunk; bounds the live logits to (chunk, V).
 
-    Under autocast the plain form runs, so mixed precision keeps torch's own casting rules.
+    Under autocast the products run in autocast's dtype, as torch's own linear would, and the
+    softmax in float32, as its cross-entropy would; without gradients autocast takes the plain
+    form.
     """
-    if torch.is_autocast_enabled(x.device.type):
-        return plain_linear_cross_entropy(x, weight, bias, y, label_smoothing)
+    autocast = torch.is_autocast_enabled(x.device.type)
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
-        return _LinearCrossEntropy.apply(x, weight, bias, y, label_smoothing, chunk)
+        dtype = torch.get_autocast_dtype(x.device.type) if autocast else x.dtype
+        return _LinearCrossEntropy.apply(x, weight, bias, y, label_smoothing, chunk, dtype)
+    if autocast:
+        return plain_linear_cross_entropy(x, weight, bias, y, label_smoothing)
     buffer = x.new_empty(min(chunk, x.size(0)), weight.size(0))
     total = x.new_zeros(())
     for start in range(0, x.size(0), chunk):
