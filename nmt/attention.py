@@ -49,12 +49,25 @@ def attend(
     serve k consecutive query rows (the k beams of a sentence in beam search), so the memory
     need not be copied per beam: query (B k, Dq), memory (B, S, Dk) -> context (B k, Dk),
     weights (B k, S). The k rows go through the whole-sequence form, as k queries at step
-    `step` (an int)."""
+    `step` (an int).
+
+    Under autocast attention runs in the memory's precision (float32): its products are small,
+    and their shapes change with every batch's source length, which in low precision would make
+    oneDNN compile and keep another kernel for each (see nmt.loss.ROWS)."""
+    if torch.is_autocast_enabled(memory.device.type):
+        with torch.autocast(memory.device.type, enabled=False):
+            return attend(attention, query.to(memory.dtype), keys, memory, mask, step)
     B = memory.size(0)
     if query.dim() != 2 or query.size(0) == B:
         return attention(query, keys, memory, mask, step=step)
     context, weights = attention(query.view(B, -1, query.size(-1)), keys, memory, mask, step=step)
     return context.flatten(0, 1), weights.flatten(0, 1)
+
+
+def project_keys(attention: nn.Module, memory: Tensor) -> Tensor:
+    """attention.project_keys(memory), in the memory's precision under autocast (as `attend`)."""
+    with torch.autocast(memory.device.type, enabled=False):
+        return attention.project_keys(memory)
 
 
 def finish(context: Tensor, weights: Tensor, single_step: bool) -> tuple[Tensor, Tensor]:

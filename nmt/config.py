@@ -58,6 +58,9 @@ def _register_resolvers() -> None:
 _register_resolvers()
 
 
+PRECISIONS = ("float32", "bfloat16")  # trainer.precision: of the training step's matrix products
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainerConfig:
     max_steps: int | None = None
@@ -72,8 +75,13 @@ class TrainerConfig:
     log_every: int = 20
     label_smoothing: float = 0.0
     num_threads: int | None = None
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise NmtError(
+                f"trainer.precision: '{self.precision}' is not one of {', '.join(PRECISIONS)}"
+            )
         if self.early_stop_metric not in ("dev_bleu", "dev_loss"):
             raise NmtError(
                 f"trainer.early_stop_metric: '{self.early_stop_metric}' is not one of "

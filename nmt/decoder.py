@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt import packed
-from nmt.attention import attend
+from nmt.attention import attend, project_keys
 from nmt.encoder import EncoderOutput
 from nmt.errors import NmtError
 from nmt.packed import Linear
@@ -78,12 +78,13 @@ class BahdanauDecoder(nn.Module):
         """s_0 = tanh(W_s h) from the top layer's last final state: the backward state at the
         first position for a bidirectional encoder, the last forward state otherwise. (B, n)"""
         final = enc.final[0] if isinstance(enc.final, tuple) else enc.final
-        return (torch.tanh(self.W_s(final[-1])),)
+        return (torch.tanh(self.W_s(final[-1])).to(final.dtype),)  # float32 under autocast
 
     def gru(self, x_proj: Tensor, context: Tensor, s: Tensor) -> Tensor:
         """One GRU update. x_proj (B, 3n) = W E y_{i-1}, context (B, Dk), s (B, n) -> (B, n)."""
-        gi = x_proj + self.C(context)  # (B, 3n)
-        gh = self.U(s)  # (B, 3n)
+        # under autocast the products run in low precision and the update in s's dtype
+        gi = (x_proj + self.C(context)).to(s.dtype)  # (B, 3n)
+        gh = self.U(s).to(s.dtype)  # (B, 3n)
         i_r, i_z, i_n = gi.chunk(3, dim=-1)
         h_r, h_z, h_n = gh.chunk(3, dim=-1)
         r = torch.sigmoid(i_r + h_r)
@@ -101,7 +102,7 @@ class BahdanauDecoder(nn.Module):
         """Teacher forcing. tgt_in (B, T) -> features (B, T, l), weights (B, T, S)."""
         emb = self.dropout(self.embedding(tgt_in))  # (B, T, m)
         x_proj = self.W(emb)  # (B, T, 3n): the input part of every step in one product
-        keys = self.attention.project_keys(enc.memory)
+        keys = project_keys(self.attention, enc.memory)
         (s,) = self.start(enc)
         states, contexts, weights = [], [], []
         # unbind once: indexing x_proj[:, t] would back-propagate a full-size zero tensor per step
@@ -124,6 +125,20 @@ class BahdanauDecoder(nn.Module):
         context, alpha = attend(self.attention, s, keys, enc.memory, enc.mask, t)
         features = self.readout(s, emb, context)
         return features, (self.gru(self.W(emb), context, s),), alpha
+
+
+def autocast_lstm_cell(
+    x: Tensor, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor
+) -> tuple[Tensor, Tensor]:
+    """torch.lstm_cell under autocast: x (B, I), h and c (B, H) -> h', c' (B, H).
+
+    Autocast leaves torch.lstm_cell in float32; here the two gate products run in autocast's
+    dtype like any linear, and the gates' nonlinearities and the cell state in c's (float32), so
+    the recurrence does not accumulate low-precision rounding over the steps."""
+    gates = (F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)).to(c.dtype)  # (B, 4H)
+    i, f, g, o = gates.chunk(4, dim=1)
+    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(c), c
 
 
 def bridge(enc: EncoderOutput) -> tuple[Tensor, Tensor]:
@@ -225,7 +240,8 @@ class LuongDecoder(nn.Module):
         input feeding). A one-step nn.LSTM call costs about 1.5 ms whatever the batch (measured:
         1.84 ms at batch 1 against 0.23 ms here, equal at batch 64), which dominated decoding
         steps once most sentences of a batch had ended. Outside autograd on CPU the layer runs on
-        oneDNN with its weights packed once (nmt.packed.lstm_cell)."""
+        oneDNN with its weights packed once (nmt.packed.lstm_cell); under autocast it is
+        `autocast_lstm_cell`."""
         hs, cs = [], []
         for layer in range(self.num_layers):
             if layer > 0:
@@ -233,6 +249,8 @@ class LuongDecoder(nn.Module):
             weights = self.lstm.all_weights[layer]  # W_ih, W_hh, b_ih, b_hh
             if packed.usable(x) and len(weights) == 4:  # decoding on CPU
                 x, c_l = packed.lstm_cell(x, h[:, layer], c[:, layer], self.packs[layer], *weights)
+            elif torch.is_autocast_enabled(x.device.type) and len(weights) == 4:
+                x, c_l = autocast_lstm_cell(x, h[:, layer], c[:, layer], *weights)
             else:
                 x, c_l = torch.lstm_cell(x, (h[:, layer], c[:, layer]), *weights)
             hs.append(x)
@@ -242,7 +260,7 @@ class LuongDecoder(nn.Module):
     def forward(self, enc: EncoderOutput, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
         """Teacher forcing. tgt_in (B, T) -> features h~ (B, T, H), weights (B, T, S)."""
         emb = self.dropout(self.embedding(tgt_in))  # (B, T, m)
-        keys = self.attention.project_keys(enc.memory)
+        keys = project_keys(self.attention, enc.memory)
         h, c, feed = self.start(enc)
         T = tgt_in.size(1)
         if not self.input_feed:

@@ -94,7 +94,11 @@ class RNNEncoder(nn.Module):
             src = reverse_padded(src, lengths)
         emb = self.dropout(self.embedding(src))  # (B, S, m)
         packed = pack_padded_sequence(emb, lengths.cpu(), batch_first=True, enforce_sorted=False)
-        out, final = self.rnn(packed)
+        # Under autocast the packed recurrence would run through oneDNN in low precision, whose
+        # products take a new shape at almost every batch (the packed total, each step's rows),
+        # and oneDNN compiles and keeps a kernel per shape (see nmt.loss.ROWS): float32 here.
+        with torch.autocast(src.device.type, enabled=False):
+            out, final = self.rnn(packed)
         memory, _ = pad_packed_sequence(out, batch_first=True, total_length=src.size(1))
         if self.reverse:
             memory = reverse_padded(memory, lengths)

@@ -1,4 +1,5 @@
-"""CUDA paths (cuDNN RNNs) give the same numbers on the GPU; skipped without one."""
+"""CUDA paths (cuDNN RNNs, bfloat16 autocast) give the same numbers on the GPU; skipped without
+one."""
 
 import pytest
 import torch
@@ -35,8 +36,28 @@ def test_cuda_forward_and_gradients_match_cpu(overrides):
         torch.testing.assert_close(p.grad.cpu(), cpu_grads[name], rtol=1e-3, atol=1e-4)
 
 
-def test_training_run_on_cuda(run_cli, tmp_path):
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_training_run_on_cuda(run_cli, tmp_path, precision):
     from conftest import TINY
 
-    run_cli("train", *TINY, "device=cuda", f"hydra.run.dir={tmp_path}/run")
+    run_cli(
+        "train",
+        *TINY,
+        "device=cuda",
+        f"trainer.precision={precision}",
+        f"hydra.run.dir={tmp_path}/run",
+    )
     assert (tmp_path / "run" / "results.json").is_file()
+
+
+def test_cuda_autocast_is_close_to_float32():
+    from nmt.trainer import autocast
+
+    model = build("model=luong", "model/encoder=bilstm").cuda()
+    src, tgt = toy_batch()
+    batch = make_batch(src, tgt, [0, 1, 2]).to(torch.device("cuda"))
+    want = model.loss(batch)
+    with autocast("bfloat16", torch.device("cuda")):
+        got = model.loss(batch)
+    assert got.dtype == torch.float32
+    torch.testing.assert_close(got, want, rtol=2e-3, atol=0)
