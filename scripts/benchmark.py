@@ -7,15 +7,16 @@ Adam 1e-3, clip 5, batches of 64 sentences.
 
 Speed: it trains for --steps updates after --warmup and prints and writes (--out) as JSON the
 target and source+target tokens/s (median over steps), padding fraction, peak RSS, the model's
-FLOPs per target token and the fraction of a float32 matmul peak sampled between those steps.
-Time to quality (--train-minutes M): a fresh model trains for M minutes of wall clock (--lr,
---batch, --batch-tokens), then its dev loss and its greedy and beam-5 BLEU and sentences/s on
-Mark are measured (beam 5 twice: nmt's default stop, K finished hypotheses, and
-OpenNMT-py's, the step's best extension ends). Without it, decoding speed is measured with the
-untrained model. --peers DIR runs the peers' scripts of that folder one after the other
-(--peer-systems) and prints nmt and the peers side by side with the ratios. --plain-linear
-decodes through torch's own products (before/after nmt/packed.py). A benchmark, not a test:
-compare figures within one run.
+FLOPs per target token and the fraction of a matmul peak sampled between those steps (in the
+training's precision). Time to quality (--train-minutes M, --train-steps N): a fresh model
+trains for M minutes of wall clock or N updates (--lr, --batch, --batch-tokens), then its dev
+loss and its greedy and beam-5 BLEU and sentences/s on Mark are measured (beam 5 twice: nmt's
+default stop, K finished hypotheses, and OpenNMT-py's, the step's best extension ends).
+Without it, decoding speed is measured with the untrained model. --precision bfloat16 trains
+both under autocast (trainer.precision) and samples a bfloat16 peak as well. --peers DIR runs
+the peers' scripts of that folder one after the other (--peer-systems) and prints nmt and the
+peers side by side with the ratios. --plain-linear decodes through torch's own products
+(before/after nmt/packed.py). A benchmark, not a test: compare figures within one run.
 
     python scripts/benchmark.py --steps 300 --out bench.json
     python scripts/benchmark.py --train-minutes 10 --peers ../shared/bench-peers --minutes 20
@@ -25,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import resource
 import statistics
@@ -42,7 +44,14 @@ import nmt.model
 from nmt import packed
 from nmt.allocator import keep_freed_memory
 from nmt.batching import epoch_batches, make_batch
-from nmt.config import CONFIG_DIR, DecodeConfig, TokenizerConfig, TrainerConfig, default_cache_dir
+from nmt.config import (
+    CONFIG_DIR,
+    PRECISIONS,
+    DecodeConfig,
+    TokenizerConfig,
+    TrainerConfig,
+    default_cache_dir,
+)
 from nmt.data.bible import load_bible
 from nmt.evaluate import mean_loss
 from nmt.loss import plain_linear_cross_entropy
@@ -86,10 +95,13 @@ def protocol_model(model_cfg, tokenizer) -> nmt.model.Seq2Seq:
     )
 
 
-def product_sampler(m: int, k: int, n: int, onednn: bool) -> Callable[[], float] | None:
-    """A function that runs one (m, k) x (k, n) float32 product and returns its GFLOP/s:
-    torch.mm, or oneDNN with the weight packed once (None where this build lacks it)."""
-    a, b = torch.randn(m, k), torch.randn(k, n)
+def product_sampler(
+    m: int, k: int, n: int, onednn: bool, dtype: torch.dtype = torch.float32
+) -> Callable[[], float] | None:
+    """A function that runs one (m, k) x (k, n) product in `dtype` and returns its GFLOP/s:
+    torch.mm, or oneDNN with the weight packed once (float32 only; None where this build lacks
+    it)."""
+    a, b = torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)
     if onednn:
         if not packed.available():
             return None
@@ -161,7 +173,10 @@ def protocol_batches(args, src: list, tgt: list, epoch: int) -> list[list[int]]:
 
 def train_benchmark(args, model, tokenizer, src, tgt) -> dict:
     trainer = TrainerConfig(
-        batch_size=args.batch, batch_tokens=args.batch_tokens, bucket_pool=args.pool
+        batch_size=args.batch,
+        batch_tokens=args.batch_tokens,
+        bucket_pool=args.pool,
+        precision=args.precision,
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     batches = protocol_batches(args, src, tgt, epoch=0)
@@ -171,6 +186,10 @@ def train_benchmark(args, model, tokenizer, src, tgt) -> dict:
         "torch_mm": product_sampler(2048, 2048, 2048, onednn=False),
         "onednn": product_sampler(2048, 2048, 2048, onednn=True),
     }
+    if args.precision == "bfloat16":
+        samplers["torch_mm_bfloat16"] = product_sampler(
+            2048, 2048, 2048, onednn=False, dtype=torch.bfloat16
+        )
     peaks: dict[str, list[float]] = {name: [] for name, f in samplers.items() if f is not None}
     records = []
     for step in range(args.warmup + args.steps):
@@ -207,13 +226,28 @@ def train_benchmark(args, model, tokenizer, src, tgt) -> dict:
 
 
 def time_to_quality(args, model_cfg, corpus, tokenizer, src, tgt) -> tuple[dict, object]:
-    """Train a fresh protocol model for args.train_minutes of wall clock; dev loss after it."""
+    """Train a fresh protocol model for args.train_minutes of wall clock or args.train_steps
+    updates, whichever ends first; dev loss after it, and after each of args.dev_loss_at
+    updates (untimed), to compare runs at equal target tokens."""
+    dev_src, dev_tgt = tokenizer.encode_src(corpus.dev.src), tokenizer.encode_tgt(corpus.dev.tgt)
+
+    def dev_loss() -> float:
+        return mean_loss(model, dev_src, dev_tgt, torch.device("cpu"))
+
+    checks: dict[int, dict] = {}
     torch.manual_seed(1)
     model = protocol_model(model_cfg, tokenizer)
-    trainer = TrainerConfig(batch_size=args.batch, batch_tokens=args.batch_tokens)
+    trainer = TrainerConfig(
+        batch_size=args.batch, batch_tokens=args.batch_tokens, precision=args.precision
+    )
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr)
-    budget, spent, steps, tokens, epoch = args.train_minutes * 60, 0.0, 0, 0, 0
-    while spent < budget:
+    budget, spent, steps, tokens, epoch = args.train_minutes * 60 or math.inf, 0.0, 0, 0, 0
+    max_steps = args.train_steps or math.inf
+
+    def more() -> bool:
+        return spent < budget and steps < max_steps
+
+    while more():
         batches = protocol_batches(args, src, tgt, epoch)
         for index in batches:
             start = time.perf_counter()
@@ -221,12 +255,15 @@ def time_to_quality(args, model_cfg, corpus, tokenizer, src, tgt) -> tuple[dict,
             train_step(model, optimizer, batch, trainer, clip_norm=5.0)
             spent += time.perf_counter() - start
             steps, tokens = steps + 1, tokens + batch.n_tokens
-            if spent >= budget:
+            if steps in args.dev_loss_at:
+                checks[steps] = {"tgt_tokens": tokens, "dev_loss": dev_loss()}
+            if not more():
                 break
         epoch += 1
-    dev_src, dev_tgt = tokenizer.encode_src(corpus.dev.src), tokenizer.encode_tgt(corpus.dev.tgt)
     report = {
         "minutes": args.train_minutes,
+        "max_steps": args.train_steps,
+        "precision": args.precision,
         "lr": args.lr,
         "batch": args.batch,
         "batch_tokens": args.batch_tokens,
@@ -234,7 +271,8 @@ def time_to_quality(args, model_cfg, corpus, tokenizer, src, tgt) -> tuple[dict,
         "epochs": tokens / sum(len(t) - 1 for t in tgt),  # tgt ids hold BOS and EOS
         "tgt_tokens": tokens,
         "tgt_tok_s": tokens / spent,
-        "dev_loss": mean_loss(model, dev_src, dev_tgt, torch.device("cpu")),
+        "dev_loss": dev_loss(),
+        "dev_loss_at_steps": checks,
     }
     return report, model
 
@@ -310,7 +348,8 @@ def side_by_side(report: dict, peers: dict) -> str:
         "| BLEU greedy / beam 5 "
         "(training minutes) | train peak RSS MB |",
         "|---|---|---|---|---|---|",
-        f"| nmt | {nmt['tok']:,.0f} | {nmt['greedy']:.1f} | {nmt['beam']:.1f} "
+        f"| nmt ({report['precision']}) | {nmt['tok']:,.0f} | {nmt['greedy']:.1f} "
+        f"| {nmt['beam']:.1f} "
         f"(k_finished {nmt['beam_k']:.1f}) | {nmt['bleu']} "
         f"({nmt['minutes']:g}) | {nmt['rss']:,.0f} |",
     ]
@@ -340,7 +379,23 @@ def main() -> None:
     parser.add_argument("--decode-sentences", type=int, default=None, help="first N of Mark")
     parser.add_argument("--out", type=Path, default=None)
     parser.add_argument("--train-minutes", type=float, default=0, help="time-to-quality budget")
+    parser.add_argument(
+        "--train-steps", type=int, default=None, help="stop the timed training after N updates"
+    )
+    parser.add_argument(
+        "--dev-loss-at",
+        type=int,
+        nargs="*",
+        default=[],
+        help="also measure the timed training's dev loss after these updates (untimed)",
+    )
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam rate of the timed training")
+    parser.add_argument(
+        "--precision",
+        choices=PRECISIONS,
+        default="float32",
+        help="trainer.precision of both trainings (bfloat16: autocast)",
+    )
     parser.add_argument("--save-model", type=Path, default=None, help="the timed model's weights")
     parser.add_argument("--load-model", type=Path, default=None, help="decode these weights")
     parser.add_argument("--peers", type=Path, default=None, help="folder of the peers' scripts")
@@ -394,11 +449,19 @@ def main() -> None:
     report["flops_per_tgt_token"] = per_tgt
     report["train_gflops"] = per_tgt * t["median_tgt_tok_s"] / 1e9
     interleaved = t["interleaved_peak_gflops"]
-    report["fraction_of_matmul_peak"] = report["train_gflops"] / interleaved["torch_mm"]
-    if "onednn" in interleaved:
-        report["fraction_of_onednn_peak"] = report["train_gflops"] / interleaved["onednn"]
+    report["precision"] = args.precision
+    if args.precision == "bfloat16":
+        # the fraction is of the peak of the precision the products ran in
+        report["fraction_of_matmul_peak"] = (
+            report["train_gflops"] / interleaved["torch_mm_bfloat16"]
+        )
+        report["fraction_of_float32_matmul_peak"] = report["train_gflops"] / interleaved["torch_mm"]
+    else:
+        report["fraction_of_matmul_peak"] = report["train_gflops"] / interleaved["torch_mm"]
+        if "onednn" in interleaved:
+            report["fraction_of_onednn_peak"] = report["train_gflops"] / interleaved["onednn"]
     report["decoded_model"] = "untrained"
-    if args.train_minutes:
+    if args.train_minutes or args.train_steps:
         report["time_to_quality"], model = time_to_quality(
             args, model_cfg, corpus, tokenizer, src, tgt
         )
