@@ -166,7 +166,7 @@ def protocol_batches(args, src: list, tgt: list, epoch: int) -> list[list[int]]:
         batch_size=args.batch,
         batch_tokens=args.batch_tokens,
         pool=args.pool,
-        seed=1,
+        seed=args.seed,
         epoch=epoch,
     )
 
@@ -235,7 +235,7 @@ def time_to_quality(args, model_cfg, corpus, tokenizer, src, tgt) -> tuple[dict,
         return mean_loss(model, dev_src, dev_tgt, torch.device("cpu"))
 
     checks: dict[int, dict] = {}
-    torch.manual_seed(1)
+    torch.manual_seed(args.seed)
     model = protocol_model(model_cfg, tokenizer)
     trainer = TrainerConfig(
         batch_size=args.batch, batch_tokens=args.batch_tokens, precision=args.precision
@@ -261,6 +261,7 @@ def time_to_quality(args, model_cfg, corpus, tokenizer, src, tgt) -> tuple[dict,
                 break
         epoch += 1
     report = {
+        "seed": args.seed,
         "minutes": args.train_minutes,
         "max_steps": args.train_steps,
         "precision": args.precision,
@@ -383,6 +384,9 @@ def main() -> None:
         "--train-steps", type=int, default=None, help="stop the timed training after N updates"
     )
     parser.add_argument(
+        "--seed", type=int, default=1, help="initialisation, dropout and batch order"
+    )
+    parser.add_argument(
         "--dev-loss-at",
         type=int,
         nargs="*",
@@ -424,7 +428,7 @@ def main() -> None:
     if args.plain_linear:
         packed.set_enabled(False)
     torch.set_num_threads(args.threads)
-    torch.manual_seed(1)
+    torch.manual_seed(args.seed)
 
     corpus, tokenizer, src, tgt = protocol_data(default_cache_dir())
     model_cfg = protocol_model_config()
