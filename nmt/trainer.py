@@ -76,13 +76,21 @@ def autocast(precision: str, device: torch.device) -> torch.autocast:
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
 
 
+def cpu_has_bfloat16() -> bool:
+    """Whether oneDNN finds bfloat16 instructions on this CPU (a private op: False if absent)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
 def check_precision(precision: str, device: torch.device) -> None:
     """Refuse bfloat16 on a GPU without it; warn where a CPU would emulate it slowly."""
     if precision != "bfloat16":
         return
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         raise NmtError(f"trainer.precision=bfloat16: {device} does not support bfloat16")
-    if device.type == "cpu" and not torch.ops.mkldnn._is_mkldnn_bf16_supported():
+    if device.type == "cpu" and not cpu_has_bfloat16():
         log.warning(
             "trainer.precision=bfloat16: this CPU has no bfloat16 instructions (avx512_bf16 or "
             "AMX), so bfloat16 products will be slower than float32"

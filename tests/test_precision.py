@@ -1,6 +1,9 @@
 """trainer.precision=bfloat16: the products run in bfloat16 under autocast, and the loss, the
 recurrent states and every gradient stay float32 and close to the float32 step's."""
 
+import json
+import math
+
 import pytest
 import torch
 from test_model import IDS, MODELS, build, toy_batch
@@ -117,3 +120,11 @@ def test_a_bfloat16_training_step_keeps_float32_weights_and_learns():
     assert losses[-1] < losses[0]
     assert {p.dtype for p in model.parameters()} == {torch.float32}
     assert {s["exp_avg"].dtype for s in optimizer.state.values()} == {torch.float32}
+
+
+def test_nmt_train_with_bfloat16(run_cli, tmp_path):
+    from conftest import TINY
+
+    run_cli("train", *TINY, "trainer.precision=bfloat16", f"hydra.run.dir={tmp_path}/run")
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["steps"] == 12 and math.isfinite(results["test_ppl"])
