@@ -43,8 +43,8 @@ def _chunk_loss(z: Tensor, y: Tensor, label_smoothing: float) -> tuple[Tensor, T
 class _LinearCrossEntropy(torch.autograd.Function):
     """loss = sum_i CE(x_i W^T + b, y_i); gradients computed in forward, scaled in backward.
 
-    The three products run in `dtype` (float32, or autocast's bfloat16/float16); the softmax and
-    the gradients of W and b are kept in float32, summed over chunks."""
+    The three products run in `dtype` (W's own, or autocast's bfloat16/float16); the softmax and
+    the gradients of W and b stay in W's dtype, summed over chunks."""
 
     @staticmethod
     def forward(ctx, x, weight, bias, y, label_smoothing, chunk, dtype):  # noqa: D102 (see class)

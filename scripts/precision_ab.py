@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Paired training-speed comparison of trainer.precision=float32 and bfloat16 on the benchmark
+protocol (scripts/benchmark.py): one model, each batch of the first epoch trained once in each
+precision, the order alternating batch by batch, so that machine drift hits both alike. Prints
+each precision's median target tokens/s and the median per-batch ratio.
+
+    python scripts/precision_ab.py --batches 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).parent))
+from benchmark import protocol_data, protocol_model, protocol_model_config  # noqa: E402
+
+from nmt.allocator import keep_freed_memory  # noqa: E402
+from nmt.batching import epoch_batches, make_batch  # noqa: E402
+from nmt.config import TrainerConfig, default_cache_dir  # noqa: E402
+from nmt.trainer import train_step  # noqa: E402
+
+PRECISIONS = ("float32", "bfloat16")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--batches", type=int, default=16, help="measured batches")
+    parser.add_argument("--warmup", type=int, default=4, help="batches before measuring")
+    args = parser.parse_args()
+    keep_freed_memory()
+    torch.set_num_threads(2)
+    torch.manual_seed(1)
+    _, tokenizer, src, tgt = protocol_data(default_cache_dir())
+    model = protocol_model(protocol_model_config(), tokenizer)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    batches = epoch_batches(
+        [len(s) for s in src],
+        [len(t) for t in tgt],
+        batch_size=64,
+        batch_tokens=None,
+        pool=200,
+        seed=1,
+        epoch=0,
+    )
+    configs = {p: TrainerConfig(batch_size=64, precision=p) for p in PRECISIONS}
+    rates: dict[str, list[float]] = {p: [] for p in PRECISIONS}
+    ratios = []
+    for i in range(args.warmup + args.batches):
+        batch = make_batch(src, tgt, batches[i])
+        seconds = {}
+        for p in PRECISIONS if i % 2 == 0 else PRECISIONS[::-1]:
+            start = time.perf_counter()
+            train_step(model, optimizer, batch, configs[p], clip_norm=5.0)
+            seconds[p] = time.perf_counter() - start
+        if i >= args.warmup:
+            ratios.append(seconds["float32"] / seconds["bfloat16"])
+            for p in PRECISIONS:
+                rates[p].append(batch.n_tokens / seconds[p])
+    for p in PRECISIONS:
+        print(f"{p}: median {statistics.median(rates[p]):,.0f} target tok/s")
+    print(
+        f"bfloat16 / float32 speed, median per-batch ratio over {args.batches} batches: "
+        f"{statistics.median(ratios):.3f}"
+    )
+
+
+if __name__ == "__main__":
+    sys.exit(main())
