@@ -11,6 +11,7 @@ from test_model import IDS, MODELS, build, toy_batch
 from nmt.batching import make_batch
 from nmt.config import TrainerConfig
 from nmt.decoder import autocast_lstm_cell
+from nmt.encoder import lstm_steps
 from nmt.loss import linear_cross_entropy, plain_linear_cross_entropy
 from nmt.trainer import autocast, train_step
 
@@ -84,6 +85,48 @@ def test_autocast_lstm_cell_is_torchs_cell_with_a_float32_state():
     assert not torch.equal(low_c, want_c)
     assert_close_in_bfloat16(low_h, want_h)
     assert_close_in_bfloat16(low_c, want_c)
+
+
+@pytest.mark.parametrize(("layers", "bidirectional"), [(1, True), (2, True), (2, False)])
+def test_lstm_steps_equals_the_packed_lstm(layers, bidirectional):
+    """The encoder's loop under autocast, run in float64 outside it: torch's packed nn.LSTM."""
+    torch.manual_seed(2)
+    rnn = torch.nn.LSTM(6, 5, layers, batch_first=True, bidirectional=bidirectional).double()
+    lengths = torch.tensor([7, 3, 5, 1])
+    x = torch.randn(4, 7, 6, dtype=torch.float64, requires_grad=True)
+    mask = torch.arange(7) < lengths.unsqueeze(1)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(
+        x, lengths, batch_first=True, enforce_sorted=False
+    )
+    out, (h, c) = rnn(packed)
+    want, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=7)
+    got, (got_h, got_c) = lstm_steps(rnn, x, mask)
+    torch.testing.assert_close(got, want, rtol=0, atol=1e-12)  # zero at padding too
+    torch.testing.assert_close(got_h, h, rtol=0, atol=1e-12)
+    torch.testing.assert_close(got_c, c, rtol=0, atol=1e-12)
+
+    w = torch.randn_like(want)
+    tensors = [x, *rnn.parameters()]
+    want_grads = torch.autograd.grad((want * w).sum() + h.sum() + (c * c).sum(), tensors)
+    got_grads = torch.autograd.grad((got * w).sum() + got_h.sum() + (got_c**2).sum(), tensors)
+    for g, want_g in zip(got_grads, want_grads, strict=True):
+        torch.testing.assert_close(g, want_g, rtol=0, atol=1e-12)
+
+
+def test_the_lstm_encoder_under_cpu_autocast_runs_its_products_in_bfloat16():
+    model = build("model=luong", "model/encoder=bilstm").eval()
+    src, tgt = toy_batch()
+    batch = make_batch(src, tgt, [0, 1, 2])
+    with torch.no_grad():
+        want = model.encode(batch.src, batch.src_mask)
+    with torch.no_grad(), autocast("bfloat16", CPU):
+        assert model.encoder.steps_under_autocast(batch.src)
+        got = model.encode(batch.src, batch.src_mask)
+    assert got.memory.dtype == got.final[0].dtype == torch.float32
+    assert not torch.equal(got.memory, want.memory)
+    assert_close_in_bfloat16(got.memory, want.memory)
+    assert_close_in_bfloat16(got.final[1], want.final[1])
+    assert not got.memory[~batch.src_mask].any()
 
 
 @pytest.mark.parametrize("overrides", MODELS, ids=IDS)
