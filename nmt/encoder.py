@@ -15,6 +15,9 @@ from nmt.errors import NmtError
 from nmt.tokenizer import PAD
 
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
+# lstm_steps pads the rows of its input product (S * B) with zeros to a multiple of this, so that
+# oneDNN compiles a kernel for every eighth length of a 64-sentence batch rather than every one
+INPUT_ROWS = 512
 
 
 @dataclasses.dataclass
@@ -49,12 +52,13 @@ def lstm_steps(rnn: nn.LSTM, x: Tensor, mask: Tensor) -> tuple[Tensor, tuple[Ten
     """What `rnn` (batch_first) computes over the packed x (B, S, I), as a loop over the padded
     steps: -> outputs (B, S, dirs * H), zero at padding, and final (h, c), each (L * dirs, B, H).
 
-    For training under CPU autocast. Its products keep one shape per batch shape (B, S), where the
-    packed recurrence takes a new row count at every step, each a new oneDNN kernel to compile and
-    keep (see nmt.loss.ROWS). The products run in autocast's dtype; the gates, the cell state and
-    the outputs stay in x's. The backward direction reads each sentence reversed within its
-    length, so every sentence starts at step 0 and its final states are those at its last token;
-    the steps past it run on padding and are masked out.
+    For training under CPU autocast. Its products take few shapes (one per batch size, and per
+    INPUT_ROWS rows of input), where the packed recurrence takes a new row count at every step,
+    each a new oneDNN kernel to compile and keep (see nmt.loss.ROWS). The products run in
+    autocast's dtype; the gates, the cell state and the outputs stay in x's. The backward
+    direction reads each sentence reversed within its length, so every sentence starts at step 0
+    and its final states are those at its last token; the steps past it run on padding and are
+    masked out.
     """
     dirs = 2 if rnn.bidirectional else 1
     B, S, _ = x.shape
@@ -77,8 +81,11 @@ def lstm_steps(rnn: nn.LSTM, x: Tensor, mask: Tensor) -> tuple[Tensor, tuple[Ten
             )
             inputs = (x, reverse_padded(x, lengths))[:dirs]
             xs = torch.stack([i.transpose(0, 1) for i in inputs]).flatten(1, 2)  # (dirs, S * B, I)
-            gx = torch.bmm(xs.to(dtype), w_ih.transpose(1, 2).to(dtype))  # (dirs, S * B, 4H)
-            gx = (gx.to(x.dtype) + (b_ih + b_hh).unsqueeze(1)).view(dirs, S, B, 4 * H)
+            if dtype != x.dtype:
+                xs = F.pad(xs, (0, 0, 0, -(S * B) % INPUT_ROWS))  # (dirs, N >= S * B, I)
+            gx = torch.bmm(xs.to(dtype), w_ih.transpose(1, 2).to(dtype))  # (dirs, N, 4H)
+            gx = gx[:, : S * B].to(x.dtype) + (b_ih + b_hh).unsqueeze(1)  # (dirs, S * B, 4H)
+            gx = gx.view(dirs, S, B, 4 * H)
             w_hh_t = w_hh.transpose(1, 2).to(dtype)  # (dirs, H, 4H)
             h = c = x.new_zeros(dirs, B, H)
             hs, cs = [], []

@@ -8,6 +8,7 @@ import pytest
 import torch
 from test_model import IDS, MODELS, build, toy_batch
 
+from nmt import encoder
 from nmt.batching import make_batch
 from nmt.config import TrainerConfig
 from nmt.decoder import autocast_lstm_cell
@@ -127,6 +128,18 @@ def test_the_lstm_encoder_under_cpu_autocast_runs_its_products_in_bfloat16():
     assert_close_in_bfloat16(got.memory, want.memory)
     assert_close_in_bfloat16(got.final[1], want.final[1])
     assert not got.memory[~batch.src_mask].any()
+
+
+def test_lstm_steps_input_rows_padding_changes_nothing(monkeypatch):
+    torch.manual_seed(3)
+    rnn = torch.nn.LSTM(6, 5, batch_first=True, bidirectional=True)
+    x = torch.randn(4, 7, 6)
+    mask = torch.arange(7) < torch.tensor([[7], [3], [5], [1]])
+    with autocast("bfloat16", CPU):
+        padded = lstm_steps(rnn, x, mask)  # 28 rows padded to INPUT_ROWS
+        monkeypatch.setattr(encoder, "INPUT_ROWS", 1)
+        unpadded = lstm_steps(rnn, x, mask)
+    torch.testing.assert_close(padded, unpadded, rtol=1e-6, atol=1e-6)
 
 
 @pytest.mark.parametrize("overrides", MODELS, ids=IDS)
