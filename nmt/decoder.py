@@ -20,6 +20,7 @@ from nmt import packed
 from nmt.attention import attend, project_keys
 from nmt.encoder import EncoderOutput
 from nmt.errors import NmtError
+from nmt.lstm import lstm_update
 from nmt.packed import Linear
 from nmt.tokenizer import PAD
 
@@ -136,9 +137,7 @@ def autocast_lstm_cell(
     dtype like any linear, and the gates' nonlinearities and the cell state in c's (float32), so
     the recurrence does not accumulate low-precision rounding over the steps."""
     gates = (F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)).to(c.dtype)  # (B, 4H)
-    i, f, g, o = gates.chunk(4, dim=1)
-    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    return torch.sigmoid(o) * torch.tanh(c), c
+    return lstm_update(gates, c)
 
 
 def bridge(enc: EncoderOutput) -> tuple[Tensor, Tensor]:

@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.errors import NmtError
+from nmt.lstm import lstm_update
 from nmt.tokenizer import PAD
 
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
@@ -90,10 +91,7 @@ def lstm_steps(rnn: nn.LSTM, x: Tensor, mask: Tensor) -> tuple[Tensor, tuple[Ten
             h = c = x.new_zeros(dirs, B, H)
             hs, cs = [], []
             for gx_t in gx.unbind(1):  # (dirs, B, 4H)
-                gates = gx_t + torch.bmm(h.to(dtype), w_hh_t)
-                i, f, g, o = gates.chunk(4, dim=-1)
-                c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-                h = torch.sigmoid(o) * torch.tanh(c)
+                h, c = lstm_update(gx_t + torch.bmm(h.to(dtype), w_hh_t), c)
                 hs.append(h)
                 cs.append(c)
             states_h, states_c = torch.stack(hs, dim=2), torch.stack(cs, dim=2)  # (dirs, B, S, H)

@@ -21,6 +21,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor, nn
 
+from nmt.lstm import lstm_update
+
 _enabled = True
 
 
@@ -122,7 +124,4 @@ def lstm_cell(
     weight, bias = pack.get(
         lambda: (torch.cat([w_ih, w_hh], dim=1), b_ih + b_hh), w_ih, w_hh, b_ih, b_hh
     )
-    gates = linear(torch.cat([x, h], dim=1), (weight, bias))  # (B, 4H)
-    i, f, g, o = gates.chunk(4, dim=1)
-    c = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
-    return torch.sigmoid(o) * torch.tanh(c), c
+    return lstm_update(linear(torch.cat([x, h], dim=1), (weight, bias)), c)  # gates (B, 4H)
