@@ -18,6 +18,7 @@ from torch import Tensor, nn
 
 from nmt.errors import NmtError
 from nmt.packed import Linear
+from nmt.step_sum import step_bmm
 
 
 def as_sequence(query: Tensor) -> tuple[Tensor, bool]:
@@ -39,7 +40,7 @@ def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
 
 def weighted_sum(weights: Tensor, memory: Tensor) -> Tensor:
     """(B, T, S) weights x (B, S, Dk) memory -> (B, T, Dk) contexts."""
-    return torch.bmm(weights, memory)
+    return step_bmm(weights, memory)
 
 
 def attend(
@@ -154,7 +155,7 @@ class DotScore(nn.Module):
 
     def forward(self, query: Tensor, keys: Tensor) -> Tensor:
         """query (B, T, Dq), keys (B, S, Dk) -> scores (B, T, S)."""
-        return torch.bmm(query, keys.transpose(1, 2))
+        return step_bmm(query, keys, transpose=True)
 
 
 class GeneralScore(nn.Module):
@@ -169,7 +170,7 @@ class GeneralScore(nn.Module):
         return self.W_a(memory)
 
     def forward(self, query: Tensor, keys: Tensor) -> Tensor:
-        return torch.bmm(query, keys.transpose(1, 2))  # (B, T, S)
+        return step_bmm(query, keys, transpose=True)  # (B, T, S)
 
 
 class ConcatScore(nn.Module):

@@ -12,6 +12,8 @@ Every decoder offers the same three calls:
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -22,6 +24,7 @@ from nmt.encoder import EncoderOutput
 from nmt.errors import NmtError
 from nmt.lstm import lstm_update
 from nmt.packed import Linear
+from nmt.step_sum import shared_over_steps
 from nmt.tokenizer import PAD
 
 
@@ -105,6 +108,7 @@ class BahdanauDecoder(nn.Module):
         x_proj = self.W(emb)  # (B, T, 3n): the input part of every step in one product
         keys = project_keys(self.attention, enc.memory)
         (s,) = self.start(enc)
+        keys, enc = per_step(keys, enc)
         states, contexts, weights = [], [], []
         # unbind once: indexing x_proj[:, t] would back-propagate a full-size zero tensor per step
         for t, x_t in enumerate(x_proj.unbind(1)):
@@ -126,6 +130,13 @@ class BahdanauDecoder(nn.Module):
         context, alpha = attend(self.attention, s, keys, enc.memory, enc.mask, t)
         features = self.readout(s, emb, context)
         return features, (self.gru(self.W(emb), context, s),), alpha
+
+
+def per_step(keys: Tensor, enc: EncoderOutput) -> tuple[Tensor, EncoderOutput]:
+    """The keys and memory as every step of one teacher-forced pass shares them, so that their
+    gradients are formed once over all steps (nmt.step_sum) rather than at each step."""
+    memory = shared_over_steps(enc.memory)
+    return shared_over_steps(keys, transpose=True), dataclasses.replace(enc, memory=memory)
 
 
 def autocast_lstm_cell(
@@ -267,6 +278,7 @@ class LuongDecoder(nn.Module):
             top, _ = self.lstm(emb, state)  # (B, T, H): the whole recurrence in one call
             steps = torch.arange(T, device=tgt_in.device)
             return self.attentional(top, enc, keys, steps)
+        keys, enc = per_step(keys, enc)
         features, weights = [], []
         for t, emb_t in enumerate(emb.unbind(1)):  # unbind: one gradient buffer, not T
             top, h, c = self.cell_step(torch.cat([emb_t, feed], dim=-1), h, c)
