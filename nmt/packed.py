@@ -5,8 +5,8 @@ the weight reordered once into its blocked layout does this much faster than tor
 the 2-core benchmark machine, 1.7x at 64 rows, 8-10x at 1-4 rows (a search's last sentences)
 and 1.3x at 1,024 rows. Outside autograd on CPU (decoding, evaluation), `Linear` and
 `lstm_cell` take that path; training and other devices take torch's own. The pack of a weight
-is kept until the weight changes (an optimizer step or a load bumps its version counter) and
-then redone.
+is kept until the weight changes (a load or a foreach optimizer step bumps its version counter;
+a fused optimizer step does not, so the training step calls `weights_changed`) and then redone.
 
 `enabled(False)` turns the path off, for tests that compare it with the plain one and for
 before/after measurements.
@@ -24,6 +24,15 @@ from torch import Tensor, nn
 from nmt.lstm import lstm_update
 
 _enabled = True
+_generation = 0  # bumped by weights_changed: part of every pack's key
+
+
+def weights_changed() -> None:
+    """Say that weights may have changed in place without their version counters knowing
+    (torch's fused optimizers write without bumping them): every pack is remade at its next
+    use."""
+    global _generation
+    _generation += 1
 
 
 def set_enabled(on: bool) -> bool:
@@ -67,7 +76,7 @@ def usable(x: Tensor) -> bool:
 
 class Pack:
     """A weight W (out, in) and bias reordered for x W^T + b, remade when any source tensor
-    changes (in-place updates bump a tensor's version counter)."""
+    changes (in-place updates bump a tensor's version counter) or `weights_changed` is called."""
 
     def __init__(self) -> None:
         self.key: tuple | None = None
@@ -77,7 +86,7 @@ class Pack:
     def get(
         self, make: Callable[[], tuple[Tensor, Tensor | None]], *sources: Tensor
     ) -> tuple[Tensor, Tensor | None]:
-        key = tuple((id(s), s.data_ptr(), s._version) for s in sources)
+        key = (_generation, *((id(s), s.data_ptr(), s._version) for s in sources))
         if key != self.key:
             weight, bias = make()
             self.weight = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), None)

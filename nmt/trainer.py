@@ -22,6 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
+from nmt import packed
 from nmt.batching import Batch, epoch_batches, make_batch
 from nmt.checkpoint import save_checkpoint
 from nmt.config import DecodeConfig, TrainerConfig, typed
@@ -114,6 +115,7 @@ def train_step(
         model.parameters(), clip_norm if clip_norm is not None else math.inf
     )
     optimizer.step()
+    packed.weights_changed()  # a fused optimizer updates the weights without a version bump
     return float(loss.detach()), float(norm)
 
 

@@ -26,6 +26,22 @@ def test_linear_matches_torch_and_follows_weight_updates(rows, bias):
         torch.testing.assert_close(layer(x.view(1, rows, 48))[0], layer(x))  # (..., in) inputs
 
 
+def test_packs_follow_a_fused_optimizer_step():
+    """torch's fused Adam writes the weights without bumping their version counters; the
+    training step's `weights_changed` makes the packs follow anyway."""
+    torch.manual_seed(0)
+    layer = packed.Linear(48, 80)
+    x = torch.randn(4, 48)
+    optimizer = torch.optim.Adam(layer.parameters(), lr=0.1, fused=True)
+    with torch.no_grad():
+        layer(x)  # packed
+    layer(x).sum().backward()
+    optimizer.step()
+    packed.weights_changed()
+    with torch.no_grad():
+        torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias))
+
+
 def test_linear_under_autograd_is_torch_own():
     layer = packed.Linear(6, 4)
     x = torch.randn(3, 6, requires_grad=True)
