@@ -18,7 +18,7 @@ from torch import Tensor, nn
 
 from nmt.errors import NmtError
 from nmt.packed import Linear
-from nmt.step_sum import step_bmm
+from nmt.step_sum import step_matmul
 
 
 def as_sequence(query: Tensor) -> tuple[Tensor, bool]:
@@ -40,7 +40,7 @@ def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
 
 def weighted_sum(weights: Tensor, memory: Tensor) -> Tensor:
     """(B, T, S) weights x (B, S, Dk) memory -> (B, T, Dk) contexts."""
-    return step_bmm(weights, memory)
+    return step_matmul(weights, memory)
 
 
 def attend(
@@ -155,7 +155,7 @@ class DotScore(nn.Module):
 
     def forward(self, query: Tensor, keys: Tensor) -> Tensor:
         """query (B, T, Dq), keys (B, S, Dk) -> scores (B, T, S)."""
-        return step_bmm(query, keys, transpose=True)
+        return step_matmul(query, keys, transpose=True)
 
 
 class GeneralScore(nn.Module):
@@ -170,7 +170,7 @@ class GeneralScore(nn.Module):
         return self.W_a(memory)
 
     def forward(self, query: Tensor, keys: Tensor) -> Tensor:
-        return step_bmm(query, keys, transpose=True)  # (B, T, S)
+        return step_matmul(query, keys, transpose=True)  # (B, T, S)
 
 
 class ConcatScore(nn.Module):

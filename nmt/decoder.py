@@ -24,7 +24,7 @@ from nmt.encoder import EncoderOutput
 from nmt.errors import NmtError
 from nmt.lstm import lstm_update
 from nmt.packed import Linear
-from nmt.step_sum import shared_over_steps
+from nmt.step_sum import shared_over_steps, step_linear
 from nmt.tokenizer import PAD
 
 
@@ -139,15 +139,23 @@ def per_step(keys: Tensor, enc: EncoderOutput) -> tuple[Tensor, EncoderOutput]:
     return shared_over_steps(keys, transpose=True), dataclasses.replace(enc, memory=memory)
 
 
-def autocast_lstm_cell(
-    x: Tensor, h: Tensor, c: Tensor, w_ih: Tensor, w_hh: Tensor, b_ih: Tensor, b_hh: Tensor
+def lstm_cell(
+    x: Tensor,
+    h: Tensor,
+    c: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor | None = None,
+    b_hh: Tensor | None = None,
 ) -> tuple[Tensor, Tensor]:
-    """torch.lstm_cell under autocast: x (B, I), h and c (B, H) -> h', c' (B, H).
+    """torch.lstm_cell with its gate products through `step_linear`: x (B, I), h and c (B, H)
+    -> h', c' (B, H).
 
-    Autocast leaves torch.lstm_cell in float32; here the two gate products run in autocast's
-    dtype like any linear, and the gates' nonlinearities and the cell state in c's (float32), so
-    the recurrence does not accumulate low-precision rounding over the steps."""
-    gates = (F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)).to(c.dtype)  # (B, 4H)
+    With weights from `shared_over_steps` their gradients are formed once over the steps.
+    Under autocast, which leaves torch.lstm_cell in float32, the two gate products run in
+    autocast's dtype like any linear, and the gates' nonlinearities and the cell state in c's
+    (float32), so the recurrence does not accumulate low-precision rounding over the steps."""
+    gates = (step_linear(x, w_ih, b_ih) + step_linear(h, w_hh, b_hh)).to(c.dtype)  # (B, 4H)
     return lstm_update(gates, c)
 
 
@@ -238,20 +246,40 @@ class LuongDecoder(nn.Module):
             )
         return h, c, h.new_zeros(h.size(0), h.size(2))
 
-    def attentional(self, h_top: Tensor, enc: EncoderOutput, keys: Tensor, step) -> tuple:
-        """h_top (B, [T,] H) -> h~ (B, [T,] H), weights (B, [T,] S)."""
+    def attentional(
+        self, h_top: Tensor, enc: EncoderOutput, keys: Tensor, step, W_c: Tensor | None = None
+    ) -> tuple:
+        """h_top (B, [T,] H) -> h~ (B, [T,] H), weights (B, [T,] S). W_c: the weight as the
+        teacher-forced steps share it (`step_weights`), else the module's own."""
         context, weights = attend(self.attention, h_top, keys, enc.memory, enc.mask, step)
-        h_tilde = torch.tanh(self.W_c(torch.cat([context, h_top], dim=-1)))
+        x = torch.cat([context, h_top], dim=-1)  # (B, [T,] Dk + H)
+        h_tilde = torch.tanh(self.W_c(x) if W_c is None else step_linear(x, W_c))
         return self.dropout(h_tilde), weights
 
-    def cell_step(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """x (B, I), h and c (B, L, H) -> top output (B, H), h, c: one fused torch.lstm_cell per
-        layer on nn.LSTM's own parameters (the whole-sequence call stays for the recurrence without
+    def step_weights(self) -> tuple[list[list[Tensor]], Tensor]:
+        """The LSTM's weights (per layer W_ih, W_hh[, b_ih, b_hh]) and W_c as every teacher-forced
+        step shares them: cast once to autocast's dtype where it is on, their gradients formed
+        once over the steps (nmt.step_sum)."""
+        device = self.W_c.weight.device.type
+        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+
+        def share(w: Tensor) -> Tensor:
+            w = w if dtype is None else w.to(dtype)
+            return shared_over_steps(w, transpose=True) if w.dim() == 2 else w
+
+        lstm = [[share(w) for w in layer] for layer in self.lstm.all_weights]
+        return lstm, share(self.W_c.weight)
+
+    def cell_step(
+        self, x: Tensor, h: Tensor, c: Tensor, shared: list[list[Tensor]] | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """x (B, I), h and c (B, L, H) -> top output (B, H), h, c: one torch.lstm_cell per layer
+        on nn.LSTM's own parameters (the whole-sequence call stays for the recurrence without
         input feeding). A one-step nn.LSTM call costs about 1.5 ms whatever the batch (measured:
         1.84 ms at batch 1 against 0.23 ms here, equal at batch 64), which dominated decoding
         steps once most sentences of a batch had ended. Outside autograd on CPU the layer runs on
-        oneDNN with its weights packed once (nmt.packed.lstm_cell); under autocast it is
-        `autocast_lstm_cell`."""
+        oneDNN with its weights packed once (nmt.packed.lstm_cell); with the `shared` weights of
+        `step_weights` (teacher forcing) or under autocast it is `lstm_cell`."""
         hs, cs = [], []
         for layer in range(self.num_layers):
             if layer > 0:
@@ -259,8 +287,10 @@ class LuongDecoder(nn.Module):
             weights = self.lstm.all_weights[layer]  # W_ih, W_hh, b_ih, b_hh
             if packed.usable(x) and len(weights) == 4:  # decoding on CPU
                 x, c_l = packed.lstm_cell(x, h[:, layer], c[:, layer], self.packs[layer], *weights)
-            elif torch.is_autocast_enabled(x.device.type) and len(weights) == 4:
-                x, c_l = autocast_lstm_cell(x, h[:, layer], c[:, layer], *weights)
+            elif shared is not None:
+                x, c_l = lstm_cell(x, h[:, layer], c[:, layer], *shared[layer])
+            elif torch.is_autocast_enabled(x.device.type):
+                x, c_l = lstm_cell(x, h[:, layer], c[:, layer], *weights)
             else:
                 x, c_l = torch.lstm_cell(x, (h[:, layer], c[:, layer]), *weights)
             hs.append(x)
@@ -279,10 +309,13 @@ class LuongDecoder(nn.Module):
             steps = torch.arange(T, device=tgt_in.device)
             return self.attentional(top, enc, keys, steps)
         keys, enc = per_step(keys, enc)
+        shared, W_c = None, None
+        if torch.is_grad_enabled() and emb.device.type == "cpu":  # CUDA keeps its fused cell
+            shared, W_c = self.step_weights()
         features, weights = [], []
         for t, emb_t in enumerate(emb.unbind(1)):  # unbind: one gradient buffer, not T
-            top, h, c = self.cell_step(torch.cat([emb_t, feed], dim=-1), h, c)
-            feed, alpha = self.attentional(top, enc, keys, t)
+            top, h, c = self.cell_step(torch.cat([emb_t, feed], dim=-1), h, c, shared)
+            feed, alpha = self.attentional(top, enc, keys, t, W_c)
             features.append(feed)
             weights.append(alpha)
         return torch.stack(features, dim=1), torch.stack(weights, dim=1)

@@ -11,7 +11,7 @@ from test_model import IDS, MODELS, build, toy_batch
 from nmt import encoder
 from nmt.batching import make_batch
 from nmt.config import TrainerConfig
-from nmt.decoder import autocast_lstm_cell
+from nmt.decoder import lstm_cell
 from nmt.encoder import lstm_steps
 from nmt.loss import linear_cross_entropy, plain_linear_cross_entropy
 from nmt.trainer import autocast, train_step
@@ -77,11 +77,11 @@ def test_autocast_lstm_cell_is_torchs_cell_with_a_float32_state():
     )
     want_h, want_c = torch.lstm_cell(x, (h, c), *weights)
     # outside autocast the same arithmetic as torch's cell
-    got_h, got_c = autocast_lstm_cell(x, h, c, *weights)
+    got_h, got_c = lstm_cell(x, h, c, *weights)
     torch.testing.assert_close(got_h, want_h)
     torch.testing.assert_close(got_c, want_c)
     with autocast("bfloat16", CPU):
-        low_h, low_c = autocast_lstm_cell(x, h, c, *weights)
+        low_h, low_c = lstm_cell(x, h, c, *weights)
     assert low_h.dtype == low_c.dtype == torch.float32
     assert not torch.equal(low_c, want_c)
     assert_close_in_bfloat16(low_h, want_h)

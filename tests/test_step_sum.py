@@ -2,8 +2,9 @@ import pytest
 import torch
 
 import nmt.decoder
+import nmt.step_sum
 from nmt.batching import make_batch
-from nmt.step_sum import shared_over_steps, step_bmm
+from nmt.step_sum import shared_over_steps, step_linear, step_matmul
 from tests.test_model import IDS, MODELS, build, toy_batch
 
 
@@ -12,7 +13,7 @@ def run_steps(c, x0, transpose, share):
     shared = shared_over_steps(c, transpose) if share else c
     x, outputs = x0, []
     for _ in range(4):
-        y = step_bmm(x, shared, transpose)  # (B, 1, K)
+        y = step_matmul(x, shared, transpose)  # (B, 1, K)
         x = torch.tanh(y)
         outputs.append(y)
     direct = (shared * shared).sum()
@@ -20,7 +21,7 @@ def run_steps(c, x0, transpose, share):
 
 
 @pytest.mark.parametrize("transpose", [True, False])
-def test_step_bmm_gradients_equal_torchs(transpose):
+def test_step_matmul_gradients_equal_torchs(transpose):
     g = torch.Generator().manual_seed(0)
     c = torch.randn(3, 5, 5, dtype=torch.float64, generator=g, requires_grad=True)
     x0 = torch.randn(3, 1, 5, dtype=torch.float64, generator=g, requires_grad=True)
@@ -32,12 +33,33 @@ def test_step_bmm_gradients_equal_torchs(transpose):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
-def test_step_bmm_without_gradients_or_sharing_is_bmm():
+@pytest.mark.parametrize(("bias", "padded"), [(True, False), (False, False), (True, True)])
+def test_step_linear_gradients_equal_torchs(bias, padded, monkeypatch):
+    if padded:  # the zero rows that bound bfloat16 shapes, here in float64
+        monkeypatch.setattr(nmt.step_sum, "LOW_PRECISION", (torch.float64,))
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(6, 6, dtype=torch.float64, generator=g, requires_grad=True)
+    b = torch.randn(6, dtype=torch.float64, generator=g, requires_grad=True) if bias else None
+    x0 = torch.randn(3, 6, dtype=torch.float64, generator=g, requires_grad=True)
+    inputs = (W, x0) if b is None else (W, b, x0)
+    grads = {}
+    for share in (False, True):
+        shared = shared_over_steps(W, transpose=True) if share else W
+        x, loss = x0, (W * W).sum()  # a direct use of W besides the steps
+        for _ in range(4):
+            x = torch.tanh(step_linear(x, shared, b))  # (3, 6)
+            loss = loss + (x**2).sum()
+        grads[share] = (loss.detach(), *torch.autograd.grad(loss, inputs))
+    for got, want in zip(grads[True], grads[False], strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_step_matmul_without_gradients_or_sharing_is_bmm():
     x, c = torch.randn(2, 3, 4), torch.randn(2, 4, 5)
-    assert torch.equal(step_bmm(x, c), torch.bmm(x, c))
+    assert torch.equal(step_matmul(x, c), torch.bmm(x, c))
     shared = shared_over_steps(c.transpose(1, 2).contiguous(), transpose=True)
     with torch.no_grad():
-        assert torch.equal(step_bmm(x, shared, transpose=True), torch.bmm(x, c))
+        assert torch.equal(step_matmul(x, shared, transpose=True), torch.bmm(x, c))
 
 
 @pytest.mark.parametrize("overrides", MODELS, ids=IDS)
@@ -54,7 +76,7 @@ def test_teacher_forcing_gradients_equal_per_step_autograd(overrides, monkeypatc
         return [loss.detach()] + [p.grad.clone() for p in model.parameters() if p.grad is not None]
 
     deferred = grads()
-    monkeypatch.setattr(nmt.decoder, "per_step", lambda keys, enc: (keys, enc))
+    monkeypatch.setattr(nmt.decoder, "shared_over_steps", lambda c, transpose=False: c)
     plain = grads()
     for got, want in zip(deferred, plain, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
