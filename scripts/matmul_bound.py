@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from benchmark import flops, product_sampler, protocol_data, protocol_model_config  # noqa: E402
 
-from nmt import loss  # noqa: E402
+from nmt import loss, step_sum  # noqa: E402
 from nmt.batching import epoch_batches, make_batch  # noqa: E402
 from nmt.config import default_cache_dir  # noqa: E402
 from nmt.encoder import INPUT_ROWS  # noqa: E402
@@ -40,10 +40,12 @@ def step_products(
     direction, decoder LSTM of D = 2H with input feeding, general attention, W_c, W_s.
 
     The encoder's input product has the padded S * B rows of `lstm_steps` (bfloat16), or the
-    packed LSTM's n_src (float32); its steps are counted at B rows either way."""
+    packed LSTM's n_src (float32); its steps are counted at B rows either way. The decoder's
+    weight gradients are one product over all T * B step rows (nmt.step_sum)."""
     f32 = torch.float32
     D = 2 * H
     rows = S * B + -(S * B) % INPUT_ROWS if low != f32 else n_src
+    steps = T * B + -(T * B) % step_sum.ROWS if low != f32 else T * B  # summed weight gradients
     out = [
         (("encoder input", 1, rows, E, 8 * H, low), 1),  # both directions at once
         (("encoder input", 1, rows, 8 * H, E, low), 1),
@@ -57,11 +59,11 @@ def step_products(
         (("decoder LSTM", 1, B, D, 4 * D, low), T),
         (("decoder LSTM", 1, B, 4 * D, E + D, low), T),
         (("decoder LSTM", 1, B, 4 * D, D, low), T),
-        (("decoder LSTM", 1, 4 * D, B, E + D, low), T),
-        (("decoder LSTM", 1, 4 * D, B, D, low), T),
+        (("decoder LSTM", 1, 4 * D, steps, E + D, low), 1),  # weight gradients (nmt.step_sum)
+        (("decoder LSTM", 1, 4 * D, steps, D, low), 1),
         (("W_c", 1, B, 2 * D, D, low), T),
         (("W_c", 1, B, D, 2 * D, low), T),
-        (("W_c", 1, D, B, 2 * D, low), T),
+        (("W_c", 1, D, steps, 2 * D, low), 1),
         (("attention", B, 1, D, S, f32), 2 * T),  # scores; gradient of the context weights
         (("attention", B, 1, S, D, f32), 2 * T),  # context; gradient of the query
         (("attention", B, S, T, D, f32), 2),  # keys' and memory's gradients (nmt.step_sum)
