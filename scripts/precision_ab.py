@@ -38,7 +38,7 @@ def main() -> None:
     torch.manual_seed(1)
     _, tokenizer, src, tgt = protocol_data(default_cache_dir())
     model = protocol_model(protocol_model_config(), tokenizer)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     batches = epoch_batches(
         [len(s) for s in src],
         [len(t) for t in tgt],
