@@ -32,7 +32,10 @@ def test_packs_follow_a_fused_optimizer_step():
     torch.manual_seed(0)
     layer = packed.Linear(48, 80)
     x = torch.randn(4, 48)
-    optimizer = torch.optim.Adam(layer.parameters(), lr=0.1, fused=True)
+    try:
+        optimizer = torch.optim.Adam(layer.parameters(), lr=0.1, fused=True)
+    except RuntimeError:  # torch < 2.4 has no fused Adam on CPU
+        pytest.skip("no fused Adam on CPU in this torch")
     with torch.no_grad():
         layer(x)  # packed
     layer(x).sum().backward()
