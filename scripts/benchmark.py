@@ -158,6 +158,19 @@ def flops(model_cfg, vocab: int, n_src: int, n_tgt: int, src_tgt_pairs: int) -> 
     return 2 * 3 * macs
 
 
+def first_epoch_batches(src: list, tgt: list) -> list[list[int]]:
+    """The protocol's first-epoch batches: 64 sentences, pools of 200, seed 1."""
+    return epoch_batches(
+        [len(s) for s in src],
+        [len(t) for t in tgt],
+        batch_size=64,
+        batch_tokens=None,
+        pool=200,
+        seed=1,
+        epoch=0,
+    )
+
+
 def protocol_batches(args, src: list, tgt: list, epoch: int) -> list[list[int]]:
     """Epoch `epoch`'s batches as --batch, --batch-tokens and --pool say."""
     return epoch_batches(

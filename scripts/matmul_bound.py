@@ -22,10 +22,16 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from benchmark import flops, product_sampler, protocol_data, protocol_model_config  # noqa: E402
+from benchmark import (  # noqa: E402
+    first_epoch_batches,
+    flops,
+    product_sampler,
+    protocol_data,
+    protocol_model_config,
+)
 
 from nmt import loss, step_sum  # noqa: E402
-from nmt.batching import epoch_batches, make_batch  # noqa: E402
+from nmt.batching import make_batch  # noqa: E402
 from nmt.config import default_cache_dir  # noqa: E402
 from nmt.encoder import INPUT_ROWS  # noqa: E402
 
@@ -103,15 +109,7 @@ def main() -> None:
     low = torch.bfloat16 if args.precision == "bfloat16" else torch.float32
     _, tokenizer, src, tgt = protocol_data(default_cache_dir())
     cfg = protocol_model_config()
-    batches = epoch_batches(
-        [len(s) for s in src],
-        [len(t) for t in tgt],
-        batch_size=64,
-        batch_tokens=None,
-        pool=200,
-        seed=1,
-        epoch=0,
-    )
+    batches = first_epoch_batches(src, tgt)
     peak = product_sampler(2048, 2048, 2048, onednn=False, dtype=low)
     by_group: dict[str, float] = defaultdict(float)
     fractions, peaks, total_flops, total_seconds = [], [], 0.0, 0.0

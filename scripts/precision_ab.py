@@ -18,10 +18,15 @@ from pathlib import Path
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
-from benchmark import protocol_data, protocol_model, protocol_model_config  # noqa: E402
+from benchmark import (  # noqa: E402
+    first_epoch_batches,
+    protocol_data,
+    protocol_model,
+    protocol_model_config,
+)
 
 from nmt.allocator import keep_freed_memory  # noqa: E402
-from nmt.batching import epoch_batches, make_batch  # noqa: E402
+from nmt.batching import make_batch  # noqa: E402
 from nmt.config import TrainerConfig, default_cache_dir  # noqa: E402
 from nmt.trainer import train_step  # noqa: E402
 
@@ -39,15 +44,7 @@ def main() -> None:
     _, tokenizer, src, tgt = protocol_data(default_cache_dir())
     model = protocol_model(protocol_model_config(), tokenizer)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    batches = epoch_batches(
-        [len(s) for s in src],
-        [len(t) for t in tgt],
-        batch_size=64,
-        batch_tokens=None,
-        pool=200,
-        seed=1,
-        epoch=0,
-    )
+    batches = first_epoch_batches(src, tgt)
     configs = {p: TrainerConfig(batch_size=64, precision=p) for p in PRECISIONS}
     rates: dict[str, list[float]] = {p: [] for p in PRECISIONS}
     ratios = []
