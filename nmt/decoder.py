@@ -284,12 +284,11 @@ class LuongDecoder(nn.Module):
         for layer in range(self.num_layers):
             if layer > 0:
                 x = F.dropout(x, self.lstm.dropout, self.training)
-            weights = self.lstm.all_weights[layer]  # W_ih, W_hh, b_ih, b_hh
+            # W_ih, W_hh, b_ih, b_hh; `shared` only comes with gradients, packs only without
+            weights = self.lstm.all_weights[layer] if shared is None else shared[layer]
             if packed.usable(x) and len(weights) == 4:  # decoding on CPU
                 x, c_l = packed.lstm_cell(x, h[:, layer], c[:, layer], self.packs[layer], *weights)
-            elif shared is not None:
-                x, c_l = lstm_cell(x, h[:, layer], c[:, layer], *shared[layer])
-            elif torch.is_autocast_enabled(x.device.type):
+            elif shared is not None or torch.is_autocast_enabled(x.device.type):
                 x, c_l = lstm_cell(x, h[:, layer], c[:, layer], *weights)
             else:
                 x, c_l = torch.lstm_cell(x, (h[:, layer], c[:, layer]), *weights)
