@@ -26,10 +26,10 @@ from nmt import packed
 from nmt.batching import Batch, epoch_batches, make_batch
 from nmt.checkpoint import save_checkpoint
 from nmt.config import DecodeConfig, TrainerConfig, typed
-from nmt.errors import NmtError
 from nmt.evaluate import mean_loss
 from nmt.metrics import bleu
 from nmt.model import Seq2Seq
+from nmt.precision import autocast, check_precision
 from nmt.tokenizer import Tokenizer
 from nmt.translate import translate_texts
 
@@ -68,34 +68,6 @@ def learning_rate(optim_cfg: DictConfig, epoch: int) -> float:
     if after is None:
         return base
     return base * optim_cfg.halve_factor ** max(0, epoch + 1 - after)
-
-
-def autocast(precision: str, device: torch.device) -> torch.autocast:
-    """The forward pass's precision: trainer.precision=bfloat16 runs the matrix products in
-    bfloat16 under torch.autocast (the weights, their gradients, the softmax and the optimizer stay
-    float32); float32 turns autocast off."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
-
-
-def cpu_has_bfloat16() -> bool:
-    """Whether oneDNN finds bfloat16 instructions on this CPU (a private op: False if absent)."""
-    try:
-        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
-    except (AttributeError, RuntimeError):
-        return False
-
-
-def check_precision(precision: str, device: torch.device) -> None:
-    """Refuse bfloat16 on a GPU without it; warn where a CPU would emulate it slowly."""
-    if precision != "bfloat16":
-        return
-    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise NmtError(f"trainer.precision=bfloat16: {device} does not support bfloat16")
-    if device.type == "cpu" and not cpu_has_bfloat16():
-        log.warning(
-            "trainer.precision=bfloat16: this CPU has no bfloat16 instructions (avx512_bf16 or "
-            "AMX), so bfloat16 products will be slower than float32"
-        )
 
 
 def train_step(
@@ -190,7 +162,7 @@ class Fit:
         self.cfg, self.run_dir, self.model, self.optimizer = cfg, run_dir, model, optimizer
         self.tokenizer, self.data, self.device, self.state = tokenizer, data, device, state
         self.trainer = typed(TrainerConfig, cfg.trainer, "trainer")
-        check_precision(self.trainer.precision, device)
+        check_precision(self.trainer.precision, device, "trainer.precision")
         self.decode = typed(DecodeConfig, cfg.decode, "decode")
         self.ckpt_dir = run_dir / "checkpoints"
         self.window = {"loss": 0.0, "tokens": 0, "time": 0.0}

@@ -51,7 +51,7 @@ def test_training_run_on_cuda(run_cli, tmp_path, precision):
 
 
 def test_cuda_autocast_is_close_to_float32():
-    from nmt.trainer import autocast
+    from nmt.precision import autocast
 
     model = build("model=luong", "model/encoder=bilstm").cuda()
     src, tgt = toy_batch()

@@ -14,7 +14,8 @@ from nmt.config import TrainerConfig
 from nmt.decoder import lstm_cell
 from nmt.encoder import lstm_steps
 from nmt.loss import linear_cross_entropy, plain_linear_cross_entropy
-from nmt.trainer import autocast, train_step
+from nmt.precision import autocast
+from nmt.trainer import train_step
 
 CPU = torch.device("cpu")
 

@@ -1,0 +1,43 @@
+"""The precision of matrix products: float32, or bfloat16 under torch.autocast. Training
+(`trainer.precision`) and search (`decode.precision`) each choose theirs."""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+from nmt.errors import NmtError
+
+log = logging.getLogger(__name__)
+_warned: set[str] = set()  # keys already warned about: once a process
+
+
+def autocast(precision: str, device: torch.device) -> torch.autocast:
+    """bfloat16 runs the matrix products in bfloat16 under torch.autocast (the weights, their
+    gradients, the softmax and the optimizer stay float32); float32 turns autocast off."""
+    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
+
+
+def cpu_has_bfloat16() -> bool:
+    """Whether oneDNN finds bfloat16 instructions on this CPU (a private op: False if absent)."""
+    try:
+        return bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+    except (AttributeError, RuntimeError):
+        return False
+
+
+def check_precision(precision: str, device: torch.device, key: str) -> None:
+    """Refuse bfloat16 on a GPU without it; warn where a CPU would emulate it slowly. `key` is
+    the config key that asked for it, for the message."""
+    if precision != "bfloat16":
+        return
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise NmtError(f"{key}=bfloat16: {device} does not support bfloat16")
+    if device.type == "cpu" and not cpu_has_bfloat16() and key not in _warned:
+        _warned.add(key)
+        log.warning(
+            "%s=bfloat16: this CPU has no bfloat16 instructions (avx512_bf16 or AMX), so "
+            "bfloat16 products will be slower than float32",
+            key,
+        )
