@@ -58,7 +58,7 @@ def _register_resolvers() -> None:
 _register_resolvers()
 
 
-PRECISIONS = ("float32", "bfloat16")  # trainer.precision: of the training step's matrix products
+PRECISIONS = ("float32", "bfloat16")  # trainer.precision, decode.precision: of matrix products
 
 
 @dataclasses.dataclass(frozen=True)
@@ -103,8 +103,13 @@ class DecodeConfig:
     unk_replace: bool = False
     unk_dict: str | None = None
     stop: str = "k_finished"
+    precision: str = "float32"
 
     def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise NmtError(
+                f"decode.precision: '{self.precision}' is not one of {', '.join(PRECISIONS)}"
+            )
         if self.beam_size < 1:
             raise NmtError(f"decode.beam_size: must be >= 1, got {self.beam_size}")
         if self.length_penalty not in ("none", "average", "gnmt"):

@@ -234,7 +234,7 @@ class LuongDecoder(nn.Module):
         self.num_layers = num_layers
         self.output_size = hidden_size
         # each layer's [W_ih W_hh] in oneDNN's layout, for decoding on CPU (nmt/packed.py)
-        self.packs = [packed.Pack() for _ in range(num_layers)]
+        self.packs = [packed.CellPack() for _ in range(num_layers)]
 
     def start(self, enc: EncoderOutput) -> tuple[Tensor, Tensor, Tensor]:
         """(h (B, L, H), c (B, L, H), h~_0 = 0 (B, H))."""

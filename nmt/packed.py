@@ -8,6 +8,10 @@ and 1.3x at 1,024 rows. Outside autograd on CPU (decoding, evaluation), `Linear`
 is kept until the weight changes (a load or a foreach optimizer step bumps its version counter;
 a fused optimizer step does not, so the training step calls `weights_changed`) and then redone.
 
+Under CPU autocast (`decode.precision=bfloat16`) the products take autocast's dtype, as torch's
+own would: the weights are packed in bfloat16 and the outputs are bfloat16. That path needs a
+CPU with bfloat16 instructions; elsewhere autocast takes torch's products.
+
 `enabled(False)` turns the path off, for tests that compare it with the plain one and for
 before/after measurements.
 """
@@ -22,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from nmt.lstm import lstm_update
+from nmt.precision import cpu_has_bfloat16
 
 _enabled = True
 _generation = 0  # bumped by weights_changed: part of every pack's key
@@ -63,20 +68,43 @@ def available() -> bool:
     return bool(out.eq(2).all())
 
 
+@functools.cache
+def available_bfloat16() -> bool:
+    """Whether the packed linear runs in bfloat16 here, on bfloat16 instructions."""
+    if not (available() and cpu_has_bfloat16()):
+        return False
+    try:
+        weight = torch.ops.mkldnn._reorder_linear_weight(
+            torch.ones(2, 2, dtype=torch.bfloat16), None
+        )
+        x = torch.ones(1, 2, dtype=torch.bfloat16)
+        out = torch.ops.mkldnn._linear_pointwise(x, weight, None, "none", [], "")
+    except RuntimeError:
+        return False
+    return bool(out.eq(2).all())
+
+
+def product_dtype(x: Tensor) -> torch.dtype:
+    """The dtype of x's products: autocast's where it is on, as torch's linear would take."""
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.get_autocast_dtype(x.device.type)
+    return x.dtype
+
+
 def usable(x: Tensor) -> bool:
     """Whether x's product with a weight may take the packed path."""
-    return (
-        _enabled
-        and x.device.type == "cpu"
-        and x.dtype == torch.float32
-        and not torch.is_grad_enabled()
-        and available()
-    )
+    if not (_enabled and x.device.type == "cpu" and not torch.is_grad_enabled()):
+        return False
+    dtype = product_dtype(x)
+    if dtype == torch.bfloat16:
+        return available_bfloat16()
+    return dtype == torch.float32 and available()
 
 
 class Pack:
-    """A weight W (out, in) and bias reordered for x W^T + b, remade when any source tensor
-    changes (in-place updates bump a tensor's version counter) or `weights_changed` is called."""
+    """A weight W (out, in) and bias reordered for x W^T + b in one dtype, remade when the dtype
+    or any source tensor changes (in-place updates bump a tensor's version counter), or when
+    `weights_changed` is called."""
 
     def __init__(self) -> None:
         self.key: tuple | None = None
@@ -84,22 +112,27 @@ class Pack:
         self.bias: Tensor | None = None
 
     def get(
-        self, make: Callable[[], tuple[Tensor, Tensor | None]], *sources: Tensor
+        self,
+        make: Callable[[], tuple[Tensor, Tensor | None]],
+        *sources: Tensor,
+        dtype: torch.dtype = torch.float32,
     ) -> tuple[Tensor, Tensor | None]:
-        key = (_generation, *((id(s), s.data_ptr(), s._version) for s in sources))
+        key = (_generation, dtype, *((id(s), s.data_ptr(), s._version) for s in sources))
         if key != self.key:
             weight, bias = make()
-            self.weight = torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), None)
-            self.bias = None if bias is None else bias.contiguous()
+            weight = weight.to(dtype).contiguous()
+            self.weight = torch.ops.mkldnn._reorder_linear_weight(weight, None)
+            self.bias = None if bias is None else bias.to(dtype).contiguous()
             self.key = key
         return self.weight, self.bias
 
 
 def linear(x: Tensor, pack: tuple[Tensor, Tensor | None]) -> Tensor:
-    """x (..., in) -> (..., out) through a packed weight."""
+    """x (..., in) -> (..., out) through a packed weight, in the weight's dtype."""
     weight, bias = pack
     shape = x.shape
-    out = torch.ops.mkldnn._linear_pointwise(x.reshape(-1, shape[-1]), weight, bias, "none", [], "")
+    x = x.reshape(-1, shape[-1]).to(weight.dtype)
+    out = torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
     return out.view(*shape[:-1], out.size(-1))
 
 
@@ -115,22 +148,39 @@ class Linear(nn.Linear):
         if not usable(x):
             return super().forward(x)
         sources = (self.weight,) if self.bias is None else (self.weight, self.bias)
-        return linear(x, self.pack.get(lambda: (self.weight, self.bias), *sources))
+        pack = self.pack.get(lambda: (self.weight, self.bias), *sources, dtype=product_dtype(x))
+        return linear(x, pack)
+
+
+class CellPack:
+    """An LSTM layer's gate weights, packed for `lstm_cell`: [W_ih W_hh] as one weight in
+    float32; W_ih and W_hh apart in low precision."""
+
+    def __init__(self) -> None:
+        self.joint, self.input, self.hidden = Pack(), Pack(), Pack()
 
 
 def lstm_cell(
     x: Tensor,
     h: Tensor,
     c: Tensor,
-    pack: Pack,
+    packs: CellPack,
     w_ih: Tensor,
     w_hh: Tensor,
     b_ih: Tensor,
     b_hh: Tensor,
 ) -> tuple[Tensor, Tensor]:
-    """torch.lstm_cell on the packed path: x (B, I), h and c (B, H) -> h', c' (B, H), with the
-    gates [i; f; g; o] = [W_ih W_hh] [x; h] + b_ih + b_hh in one product."""
-    weight, bias = pack.get(
-        lambda: (torch.cat([w_ih, w_hh], dim=1), b_ih + b_hh), w_ih, w_hh, b_ih, b_hh
-    )
-    return lstm_update(linear(torch.cat([x, h], dim=1), (weight, bias)), c)  # gates (B, 4H)
+    """torch.lstm_cell on the packed path: x (B, I), h and c (B, H) -> h', c' (B, H).
+
+    In float32 the gates [i; f; g; o] = [W_ih W_hh] [x; h] + b_ih + b_hh are one product. Under
+    autocast they are two low-precision products summed, then taken to c's dtype, as
+    nmt.decoder.lstm_cell computes them there: the two paths round alike."""
+    dtype = product_dtype(x)
+    if dtype == torch.float32:
+        pack = packs.joint.get(
+            lambda: (torch.cat([w_ih, w_hh], dim=1), b_ih + b_hh), w_ih, w_hh, b_ih, b_hh
+        )
+        return lstm_update(linear(torch.cat([x, h], dim=1), pack), c)  # gates (B, 4H)
+    input_part = linear(x, packs.input.get(lambda: (w_ih, b_ih), w_ih, b_ih, dtype=dtype))
+    hidden_part = linear(h, packs.hidden.get(lambda: (w_hh, b_hh), w_hh, b_hh, dtype=dtype))
+    return lstm_update((input_part + hidden_part).to(c.dtype), c)

@@ -11,6 +11,7 @@ from torch import Tensor
 from nmt.config import DecodeConfig
 from nmt.encoder import EncoderOutput
 from nmt.model import Seq2Seq
+from nmt.precision import autocast
 from nmt.tokenizer import BOS, EOS
 
 
@@ -52,9 +53,32 @@ def select(enc: EncoderOutput, keys: Tensor, rows: Tensor) -> tuple[EncoderOutpu
     return enc, keys[rows]
 
 
+def step(
+    model: Seq2Seq,
+    y: Tensor,
+    state: tuple,
+    enc: EncoderOutput,
+    keys: Tensor,
+    t: int,
+    precision: str,
+) -> tuple[Tensor, tuple, Tensor]:
+    """One decoder step and the output layer, their products in `precision`: y (nb,) ->
+    log-probabilities (nb, V) in float32, the new state, attention weights (nb, S)."""
+    with autocast(precision, y.device):
+        features, state, alpha = model.decoder.step(y, state, enc, keys, t)
+        logits = model.generator(features)
+    return torch.log_softmax(logits.float(), dim=-1), state, alpha
+
+
 @torch.inference_mode()
 def greedy(
-    model: Seq2Seq, src: Tensor, src_mask: Tensor, *, max_len_ratio: float, max_len_extra: int
+    model: Seq2Seq,
+    src: Tensor,
+    src_mask: Tensor,
+    *,
+    max_len_ratio: float,
+    max_len_extra: int,
+    precision: str = "float32",
 ) -> list[Hypothesis]:
     """Greedy search: the arg-max token at every step, until </s> or the length limit. A
     sentence leaves the batch once it has ended, so the step cost follows the sentences still
@@ -62,6 +86,7 @@ def greedy(
 
     Args:
         src: (B, S) source ids; src_mask: (B, S) bool.
+        precision: of the decoder steps' and the output layer's products (`step`).
     """
     enc = model.encode(src, src_mask)
     decoder = model.decoder
@@ -76,8 +101,7 @@ def greedy(
     rows = torch.arange(B, device=device)  # (nb,) the sentence of each row still decoding
     y = torch.full((B,), BOS, dtype=torch.long, device=device)
     for t in range(steps):
-        features, state, alpha = decoder.step(y, state, enc, keys, t)
-        logp = torch.log_softmax(model.generator(features).float(), dim=-1)  # (nb, V)
+        logp, state, alpha = step(model, y, state, enc, keys, t, precision)  # logp (nb, V)
         best, y = logp.max(-1)
         forced = t >= limit[rows]  # </s> is forced, and free, at the length limit
         y = torch.where(forced, torch.full_like(y, EOS), y)
@@ -114,6 +138,7 @@ def beam_search(
     alpha: float = 1.0,
     n_best: int = 1,
     stop: str = "k_finished",
+    precision: str = "float32",
 ) -> list[list[Hypothesis]]:
     """Batched beam search. Rows are (sentence, beam) pairs, B x K of them; each step takes the
     2K best extensions of a sentence's beams, finishes those ending in </s> among the K best, and
@@ -121,7 +146,7 @@ def beam_search(
     </s> is forced) or, as `stop` says, when it has K finished hypotheses (k_finished) or when
     its best extension of the step ends in </s> and n_best have finished (best_finished,
     OpenNMT-py's rule: fewer steps, and a search that explores less). Done sentences leave the
-    batch.
+    batch. `precision` is that of the decoder steps' and the output layer's products (`step`).
 
     Returns:
         for each sentence, its `n_best` hypotheses, best first by normalised score.
@@ -145,9 +170,8 @@ def beam_search(
     alphas: list[Tensor] = []  # step t's attention weights, (rows of step t, S)
     parents: list[Tensor] = []  # step t+1's rows -> the step-t rows they extend
     for t in range(int(limit.max()) + 1):
-        features, state, alpha_t = decoder.step(y, state, enc, keys, t)
+        logp, state, alpha_t = step(model, y, state, enc, keys, t, precision)  # logp (nb K, V)
         alphas.append(alpha_t)
-        logp = torch.log_softmax(model.generator(features).float(), dim=-1)  # (nb K, V)
         nb, V = len(alive), logp.size(-1)
         forced = (t >= limit[alive]).repeat_interleave(K)  # (nb K,)
         logp[forced] = float("-inf")
@@ -216,7 +240,12 @@ def decode(model: Seq2Seq, src: Tensor, src_mask: Tensor, cfg: DecodeConfig) -> 
     """Search as `cfg` says: greedy for beam_size 1, beam search otherwise; n-best lists."""
     if cfg.beam_size == 1:
         hyps = greedy(
-            model, src, src_mask, max_len_ratio=cfg.max_len_ratio, max_len_extra=cfg.max_len_extra
+            model,
+            src,
+            src_mask,
+            max_len_ratio=cfg.max_len_ratio,
+            max_len_extra=cfg.max_len_extra,
+            precision=cfg.precision,
         )
         return [[h] for h in hyps]
     return beam_search(
@@ -230,4 +259,5 @@ def decode(model: Seq2Seq, src: Tensor, src_mask: Tensor, cfg: DecodeConfig) -> 
         alpha=cfg.alpha,
         n_best=cfg.n_best,
         stop=cfg.stop,
+        precision=cfg.precision,
     )

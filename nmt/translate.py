@@ -20,6 +20,7 @@ from nmt.config import CONFIG_DIR, DecodeConfig, cli, typed
 from nmt.data import normalize
 from nmt.errors import NmtError
 from nmt.model import Seq2Seq, build_model, resolve_device
+from nmt.precision import check_precision
 from nmt.search import Hypothesis, decode
 from nmt.tokenizer import load_tokenizer
 from nmt.unk import load_dictionary, replace_unks
@@ -44,6 +45,7 @@ def translate_lines(
     model: Seq2Seq, tokenizer, lines: list[str], decode_cfg: DecodeConfig, device: torch.device
 ) -> list[list[Hypothesis]]:
     """Translate raw sentences in length-sorted batches; n-best lists come back in input order."""
+    check_precision(decode_cfg.precision, device, "decode.precision")
     model.eval()
     src_ids = tokenizer.encode_src(lines)
     hyps: list[list[Hypothesis]] = [[] for _ in lines]

@@ -236,6 +236,7 @@ def test_multirun_over_every_attention_of_the_luong_model(run_cli, tmp_path):
         ([*TINY, "trainer.early_stop_metric=bleu"], "trainer.early_stop_metric"),
         ([*TINY, "model.encoder.cell=rnn"], "model.encoder.cell"),
         ([*TINY, "trainer.precision=half"], "trainer.precision"),
+        ([*TINY, "decode.precision=half"], "decode.precision"),
         (["data.corpus.tgt=Q"], "no translation 'Q'"),
     ],
 )

@@ -61,16 +61,27 @@ def test_lstm_cell_matches_torch(rows):
     lstm = torch.nn.LSTM(12, 16)
     x, h, c = torch.randn(rows, 12), torch.randn(rows, 16), torch.randn(rows, 16)
     with torch.no_grad():
-        got = packed.lstm_cell(x, h, c, packed.Pack(), *lstm.all_weights[0])
+        got = packed.lstm_cell(x, h, c, packed.CellPack(), *lstm.all_weights[0])
         want = torch.lstm_cell(x, (h, c), *lstm.all_weights[0])
     torch.testing.assert_close(got, want)
 
 
+bfloat16 = pytest.param(
+    "bfloat16",
+    marks=pytest.mark.skipif(
+        not packed.available_bfloat16(), reason="no packed bfloat16 linear on this CPU"
+    ),
+)
+
+
+@pytest.mark.parametrize("precision", ["float32", bfloat16])
 @pytest.mark.parametrize("overrides", MODELS)
-def test_search_hypotheses_equal_the_plain_path(overrides):
+def test_search_hypotheses_equal_the_plain_path(overrides, precision):
+    """decode.precision=bfloat16 included: its packed products in bfloat16 against torch's
+    under autocast."""
     model = model_for(*overrides)
     batch = make_batch(sources(8), None, list(range(8)))
-    kw = dict(max_len_ratio=1.5, max_len_extra=3)
+    kw = dict(max_len_ratio=1.5, max_len_extra=3, precision=precision)
     beam_kw = dict(beam_size=3, length_penalty="gnmt", n_best=3, **kw)
     fast_greedy = greedy(model, batch.src, batch.src_mask, **kw)
     fast_beam = beam_search(model, batch.src, batch.src_mask, **beam_kw)

@@ -8,13 +8,14 @@ import pytest
 import torch
 from test_model import IDS, MODELS, build, toy_batch
 
-from nmt import encoder
+from nmt import encoder, packed
 from nmt.batching import make_batch
 from nmt.config import TrainerConfig
 from nmt.decoder import lstm_cell
 from nmt.encoder import lstm_steps
 from nmt.loss import linear_cross_entropy, plain_linear_cross_entropy
 from nmt.precision import autocast
+from nmt.search import greedy
 from nmt.trainer import train_step
 
 CPU = torch.device("cpu")
@@ -185,3 +186,29 @@ def test_nmt_train_with_bfloat16(run_cli, tmp_path):
     run_cli("train", *TINY, "trainer.precision=bfloat16", f"hydra.run.dir={tmp_path}/run")
     results = json.loads((tmp_path / "run" / "results.json").read_text())
     assert results["steps"] == 12 and math.isfinite(results["test_ppl"])
+
+
+@pytest.mark.parametrize("packed_path", [True, False])
+@pytest.mark.parametrize("precision", ["float32", "bfloat16"])
+def test_decode_precision_sets_the_decoder_products_dtype(precision, packed_path):
+    """decode.precision=bfloat16: the decoder step's and the output layer's products run in
+    bfloat16, on the packed path as on torch's; the encoder's stay float32."""
+    model = build(*MODELS[2])  # luong, input feeding, two layers
+    seen: dict[str, set] = {"generator": set(), "W_c": set(), "memory": set()}
+    model.generator.register_forward_hook(lambda m, a, out: seen["generator"].add(out.dtype))
+    model.decoder.W_c.register_forward_hook(lambda m, a, out: seen["W_c"].add(out.dtype))
+    model.encoder.register_forward_hook(lambda m, a, out: seen["memory"].add(out.memory.dtype))
+    src, _ = toy_batch()
+    batch = make_batch(src, None, list(range(len(src))))
+    want = {"float32": torch.float32, "bfloat16": torch.bfloat16}[precision]
+    with packed.enabled(packed_path):
+        greedy(
+            model,
+            batch.src,
+            batch.src_mask,
+            max_len_ratio=1.0,
+            max_len_extra=2,
+            precision=precision,
+        )
+    assert seen["generator"] == seen["W_c"] == {want}
+    assert seen["memory"] == {torch.float32}
