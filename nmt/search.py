@@ -174,8 +174,9 @@ def beam_search(
         alphas.append(alpha_t)
         nb, V = len(alive), logp.size(-1)
         forced = (t >= limit[alive]).repeat_interleave(K)  # (nb K,)
-        logp[forced] = float("-inf")
-        logp[forced, EOS] = 0.0
+        if bool(forced.any()):  # the masked writes scan all of logp: 0.2 ms a step for nothing
+            logp[forced] = float("-inf")
+            logp[forced, EOS] = 0.0
         candidates = (scores.unsqueeze(-1) + logp.view(nb, K, V)).view(nb, K * V)
         top, index = candidates.topk(2 * K, dim=-1)  # (nb, 2K)
         token, origin = index % V, (index // V) + torch.arange(nb, device=device).unsqueeze(1) * K
