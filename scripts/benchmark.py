@@ -15,7 +15,8 @@ default stop, K finished hypotheses, and OpenNMT-py's, the step's best extension
 Without it, decoding speed is measured with the untrained model. --precision bfloat16 trains
 both under autocast (trainer.precision) and samples a bfloat16 peak as well. --peers DIR runs
 the peers' scripts of that folder one after the other (--peer-systems) and prints nmt and the
-peers side by side with the ratios. --plain-linear decodes through torch's own products
+peers side by side with the ratios. --decode-precision float32 bfloat16 decodes Mark in each
+decode.precision in turn. --plain-linear decodes through torch's own products
 (before/after nmt/packed.py). A benchmark, not a test: compare figures within one run.
 
     python scripts/benchmark.py --steps 300 --out bench.json
@@ -292,7 +293,13 @@ def time_to_quality(args, model_cfg, corpus, tokenizer, src, tgt) -> tuple[dict,
 
 
 def decode_benchmark(
-    model, tokenizer, lines: list[str], refs: list[str], beam: int, stop: str = "k_finished"
+    model,
+    tokenizer,
+    lines: list[str],
+    refs: list[str],
+    beam: int,
+    stop: str = "k_finished",
+    precision: str = "float32",
 ) -> dict:
     """Sentences/s and BLEU of decoding `lines`, batches of 64, at most 100 pieces."""
     cfg = DecodeConfig(
@@ -303,6 +310,7 @@ def decode_benchmark(
         max_len_extra=100,
         batch_size=64,
         stop=stop,
+        precision=precision,
     )
     start = time.perf_counter()
     hyps, _ = translate_texts(model, tokenizer, lines, cfg, torch.device("cpu"))
@@ -310,10 +318,16 @@ def decode_benchmark(
     return {
         "beam": beam,
         "stop": stop,
+        "precision": precision,
         "sentences": len(lines),
         "sent_per_s": len(lines) / elapsed,
         "bleu": bleu(hyps, [refs[: len(hyps)]])[0],
     }
+
+
+def decode_key(name: str, precision: str, first: str) -> str:
+    """The report's key of a decoding: `name` for the first --decode-precision, else suffixed."""
+    return name if precision == first else f"{name}_{precision}"
 
 
 PEER_SCRIPTS = {"ref": "run_ref.sh", "opennmt": "run_opennmt.sh", "joeynmt": "run_joeynmt.sh"}
@@ -345,37 +359,48 @@ def run_peers(folder: Path, minutes: int, systems: list[str]) -> dict:
 
 
 def side_by_side(report: dict, peers: dict) -> str:
-    """Markdown table of nmt and the peers, with nmt's ratio to each peer."""
+    """Markdown table of nmt (a row per decoding precision) and the peers, with nmt's ratios to
+    each peer."""
     t, q = report["train"], report.get("time_to_quality", {})
-    nmt = {
-        "tok": t["median_tgt_tok_s"],
-        "greedy": report["greedy"]["sent_per_s"],
-        "beam": report["beam5_best_finished"]["sent_per_s"],
-        "beam_k": report["beam5"]["sent_per_s"],
-        "bleu": f"{report['greedy']['bleu']:.1f} / {report['beam5_best_finished']['bleu']:.1f} "
-        f"(k_finished {report['beam5']['bleu']:.1f})",
-        "minutes": q.get("minutes", 0),
-        "rss": t["train_peak_rss_mb"],
-    }
+    precisions = report["decode_precisions"]
+    nmt = {}
+    for p in precisions:
+        greedy, beam, beam_k = (
+            report[decode_key(name, p, precisions[0])]
+            for name in ("greedy", "beam5_best_finished", "beam5")
+        )
+        nmt[p] = {
+            "greedy": greedy["sent_per_s"],
+            "beam": beam["sent_per_s"],
+            "beam_k": beam_k["sent_per_s"],
+            "bleu": f"{greedy['bleu']:.1f} / {beam['bleu']:.1f} (k_finished {beam_k['bleu']:.1f})",
+        }
+    tok, minutes, rss = t["median_tgt_tok_s"], q.get("minutes", 0), t["train_peak_rss_mb"]
     rows = [
         "| system | train tgt tok/s | greedy sent/s | beam-5 sent/s (stop at the best's </s>) "
         "| BLEU greedy / beam 5 "
         "(training minutes) | train peak RSS MB |",
         "|---|---|---|---|---|---|",
-        f"| nmt ({report['precision']}) | {nmt['tok']:,.0f} | {nmt['greedy']:.1f} "
-        f"| {nmt['beam']:.1f} "
-        f"(k_finished {nmt['beam_k']:.1f}) | {nmt['bleu']} "
-        f"({nmt['minutes']:g}) | {nmt['rss']:,.0f} |",
     ]
+    for p, d in nmt.items():
+        rows.append(
+            f"| nmt (train {report['precision']}, decode {p}) | {tok:,.0f} | {d['greedy']:.1f} "
+            f"| {d['beam']:.1f} (k_finished {d['beam_k']:.1f}) | {d['bleu']} ({minutes:g}) "
+            f"| {rss:,.0f} |"
+        )
+
+    def ratios(field: str, peer_value: float) -> str:
+        return ", ".join(f"{p} {nmt[p][field] / peer_value:.2f}x" for p in precisions)
+
     for name, r in peers.items():
-        tok, greedy, beam = (
+        peer_tok, greedy, beam = (
             r["train"]["median_tgt_tok_s"],
             r["beam1"]["sent_s"],
             r["beam5"]["sent_s"],
         )
         rows.append(
-            f"| {name} | {tok:,.0f} (nmt {nmt['tok'] / tok:.2f}x) | {greedy:.1f} "
-            f"(nmt {nmt['greedy'] / greedy:.2f}x) | {beam:.1f} (nmt {nmt['beam'] / beam:.2f}x) "
+            f"| {name} | {peer_tok:,.0f} (nmt {tok / peer_tok:.2f}x) | {greedy:.1f} "
+            f"(nmt {ratios('greedy', greedy)}) | {beam:.1f} (nmt {ratios('beam', beam)}) "
             f"| {r['beam1']['bleu']:.1f} / {r['beam5']['bleu']:.1f} "
             f"({r['train_wall_s'] / 60:.0f}) | {r['train_peak_rss_mb']:,.0f} |"
         )
@@ -412,6 +437,14 @@ def main() -> None:
         choices=PRECISIONS,
         default="float32",
         help="trainer.precision of both trainings (bfloat16: autocast)",
+    )
+    parser.add_argument(
+        "--decode-precision",
+        choices=PRECISIONS,
+        nargs="+",
+        default=["float32"],
+        help="decode.precision of the decoding of Mark, each in turn (the first is the report's "
+        "greedy/beam5 entries, the others are suffixed)",
     )
     parser.add_argument("--save-model", type=Path, default=None, help="the timed model's weights")
     parser.add_argument("--load-model", type=Path, default=None, help="decode these weights")
@@ -489,11 +522,16 @@ def main() -> None:
         model.load_state_dict(torch.load(args.load_model, weights_only=True))
         report["decoded_model"] = str(args.load_model)
     lines = corpus.test.src[: args.decode_sentences]
-    report["greedy"] = decode_benchmark(model, tokenizer, lines, corpus.test.tgt, 1)
-    report["beam5"] = decode_benchmark(model, tokenizer, lines, corpus.test.tgt, 5)
-    report["beam5_best_finished"] = decode_benchmark(
-        model, tokenizer, lines, corpus.test.tgt, 5, stop="best_finished"
-    )
+    report["decode_precisions"] = precisions = list(dict.fromkeys(args.decode_precision))
+    for p in precisions:
+        for name, beam, stop in [
+            ("greedy", 1, "k_finished"),
+            ("beam5", 5, "k_finished"),
+            ("beam5_best_finished", 5, "best_finished"),
+        ]:
+            report[decode_key(name, p, precisions[0])] = decode_benchmark(
+                model, tokenizer, lines, corpus.test.tgt, beam, stop=stop, precision=p
+            )
     text = json.dumps(report, indent=2)
     print(text, flush=True)
     if args.out:

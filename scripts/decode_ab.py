@@ -6,6 +6,8 @@ each variant's sentences/s, the median ratio and how many hypotheses are identic
     python scripts/benchmark.py --train-minutes 10 --lr 2e-3 --save-model model.pt
     python scripts/decode_ab.py model.pt --compare packed          # oneDNN packed vs torch's
     python scripts/decode_ab.py model.pt --compare stop --beam 5   # best_finished vs k_finished
+    python scripts/decode_ab.py model.pt --compare precision       # decode.precision bf16 vs fp32
+    python scripts/decode_ab.py model.pt --compare packed --precision bfloat16
 """
 
 from __future__ import annotations
@@ -24,15 +26,25 @@ from benchmark import protocol_data, protocol_model, protocol_model_config  # no
 from nmt import packed  # noqa: E402
 from nmt.allocator import keep_freed_memory  # noqa: E402
 from nmt.batching import make_batch, sorted_batches  # noqa: E402
-from nmt.config import DecodeConfig, default_cache_dir  # noqa: E402
+from nmt.config import PRECISIONS, DecodeConfig, default_cache_dir  # noqa: E402
+from nmt.metrics import bleu  # noqa: E402
 from nmt.search import decode  # noqa: E402
+
+VARIANTS = {  # --compare: the two variants, alternated
+    "packed": ("packed", "plain"),
+    "stop": ("best_finished", "k_finished"),
+    "precision": ("bfloat16", "float32"),
+}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model", type=Path, help="weights saved by benchmark.py --save-model")
-    parser.add_argument("--compare", choices=["packed", "stop"], default="packed")
+    parser.add_argument("--compare", choices=list(VARIANTS), default="packed")
     parser.add_argument("--beam", type=int, default=1)
+    parser.add_argument(
+        "--precision", choices=PRECISIONS, default="float32", help="decode.precision (packed, stop)"
+    )
     parser.add_argument("--rounds", type=int, default=4, help="runs of each variant")
     args = parser.parse_args()
     keep_freed_memory()
@@ -41,7 +53,9 @@ def main() -> None:
     model = protocol_model(protocol_model_config(), tokenizer).eval()
     model.load_state_dict(torch.load(args.model, weights_only=True))
     ids = tokenizer.encode_src(corpus.test.src)
+    order = [i for index in sorted_batches([len(s) for s in ids], 64) for i in index]
     batches = [make_batch(ids, None, i) for i in sorted_batches([len(s) for s in ids], 64)]
+    refs = [corpus.test.tgt[i] for i in order]
 
     def run(variant: str) -> tuple[float, list]:
         stop = "best_finished" if variant == "best_finished" else "k_finished"
@@ -52,13 +66,14 @@ def main() -> None:
             max_len_ratio=0.0,
             max_len_extra=100,
             stop=stop,
+            precision=variant if args.compare == "precision" else args.precision,
         )
         start = time.perf_counter()
         with packed.enabled(variant != "plain"):
             out = [n[0].ids for b in batches for n in decode(model, b.src, b.src_mask, decode_cfg)]
         return len(ids) / (time.perf_counter() - start), out
 
-    variants = ["packed", "plain"] if args.compare == "packed" else ["best_finished", "k_finished"]
+    variants = VARIANTS[args.compare]
     rates: dict[str, list[float]] = {v: [] for v in variants}
     outputs = {}
     for round_ in range(args.rounds):
@@ -68,7 +83,12 @@ def main() -> None:
     first, second = variants
     same = sum(a == b for a, b in zip(outputs[first], outputs[second], strict=True))
     for variant in variants:
-        print(f"{variant}: sent/s {', '.join(f'{r:.1f}' for r in rates[variant])}")
+        texts = [tokenizer.decode_tgt(o) for o in outputs[variant]]
+        pieces = sum(len(o) + 1 for o in outputs[variant])  # </s> included
+        print(
+            f"{variant}: sent/s {', '.join(f'{r:.1f}' for r in rates[variant])}; "
+            f"BLEU {bleu(texts, [refs])[0]:.2f}; {pieces} output pieces"
+        )
     ratio = statistics.median(rates[first]) / statistics.median(rates[second])
     print(f"median {first}/{second}: {ratio:.3f}; identical hypotheses: {same} of {len(ids)}")
 
