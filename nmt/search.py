@@ -239,26 +239,19 @@ def backtrack(alphas: list[Tensor], parents: list[Tensor], ends: list[tuple[int,
 
 def decode(model: Seq2Seq, src: Tensor, src_mask: Tensor, cfg: DecodeConfig) -> list[list]:
     """Search as `cfg` says: greedy for beam_size 1, beam search otherwise; n-best lists."""
+    options = dict(  # what both searches take
+        max_len_ratio=cfg.max_len_ratio, max_len_extra=cfg.max_len_extra, precision=cfg.precision
+    )
     if cfg.beam_size == 1:
-        hyps = greedy(
-            model,
-            src,
-            src_mask,
-            max_len_ratio=cfg.max_len_ratio,
-            max_len_extra=cfg.max_len_extra,
-            precision=cfg.precision,
-        )
-        return [[h] for h in hyps]
+        return [[h] for h in greedy(model, src, src_mask, **options)]
     return beam_search(
         model,
         src,
         src_mask,
         beam_size=cfg.beam_size,
-        max_len_ratio=cfg.max_len_ratio,
-        max_len_extra=cfg.max_len_extra,
         length_penalty=cfg.length_penalty,
         alpha=cfg.alpha,
         n_best=cfg.n_best,
         stop=cfg.stop,
-        precision=cfg.precision,
+        **options,
     )
