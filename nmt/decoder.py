@@ -233,7 +233,7 @@ class LuongDecoder(nn.Module):
         self.input_feed = input_feed
         self.num_layers = num_layers
         self.output_size = hidden_size
-        # each layer's [W_ih W_hh] in oneDNN's layout, for decoding on CPU (nmt/packed.py)
+        # each layer's gate weights in oneDNN's layout, for decoding on CPU (nmt/packed.py)
         self.packs = [packed.CellPack() for _ in range(num_layers)]
 
     def start(self, enc: EncoderOutput) -> tuple[Tensor, Tensor, Tensor]:

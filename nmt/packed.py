@@ -58,28 +58,16 @@ def enabled(on: bool) -> Iterator[None]:
 
 
 @functools.cache
-def available() -> bool:
-    """Whether this torch build has oneDNN's packed linear (a private op; fall back if not)."""
-    try:
-        weight = torch.ops.mkldnn._reorder_linear_weight(torch.ones(2, 2), None)
-        out = torch.ops.mkldnn._linear_pointwise(torch.ones(1, 2), weight, None, "none", [], "")
-    except (AttributeError, RuntimeError):
-        return False
-    return bool(out.eq(2).all())
-
-
-@functools.cache
-def available_bfloat16() -> bool:
-    """Whether the packed linear runs in bfloat16 here, on bfloat16 instructions."""
-    if not (available() and cpu_has_bfloat16()):
+def available(dtype: torch.dtype = torch.float32) -> bool:
+    """Whether this torch build has oneDNN's packed linear in `dtype` (a private op; fall back if
+    not); bfloat16 only on a CPU with bfloat16 instructions, where it is fast."""
+    if dtype == torch.bfloat16 and not cpu_has_bfloat16():
         return False
     try:
-        weight = torch.ops.mkldnn._reorder_linear_weight(
-            torch.ones(2, 2, dtype=torch.bfloat16), None
-        )
-        x = torch.ones(1, 2, dtype=torch.bfloat16)
+        weight = torch.ops.mkldnn._reorder_linear_weight(torch.ones(2, 2, dtype=dtype), None)
+        x = torch.ones(1, 2, dtype=dtype)
         out = torch.ops.mkldnn._linear_pointwise(x, weight, None, "none", [], "")
-    except RuntimeError:
+    except (AttributeError, RuntimeError):
         return False
     return bool(out.eq(2).all())
 
@@ -96,9 +84,7 @@ def usable(x: Tensor) -> bool:
     if not (_enabled and x.device.type == "cpu" and not torch.is_grad_enabled()):
         return False
     dtype = product_dtype(x)
-    if dtype == torch.bfloat16:
-        return available_bfloat16()
-    return dtype == torch.float32 and available()
+    return dtype in (torch.float32, torch.bfloat16) and available(dtype)
 
 
 class Pack:

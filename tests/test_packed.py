@@ -69,7 +69,7 @@ def test_lstm_cell_matches_torch(rows):
 bfloat16 = pytest.param(
     "bfloat16",
     marks=pytest.mark.skipif(
-        not packed.available_bfloat16(), reason="no packed bfloat16 linear on this CPU"
+        not packed.available(torch.bfloat16), reason="no packed bfloat16 linear on this CPU"
     ),
 )
 
