@@ -104,8 +104,11 @@ class DecodeConfig:
     unk_dict: str | None = None
     stop: str = "k_finished"
     precision: str = "float32"
+    workers: int = 1
 
     def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise NmtError(f"decode.workers: must be >= 1, got {self.workers}")
         if self.precision not in PRECISIONS:
             raise NmtError(
                 f"decode.precision: '{self.precision}' is not one of {', '.join(PRECISIONS)}"

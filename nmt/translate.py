@@ -20,6 +20,7 @@ from nmt.config import CONFIG_DIR, DecodeConfig, cli, typed
 from nmt.data import normalize
 from nmt.errors import NmtError
 from nmt.model import Seq2Seq, build_model, resolve_device
+from nmt.parallel import map_items
 from nmt.precision import check_precision
 from nmt.search import Hypothesis, decode
 from nmt.tokenizer import load_tokenizer
@@ -44,17 +45,29 @@ def load_model(path: str, device: torch.device) -> tuple[Seq2Seq, object, dict]:
 def translate_lines(
     model: Seq2Seq, tokenizer, lines: list[str], decode_cfg: DecodeConfig, device: torch.device
 ) -> list[list[Hypothesis]]:
-    """Translate raw sentences in length-sorted batches; n-best lists come back in input order."""
+    """Translate raw sentences in length-sorted batches, longest first, over
+    `decode_cfg.workers` processes (nmt.parallel); n-best lists come back in input order."""
     check_precision(decode_cfg.precision, device, "decode.precision")
+    if decode_cfg.workers > 1 and device.type != "cpu":
+        raise NmtError(
+            f"decode.workers: {decode_cfg.workers} processes are for decoding on CPU; "
+            f"on {device.type} use decode.workers=1"
+        )
     model.eval()
     src_ids = tokenizer.encode_src(lines)
+    batches = sorted_batches([len(s) for s in src_ids], decode_cfg.batch_size)
+
+    def translate_batch(k: int) -> list[list[tuple]]:  # picklable n-best lists of batch k
+        batch = make_batch(src_ids, None, batches[k]).to(device)
+        nbests = decode(model, batch.src, batch.src_mask, decode_cfg)
+        return [[(h.ids, h.attention.numpy(), h.score) for h in nbest] for nbest in nbests]
+
     hyps: list[list[Hypothesis]] = [[] for _ in lines]
-    for index in sorted_batches([len(s) for s in src_ids], decode_cfg.batch_size):
-        batch = make_batch(src_ids, None, index).to(device)
-        for i, nbest in zip(
-            index, decode(model, batch.src, batch.src_mask, decode_cfg), strict=True
-        ):
-            hyps[i] = nbest
+    for index, nbests in zip(
+        batches, map_items(translate_batch, len(batches), decode_cfg.workers), strict=True
+    ):
+        for i, nbest in zip(index, nbests, strict=True):
+            hyps[i] = [Hypothesis(ids, torch.from_numpy(a), score) for ids, a, score in nbest]
     return hyps
 
 

@@ -129,8 +129,12 @@ def test_translate_and_evaluate_rebuild_from_the_checkpoint(learned_run, run_cli
     assert lines == (run_dir / "test.hyp").read_text().splitlines()[:5]
     assert list(tmp_path.iterdir()) == []  # no run directory
 
-    proc = run_cli(
-        "evaluate", f"checkpoint={run_dir}/checkpoints/best.pt", f"hydra.run.dir={tmp_path}/eval"
+    proc = run_cli(  # in batches of 8 over two processes: the same translations
+        "evaluate",
+        f"checkpoint={run_dir}/checkpoints/best.pt",
+        "decode.batch_size=8",
+        "decode.workers=2",
+        f"hydra.run.dir={tmp_path}/eval",
     )
     ours = json.loads((tmp_path / "eval" / "results.json").read_text())
     theirs = json.loads((run_dir / "results.json").read_text())
@@ -237,6 +241,7 @@ def test_multirun_over_every_attention_of_the_luong_model(run_cli, tmp_path):
         ([*TINY, "model.encoder.cell=rnn"], "model.encoder.cell"),
         ([*TINY, "trainer.precision=half"], "trainer.precision"),
         ([*TINY, "decode.precision=half"], "decode.precision"),
+        ([*TINY, "decode.workers=0"], "decode.workers"),
         (["data.corpus.tgt=Q"], "no translation 'Q'"),
     ],
 )

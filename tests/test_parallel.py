@@ -1,0 +1,91 @@
+"""Decoding over processes (nmt/parallel.py, decode.workers) against one process."""
+
+import os
+import time
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+from nmt.config import DecodeConfig
+from nmt.errors import NmtError
+from nmt.parallel import map_items
+from nmt.translate import translate_lines
+from tests.test_search import MODELS, model_for, sources
+
+
+def slow_pid(i: int) -> tuple[int, int]:
+    time.sleep(0.05)  # long enough that every worker takes some items
+    return i * i, os.getpid()
+
+
+@pytest.mark.parametrize("workers", [1, 2, 3])
+def test_items_come_back_in_order_and_spread_over_processes(workers):
+    threads = torch.get_num_threads()
+    out = map_items(slow_pid, 9, workers)
+    assert [value for value, _ in out] == [i * i for i in range(9)]
+    assert len({pid for _, pid in out}) == workers
+    assert torch.get_num_threads() == threads  # this process's threads given back
+
+
+def test_more_workers_than_items_and_no_items():
+    assert [v for v, _ in map_items(slow_pid, 2, 4)] == [0, 1]
+    assert map_items(slow_pid, 0, 2) == []
+
+
+def fails_in_child(i: int) -> int:
+    if i == 3:
+        raise ValueError("item 3 is bad")
+    time.sleep(0.05)
+    return i
+
+
+def dies_in_child(i: int) -> int:
+    if os.getpid() != PARENT:
+        os._exit(3)
+    time.sleep(0.05)
+    return i
+
+
+PARENT = os.getpid()
+
+
+def test_a_worker_error_or_death_is_raised_not_waited_for():
+    with pytest.raises((NmtError, ValueError), match="item 3 is bad"):
+        map_items(fails_in_child, 8, 2)
+    with pytest.raises(NmtError, match="died"):
+        map_items(dies_in_child, 8, 2)
+    with pytest.raises(NmtError, match="decode.workers: must be >= 1"):
+        DecodeConfig(workers=0)
+
+
+class Ids:
+    """A tokenizer whose source 'lines' are already ids."""
+
+    def __init__(self, ids):
+        self.encode_src = lambda lines: [ids[int(line)] for line in lines]
+
+
+@pytest.mark.parametrize("beam", [1, 3])
+@pytest.mark.parametrize("overrides", MODELS)
+def test_two_workers_translate_as_one_process(overrides, beam):
+    model = model_for(*overrides)
+    ids = sources(21)
+    lines = [str(i) for i in range(len(ids))]
+    kw = dict(beam_size=beam, n_best=beam, max_len_ratio=1.5, max_len_extra=3, batch_size=4)
+    one = translate_lines(model, Ids(ids), lines, DecodeConfig(**kw), torch.device("cpu"))
+    two = translate_lines(
+        model, Ids(ids), lines, DecodeConfig(workers=2, **kw), torch.device("cpu")
+    )
+    for a, b in zip(one, two, strict=True):
+        assert [h.ids for h in a] == [h.ids for h in b]
+        assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-5)
+        for x, y in zip(a, b, strict=True):
+            torch.testing.assert_close(x.attention, y.attention)
+
+
+def test_workers_are_for_cpu():
+    model = model_for("model=rnnsearch")
+    cfg = DecodeConfig(workers=2)
+    with pytest.raises(NmtError, match="decode.workers: 2 processes are for decoding on CPU"):
+        translate_lines(model, SimpleNamespace(), ["0"], cfg, torch.device("cuda"))
