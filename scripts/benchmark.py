@@ -16,7 +16,8 @@ Without it, decoding speed is measured with the untrained model. --precision bfl
 both under autocast (trainer.precision) and samples a bfloat16 peak as well. --peers DIR runs
 the peers' scripts of that folder one after the other (--peer-systems) and prints nmt and the
 peers side by side with the ratios. --decode-precision float32 bfloat16 decodes Mark in each
-decode.precision in turn. --plain-linear decodes through torch's own products
+decode.precision in turn; --decode-workers 2 decodes in two 1-thread processes (decode.workers)
+instead of one 2-thread process. --plain-linear decodes through torch's own products
 (before/after nmt/packed.py). A benchmark, not a test: compare figures within one run.
 
     python scripts/benchmark.py --steps 300 --out bench.json
@@ -300,6 +301,7 @@ def decode_benchmark(
     beam: int,
     stop: str = "k_finished",
     precision: str = "float32",
+    workers: int = 1,
 ) -> dict:
     """Sentences/s and BLEU of decoding `lines`, batches of 64, at most 100 pieces."""
     cfg = DecodeConfig(
@@ -311,6 +313,7 @@ def decode_benchmark(
         batch_size=64,
         stop=stop,
         precision=precision,
+        workers=workers,
     )
     start = time.perf_counter()
     hyps, _ = translate_texts(model, tokenizer, lines, cfg, torch.device("cpu"))
@@ -319,6 +322,7 @@ def decode_benchmark(
         "beam": beam,
         "stop": stop,
         "precision": precision,
+        "workers": workers,
         "sentences": len(lines),
         "sent_per_s": len(lines) / elapsed,
         "bleu": bleu(hyps, [refs[: len(hyps)]])[0],
@@ -382,9 +386,12 @@ def side_by_side(report: dict, peers: dict) -> str:
         "(training minutes) | train peak RSS MB |",
         "|---|---|---|---|---|---|",
     ]
+    workers = report.get("decode_workers", 1)
+    processes = f", {workers} processes" if workers > 1 else ""
     for p, d in nmt.items():
         rows.append(
-            f"| nmt (train {report['precision']}, decode {p}) | {tok:,.0f} | {d['greedy']:.1f} "
+            f"| nmt (train {report['precision']}, decode {p}{processes}) | {tok:,.0f} "
+            f"| {d['greedy']:.1f} "
             f"| {d['beam']:.1f} (k_finished {d['beam_k']:.1f}) | {d['bleu']} ({minutes:g}) "
             f"| {rss:,.0f} |"
         )
@@ -445,6 +452,12 @@ def main() -> None:
         default=["float32"],
         help="decode.precision of the decoding of Mark, each in turn (the first is the report's "
         "greedy/beam5 entries, the others are suffixed)",
+    )
+    parser.add_argument(
+        "--decode-workers",
+        type=int,
+        default=1,
+        help="decode.workers: processes decoding Mark side by side, --threads shared among them",
     )
     parser.add_argument("--save-model", type=Path, default=None, help="the timed model's weights")
     parser.add_argument("--load-model", type=Path, default=None, help="decode these weights")
@@ -523,6 +536,7 @@ def main() -> None:
         report["decoded_model"] = str(args.load_model)
     lines = corpus.test.src[: args.decode_sentences]
     report["decode_precisions"] = precisions = list(dict.fromkeys(args.decode_precision))
+    report["decode_workers"] = args.decode_workers
     for p in precisions:
         for name, beam, stop in [
             ("greedy", 1, "k_finished"),
@@ -530,7 +544,14 @@ def main() -> None:
             ("beam5_best_finished", 5, "best_finished"),
         ]:
             report[decode_key(name, p, precisions[0])] = decode_benchmark(
-                model, tokenizer, lines, corpus.test.tgt, beam, stop=stop, precision=p
+                model,
+                tokenizer,
+                lines,
+                corpus.test.tgt,
+                beam,
+                stop=stop,
+                precision=p,
+                workers=args.decode_workers,
             )
     text = json.dumps(report, indent=2)
     print(text, flush=True)

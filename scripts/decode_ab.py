@@ -8,6 +8,7 @@ each variant's sentences/s, the median ratio and how many hypotheses are identic
     python scripts/decode_ab.py model.pt --compare stop --beam 5   # best_finished vs k_finished
     python scripts/decode_ab.py model.pt --compare precision       # decode.precision bf16 vs fp32
     python scripts/decode_ab.py model.pt --compare packed --precision bfloat16
+    python scripts/decode_ab.py model.pt --compare workers         # 2 processes vs 1 (2 threads)
 """
 
 from __future__ import annotations
@@ -28,12 +29,14 @@ from nmt.allocator import keep_freed_memory  # noqa: E402
 from nmt.batching import make_batch, sorted_batches  # noqa: E402
 from nmt.config import PRECISIONS, DecodeConfig, default_cache_dir  # noqa: E402
 from nmt.metrics import bleu  # noqa: E402
+from nmt.parallel import map_items  # noqa: E402
 from nmt.search import decode  # noqa: E402
 
 VARIANTS = {  # --compare: the two variants, alternated
     "packed": ("packed", "plain"),
     "stop": ("best_finished", "k_finished"),
     "precision": ("bfloat16", "float32"),
+    "workers": ("2 processes", "1 process"),
 }
 
 
@@ -69,8 +72,15 @@ def main() -> None:
             precision=variant if args.compare == "precision" else args.precision,
         )
         start = time.perf_counter()
+        workers = 2 if variant == "2 processes" else 1
+
+        def best(k: int) -> list[list[int]]:  # the best hypothesis of each sentence of batch k
+            return [
+                n[0].ids for n in decode(model, batches[k].src, batches[k].src_mask, decode_cfg)
+            ]
+
         with packed.enabled(variant != "plain"):
-            out = [n[0].ids for b in batches for n in decode(model, b.src, b.src_mask, decode_cfg)]
+            out = [o for batch in map_items(best, len(batches), workers) for o in batch]
         return len(ids) / (time.perf_counter() - start), out
 
     variants = VARIANTS[args.compare]
