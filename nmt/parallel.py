@@ -59,6 +59,10 @@ def map_items(fn: Callable[[int], T], count: int, workers: int = 1) -> list[T]:
     workers = min(workers, count)
     if workers <= 1:
         return [fn(i) for i in range(count)]
+    if "fork" not in multiprocessing.get_all_start_methods():
+        raise NmtError(
+            f"decode.workers: {workers} processes need fork(), which {sys.platform} lacks"
+        )
     context = multiprocessing.get_context("fork")
     counter, results = context.Value("l", 0), context.Queue()
     total = torch.get_num_threads()

@@ -89,3 +89,10 @@ def test_workers_are_for_cpu():
     cfg = DecodeConfig(workers=2)
     with pytest.raises(NmtError, match="decode.workers: 2 processes are for decoding on CPU"):
         translate_lines(model, SimpleNamespace(), ["0"], cfg, torch.device("cuda"))
+
+
+def test_a_platform_without_fork_is_a_clear_error(monkeypatch):
+    monkeypatch.setattr("multiprocessing.get_all_start_methods", lambda: ["spawn"])
+    with pytest.raises(NmtError, match="decode.workers: 2 processes need fork"):
+        map_items(slow_pid, 4, 2)
+    assert [v for v, _ in map_items(slow_pid, 2, 1)] == [0, 1]  # one process needs none
