@@ -54,9 +54,7 @@ def _work(fn: Callable[[int], T], count: int, counter, results, threads: int) ->
 def map_items(fn: Callable[[int], T], count: int, workers: int = 1) -> list[T]:
     """[fn(0), ..., fn(count - 1)] computed by `workers` processes on CPU, this one included,
     each with torch.get_num_threads() // workers threads (at least 1)."""
-    if workers < 1:
-        raise NmtError(f"decode.workers: must be >= 1, got {workers}")
-    workers = min(workers, count)
+    workers = min(workers, count)  # DecodeConfig has checked workers >= 1
     if workers <= 1:
         return [fn(i) for i in range(count)]
     if "fork" not in multiprocessing.get_all_start_methods():

@@ -71,7 +71,6 @@ def main() -> None:
             stop=stop,
             precision=variant if args.compare == "precision" else args.precision,
         )
-        start = time.perf_counter()
         workers = 2 if variant == "2 processes" else 1
 
         def best(k: int) -> list[list[int]]:  # the best hypothesis of each sentence of batch k
@@ -79,6 +78,7 @@ def main() -> None:
                 n[0].ids for n in decode(model, batches[k].src, batches[k].src_mask, decode_cfg)
             ]
 
+        start = time.perf_counter()
         with packed.enabled(variant != "plain"):
             out = [o for batch in map_items(best, len(batches), workers) for o in batch]
         return len(ids) / (time.perf_counter() - start), out
