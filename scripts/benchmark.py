@@ -15,10 +15,13 @@ default stop, K finished hypotheses, and OpenNMT-py's, the step's best extension
 Without it, decoding speed is measured with the untrained model. --precision bfloat16 trains
 both under autocast (trainer.precision) and samples a bfloat16 peak as well. --peers DIR runs
 the peers' scripts of that folder one after the other (--peer-systems) and prints nmt and the
-peers side by side with the ratios. --decode-precision float32 bfloat16 decodes Mark in each
-decode.precision in turn; --decode-workers 2 decodes in two 1-thread processes (decode.workers)
-instead of one 2-thread process. --plain-linear decodes through torch's own products
-(before/after nmt/packed.py). A benchmark, not a test: compare figures within one run.
+peers side by side with the ratios; with --paired-rounds N it then decodes Mark N more times
+with nmt's model and OpenNMT-py's checkpoint, alternated in fresh processes, and prints the
+median of the per-round ratios (scripts/decode_vs_peer.py). --decode-precision float32
+bfloat16 decodes Mark in each decode.precision in turn; --decode-workers 2 decodes in two
+1-thread processes (decode.workers) instead of one 2-thread process. --plain-linear decodes
+through torch's own products (before/after nmt/packed.py). A benchmark, not a test: compare
+figures within one run.
 
     python scripts/benchmark.py --steps 300 --out bench.json
     python scripts/benchmark.py --train-minutes 10 --peers ../shared/bench-peers --minutes 20
@@ -62,6 +65,9 @@ from nmt.model import build_model, count_parameters
 from nmt.tokenizer import Tokenizer
 from nmt.trainer import train_step
 from nmt.translate import translate_texts
+
+sys.path.insert(0, str(Path(__file__).parent))
+from decode_vs_peer import compare, peer_dirs, summary  # noqa: E402
 
 PROTOCOL = [
     "model=luong",
@@ -339,8 +345,7 @@ PEER_SCRIPTS = {"ref": "run_ref.sh", "opennmt": "run_opennmt.sh", "joeynmt": "ru
 
 def run_peers(folder: Path, minutes: int, systems: list[str]) -> dict:
     """The peers' own scripts, one after the other; their result.json files by system."""
-    work = Path(os.environ.get("BENCH_WORK", Path(tempfile.gettempdir()) / "bench-work"))
-    venvs = Path(os.environ.get("BENCH_VENVS", Path(tempfile.gettempdir()) / "bench-venvs"))
+    work, venvs = peer_dirs()
     env = os.environ | {"MINUTES": str(minutes), "BENCH_WORK": str(work)}
     subprocess.run(["bash", str(folder / "setup_venvs.sh")], env=env, check=True)
     work.mkdir(parents=True, exist_ok=True)
@@ -414,6 +419,25 @@ def side_by_side(report: dict, peers: dict) -> str:
     return "\n".join(rows)
 
 
+def paired_decoding(args, model, precision: str) -> dict:
+    """nmt's decoding model against OpenNMT-py's checkpoint of this run, alternated round by
+    round in fresh processes (scripts/decode_vs_peer.py)."""
+    weights = args.save_model or args.load_model
+    if weights is None:
+        weights = Path(tempfile.mkdtemp()) / "model.pt"
+        torch.save(model.state_dict(), weights)
+    work, venvs = peer_dirs()
+    return compare(
+        weights,
+        work=work,
+        venvs=venvs,
+        rounds=args.paired_rounds,
+        workers=tuple(dict.fromkeys([1, args.decode_workers])),
+        precision=precision,
+        threads=args.threads,
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--steps", type=int, default=300)
@@ -464,6 +488,13 @@ def main() -> None:
     parser.add_argument("--peers", type=Path, default=None, help="folder of the peers' scripts")
     parser.add_argument("--peer-systems", default="ref,opennmt,joeynmt", help="comma-separated")
     parser.add_argument("--minutes", type=int, default=20, help="peers' training budget")
+    parser.add_argument(
+        "--paired-rounds",
+        type=int,
+        default=0,
+        help="after the peers: decode Mark with nmt's and OpenNMT-py's models in fresh processes, "
+        "alternated for N rounds (scripts/decode_vs_peer.py)",
+    )
     parser.add_argument(
         "--plain-loss",
         action="store_true",
@@ -566,6 +597,9 @@ def main() -> None:
             )
         report["peers"] = run_peers(args.peers, args.minutes, systems)
         table = side_by_side(report, report["peers"])
+        if args.paired_rounds and "opennmt" in systems:
+            report["paired_decoding"] = paired_decoding(args, model, precisions[0])
+            table += "\n\nPaired decoding, fresh processes:\n" + summary(report["paired_decoding"])
         print(table)
         if args.out:
             args.out.write_text(json.dumps(report, indent=2) + "\n")
