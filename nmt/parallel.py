@@ -1,4 +1,4 @@
-"""Work items spread over processes on CPU, each with its share of torch's threads.
+"""Work items spread over single-thread processes on CPU.
 
 Decoding on a few cores is bound by small matrix products: a step over the last sentences of a
 batch is a handful of rows against the whole weight, too little to split over threads. Two
@@ -8,9 +8,12 @@ process waits on its slowest step (`decode.workers`, measured in docs/performanc
     results = map_items(decode_batch, len(batches), workers=2)   # [decode_batch(0), ...]
 
 This process is one of the workers; the others are forked from it, so they share the model's
-weights without copying or pickling them. Items go to whichever worker is free, in index order
-(callers give the costliest first). Results come back through a pipe, pickled: they must be
-plain Python and NumPy (no tensors, which torch would send as shared memory).
+weights without copying or pickling them. Every worker runs one thread: GNU OpenMP, which runs
+torch's CPU kernels, is not fork-safe, and a forked child that starts a team of more than one
+thread after its parent has used one waits forever (DataLoader workers run one thread for the
+same reason). Items go to whichever worker is free, in index order (callers give the costliest
+first). Results come back through a pipe, pickled: they must be plain Python and NumPy (no
+tensors, which torch would send as shared memory).
 """
 
 from __future__ import annotations
@@ -38,9 +41,9 @@ def _take(counter) -> int:
     return index
 
 
-def _work(fn: Callable[[int], T], count: int, counter, results, threads: int) -> None:
+def _work(fn: Callable[[int], T], count: int, counter, results) -> None:
     """A forked worker: items until none is left, each result (or error) sent back."""
-    torch.set_num_threads(threads)
+    torch.set_num_threads(1)
     try:
         while (index := _take(counter)) < count:
             results.put((index, fn(index)))
@@ -52,8 +55,8 @@ def _work(fn: Callable[[int], T], count: int, counter, results, threads: int) ->
 
 
 def map_items(fn: Callable[[int], T], count: int, workers: int = 1) -> list[T]:
-    """[fn(0), ..., fn(count - 1)] computed by `workers` processes on CPU, this one included,
-    each with torch.get_num_threads() // workers threads (at least 1)."""
+    """[fn(0), ..., fn(count - 1)] computed by `workers` one-thread processes on CPU, this one
+    included; with workers = 1, here with torch's threads as they are."""
     workers = min(workers, count)  # DecodeConfig has checked workers >= 1
     if workers <= 1:
         return [fn(i) for i in range(count)]
@@ -64,18 +67,17 @@ def map_items(fn: Callable[[int], T], count: int, workers: int = 1) -> list[T]:
     context = multiprocessing.get_context("fork")
     counter, results = context.Value("l", 0), context.Queue()
     total = torch.get_num_threads()
-    threads = max(1, total // workers)
     sys.stdout.flush()  # a forked child flushes what it inherits when it exits
     sys.stderr.flush()
     children = [
-        context.Process(target=_work, args=(fn, count, counter, results, threads), daemon=True)
+        context.Process(target=_work, args=(fn, count, counter, results), daemon=True)
         for _ in range(workers - 1)
     ]
     for child in children:
         child.start()
     out: dict[int, T] = {}
     try:
-        torch.set_num_threads(threads)
+        torch.set_num_threads(1)
         while (index := _take(counter)) < count:
             out[index] = fn(index)
         _collect(results, children, out)

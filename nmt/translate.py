@@ -53,6 +53,16 @@ def translate_lines(
             f"decode.workers: {decode_cfg.workers} processes are for decoding on CPU; "
             f"on {device.type} use decode.workers=1"
         )
+    threads = torch.get_num_threads()
+    if 1 < decode_cfg.workers < threads:
+        log.warning(
+            "decode.workers=%d runs %d one-thread processes; torch has %d threads, which "
+            "decode.workers=%d would use",
+            decode_cfg.workers,
+            decode_cfg.workers,
+            threads,
+            threads,
+        )
     model.eval()
     src_ids = tokenizer.encode_src(lines)
     batches = sorted_batches([len(s) for s in src_ids], decode_cfg.batch_size)

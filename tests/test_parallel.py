@@ -1,6 +1,9 @@
 """Decoding over processes (nmt/parallel.py, decode.workers) against one process."""
 
 import os
+import signal
+import subprocess
+import sys
 import time
 from types import SimpleNamespace
 
@@ -96,3 +99,39 @@ def test_a_platform_without_fork_is_a_clear_error(monkeypatch):
     with pytest.raises(NmtError, match="decode.workers: 2 processes need fork"):
         map_items(slow_pid, 4, 2)
     assert [v for v, _ in map_items(slow_pid, 2, 1)] == [0, 1]  # one process needs none
+
+
+def test_workers_survive_the_parent_openmp_threads():
+    # A forked child that starts an OpenMP team of several threads after its parent has used one
+    # waits forever; every worker runs one thread, so this finishes (it hung with two each).
+    code = """
+import torch
+from nmt.parallel import map_items
+torch.set_num_threads(4)
+a = torch.randn(512, 512)
+(a @ a).sum()  # the parent's OpenMP team is up
+def work(i):
+    return float((a @ a).sum()), torch.get_num_threads()
+out = map_items(work, 6, workers=2)
+assert {threads for _, threads in out} == {1}, out
+assert torch.get_num_threads() == 4
+"""
+    run = subprocess.Popen([sys.executable, "-c", code], start_new_session=True)
+    try:
+        assert run.wait(timeout=120) == 0
+    except subprocess.TimeoutExpired:
+        os.killpg(run.pid, signal.SIGKILL)  # the hung children too
+        pytest.fail("two workers hung after the parent's OpenMP team had run")
+
+
+def test_fewer_workers_than_threads_says_so(caplog):
+    model = model_for(*MODELS[0])
+    cfg = DecodeConfig(workers=2, max_len_ratio=0.0, max_len_extra=5)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        with caplog.at_level("WARNING", logger="nmt.translate"):
+            translate_lines(model, Ids(sources(4)), ["0", "1"], cfg, torch.device("cpu"))
+    finally:
+        torch.set_num_threads(threads)
+    assert "torch has 4 threads, which decode.workers=4 would use" in caplog.text
