@@ -481,7 +481,7 @@ def main() -> None:
         "--decode-workers",
         type=int,
         default=1,
-        help="decode.workers: processes decoding Mark side by side, --threads shared among them",
+        help="decode.workers: one-thread processes decoding Mark side by side",
     )
     parser.add_argument("--save-model", type=Path, default=None, help="the timed model's weights")
     parser.add_argument("--load-model", type=Path, default=None, help="decode these weights")
