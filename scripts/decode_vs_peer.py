@@ -72,7 +72,7 @@ def pinned(cpus: str, threads: int) -> tuple[list[str], dict]:
     return ["taskset", "-c", cpus], env
 
 
-def run_nmt(model: Path, beam: int, workers: int, precision: str, threads: int, cpus: str):
+def run_nmt(model: Path, beam: int, workers: int, precision: str, threads: int, cpus: str) -> float:
     """nmt's decoding of Mark in a fresh process (this script with --once); its sentences/s."""
     prefix, env = pinned(cpus, threads)
     command = [sys.executable, __file__, str(model), "--once", "--beam", str(beam)]
