@@ -422,20 +422,21 @@ def side_by_side(report: dict, peers: dict) -> str:
 def paired_decoding(args, model, precision: str) -> dict:
     """nmt's decoding model against OpenNMT-py's checkpoint of this run, alternated round by
     round in fresh processes (scripts/decode_vs_peer.py)."""
-    weights = args.save_model or args.load_model
-    if weights is None:
-        weights = Path(tempfile.mkdtemp()) / "model.pt"
-        torch.save(model.state_dict(), weights)
     work, venvs = peer_dirs()
-    return compare(
-        weights,
-        work=work,
-        venvs=venvs,
-        rounds=args.paired_rounds,
-        workers=tuple(dict.fromkeys([1, args.decode_workers])),
-        precision=precision,
-        threads=args.threads,
-    )
+    with tempfile.TemporaryDirectory() as tmp:  # the weights, where not saved already
+        weights = args.save_model or args.load_model
+        if weights is None:
+            weights = Path(tmp) / "model.pt"
+            torch.save(model.state_dict(), weights)
+        return compare(
+            weights,
+            work=work,
+            venvs=venvs,
+            rounds=args.paired_rounds,
+            workers=tuple(dict.fromkeys([1, args.decode_workers])),
+            precision=precision,
+            threads=args.threads,
+        )
 
 
 def main() -> None:
@@ -511,6 +512,12 @@ def main() -> None:
         help="leave glibc's malloc settings as they are (see nmt/allocator.py)",
     )
     args = parser.parse_args()
+    systems = [name for name in args.peer_systems.split(",") if name]  # checked before training
+    unknown = sorted(set(systems) - set(PEER_SCRIPTS))
+    if args.peers and unknown:
+        parser.error(f"--peer-systems: unknown {', '.join(unknown)}; known: ref,opennmt,joeynmt")
+    if args.peers and args.paired_rounds and "opennmt" not in systems:
+        parser.error("--paired-rounds: decodes against OpenNMT-py; add opennmt to --peer-systems")
     if not args.system_malloc:
         keep_freed_memory()
     if args.plain_loss:
@@ -589,15 +596,9 @@ def main() -> None:
     if args.out:
         args.out.write_text(text + "\n")
     if args.peers:
-        systems = [name for name in args.peer_systems.split(",") if name]
-        unknown = sorted(set(systems) - set(PEER_SCRIPTS))
-        if unknown:
-            parser.error(
-                f"--peer-systems: unknown {', '.join(unknown)}; known: ref,opennmt,joeynmt"
-            )
         report["peers"] = run_peers(args.peers, args.minutes, systems)
         table = side_by_side(report, report["peers"])
-        if args.paired_rounds and "opennmt" in systems:
+        if args.paired_rounds:
             report["paired_decoding"] = paired_decoding(args, model, precisions[0])
             table += "\n\nPaired decoding, fresh processes:\n" + summary(report["paired_decoding"])
         print(table)
