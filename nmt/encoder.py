@@ -1,5 +1,5 @@
 """RNN encoders: GRU or LSTM, uni- or bidirectional, stacked, over packed sequences so that
-padding never enters the recurrence (an LSTM under CPU autocast: a padded loop with the same
+padding never enters the recurrence (an LSTM training on CPU: a padded loop with the same
 results, `lstm_steps`)."""
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from nmt.errors import NmtError
 from nmt.lstm import lstm_update
 from nmt.tokenizer import PAD
 
+AB = True
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
 # lstm_steps pads the rows of its input product (S * B) with zeros to a multiple of this, so that
 # oneDNN compiles a kernel for every eighth length of a 64-sentence batch rather than every one
@@ -53,13 +54,14 @@ def lstm_steps(rnn: nn.LSTM, x: Tensor, mask: Tensor) -> tuple[Tensor, tuple[Ten
     """What `rnn` (batch_first) computes over the packed x (B, S, I), as a loop over the padded
     steps: -> outputs (B, S, dirs * H), zero at padding, and final (h, c), each (L * dirs, B, H).
 
-    For training under CPU autocast. Its products take few shapes (one per batch size, and per
+    For training on CPU. Under autocast its products take few shapes (one per batch size, and per
     INPUT_ROWS rows of input), where the packed recurrence takes a new row count at every step,
-    each a new oneDNN kernel to compile and keep (see nmt.loss.ROWS). The products run in
-    autocast's dtype; the gates, the cell state and the outputs stay in x's. The backward
-    direction reads each sentence reversed within its length, so every sentence starts at step 0
-    and its final states are those at its last token; the steps past it run on padding and are
-    masked out.
+    each a new oneDNN kernel to compile and keep (see nmt.loss.ROWS); they run in autocast's
+    dtype, and the gates, the cell state and the outputs stay in x's. In float32 its gradients
+    cost less than the packed call's, whose per-step slices of the input product each
+    back-propagate a zero-filled tensor of the product's full size. The backward direction reads
+    each sentence reversed within its length, so every sentence starts at step 0 and its final
+    states are those at its last token; the steps past it run on padding and are masked out.
     """
     dirs = 2 if rnn.bidirectional else 1
     B, S, _ = x.shape
@@ -148,13 +150,14 @@ class RNNEncoder(nn.Module):
         self.reverse = reverse
         self.directions = 2 if bidirectional else 1
 
-    def steps_under_autocast(self, src: Tensor) -> bool:
-        """Whether an LSTM runs as `lstm_steps`: under CPU autocast (cuDNN takes low precision)."""
+    def runs_steps(self, src: Tensor) -> bool:
+        """Whether an LSTM runs as `lstm_steps`: on CPU under autocast or with gradients (cuDNN
+        takes low precision, and decoding keeps the packed call, faster without a backward)."""
         return (
             isinstance(self.rnn, nn.LSTM)
             and self.rnn.bias
             and src.device.type == "cpu"
-            and torch.is_autocast_enabled("cpu")
+            and (torch.is_autocast_enabled("cpu") or (AB and torch.is_grad_enabled()))
         )
 
     def forward(self, src: Tensor, mask: Tensor) -> EncoderOutput:
@@ -163,7 +166,7 @@ class RNNEncoder(nn.Module):
         if self.reverse:
             src = reverse_padded(src, lengths)
         emb = self.dropout(self.embedding(src))  # (B, S, m)
-        if self.steps_under_autocast(src):
+        if self.runs_steps(src):
             memory, final = lstm_steps(self.rnn, emb, mask)
         else:
             packed = pack_padded_sequence(

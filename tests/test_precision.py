@@ -123,13 +123,35 @@ def test_the_lstm_encoder_under_cpu_autocast_runs_its_products_in_bfloat16():
     with torch.no_grad():
         want = model.encode(batch.src, batch.src_mask)
     with torch.no_grad(), autocast("bfloat16", CPU):
-        assert model.encoder.steps_under_autocast(batch.src)
+        assert model.encoder.runs_steps(batch.src)
         got = model.encode(batch.src, batch.src_mask)
     assert got.memory.dtype == got.final[0].dtype == torch.float32
     assert not torch.equal(got.memory, want.memory)
     assert_close_in_bfloat16(got.memory, want.memory)
     assert_close_in_bfloat16(got.final[1], want.final[1])
     assert not got.memory[~batch.src_mask].any()
+
+
+@pytest.mark.parametrize("layers", [1, 2])
+def test_the_lstm_encoder_trains_through_lstm_steps_and_decodes_through_the_packed_call(layers):
+    model = build("model=luong", "model/encoder=bilstm", f"model.encoder.num_layers={layers}")
+    src, tgt = toy_batch()
+    batch = make_batch(src, tgt, [0, 1, 2])
+    params = list(model.encoder.rnn.parameters())
+    with torch.no_grad():
+        assert not model.encoder.runs_steps(batch.src)
+        want = model.encode(batch.src, batch.src_mask)  # the packed call
+    assert model.encoder.runs_steps(batch.src)
+    got = model.encode(batch.src, batch.src_mask)
+    torch.testing.assert_close(got.memory, want.memory, rtol=0, atol=1e-6)
+    torch.testing.assert_close(got.final, want.final, rtol=0, atol=1e-6)
+    model.encoder.runs_steps = lambda _: False  # the packed call with gradients, this instance
+    packed_out = model.encode(batch.src, batch.src_mask)
+    assert packed_out.memory.grad_fn is not None
+    want_grads = torch.autograd.grad(packed_out.memory.square().sum(), params)
+    got_grads = torch.autograd.grad(got.memory.square().sum(), params)
+    for g, want_g in zip(got_grads, want_grads, strict=True):
+        torch.testing.assert_close(g, want_g, rtol=1e-5, atol=1e-6)
 
 
 def test_lstm_steps_input_rows_padding_changes_nothing(monkeypatch):
