@@ -40,17 +40,17 @@ Product = tuple[str, int, int, int, int, torch.dtype]
 
 
 def step_products(
-    E: int, H: int, V: int, B: int, S: int, T: int, n_src: int, n_tgt: int, low: torch.dtype
+    E: int, H: int, V: int, B: int, S: int, T: int, n_tgt: int, low: torch.dtype
 ) -> list[tuple[Product, int]]:
     """(product, times per step) for one batch: encoder 1-layer bidirectional LSTM of H per
     direction, decoder LSTM of D = 2H with input feeding, general attention, W_c, W_s.
 
-    The encoder's input product has the padded S * B rows of `lstm_steps` (bfloat16), or the
-    packed LSTM's n_src (float32); its steps are counted at B rows either way. The decoder's
-    weight gradients are one product over all T * B step rows (nmt.step_sum)."""
+    The encoder's input product has the S * B rows of `lstm_steps`, padded in bfloat16; its
+    steps are counted at B rows. The decoder's weight gradients are one product over all T * B
+    step rows (nmt.step_sum)."""
     f32 = torch.float32
     D = 2 * H
-    rows = S * B + -(S * B) % INPUT_ROWS if low != f32 else n_src
+    rows = S * B + -(S * B) % INPUT_ROWS if low != f32 else S * B
     steps = T * B + -(T * B) % step_sum.ROWS if low != f32 else T * B  # summed weight gradients
     out = [
         (("encoder input", 1, rows, E, 8 * H, low), 1),  # both directions at once
@@ -120,7 +120,7 @@ def main() -> None:
         n_src, n_tgt = int(batch.src_mask.sum()), batch.n_tokens
         pairs = int((batch.src_mask.sum(1) * batch.tgt_mask.sum(1)).sum())
         shapes = step_products(
-            cfg.emb_size, cfg.hidden_size, tokenizer.tgt_vocab_size, B, S, T, n_src, n_tgt, low
+            cfg.emb_size, cfg.hidden_size, tokenizer.tgt_vocab_size, B, S, T, n_tgt, low
         )
         spent = 0.0
         for product, times in shapes:
