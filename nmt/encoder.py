@@ -15,7 +15,6 @@ from nmt.errors import NmtError
 from nmt.lstm import lstm_update
 from nmt.tokenizer import PAD
 
-AB = True
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
 # lstm_steps pads the rows of its input product (S * B) with zeros to a multiple of this, so that
 # oneDNN compiles a kernel for every eighth length of a 64-sentence batch rather than every one
@@ -157,7 +156,7 @@ class RNNEncoder(nn.Module):
             isinstance(self.rnn, nn.LSTM)
             and self.rnn.bias
             and src.device.type == "cpu"
-            and (torch.is_autocast_enabled("cpu") or (AB and torch.is_grad_enabled()))
+            and (torch.is_autocast_enabled("cpu") or torch.is_grad_enabled())
         )
 
     def forward(self, src: Tensor, mask: Tensor) -> EncoderOutput:
