@@ -179,6 +179,23 @@ def first_epoch_batches(src: list, tgt: list) -> list[list[int]]:
     )
 
 
+def batch_options(parser: argparse.ArgumentParser, batches: int) -> None:
+    """--batches and --warmup, for the scripts that time the first epoch's batches one by one
+    (precision_ab.py, encoder_ab.py, step_phases.py)."""
+    parser.add_argument("--batches", type=int, default=batches, help="measured batches")
+    parser.add_argument("--warmup", type=int, default=4, help="batches before measuring")
+
+
+def first_epoch_setup() -> tuple[Tokenizer, list, list, list[list[int]]]:
+    """What those scripts start from: 2 threads, seed 1 (for the model they then build), the
+    protocol's tokenizer and training pairs, and the first epoch's batches."""
+    keep_freed_memory()
+    torch.set_num_threads(2)
+    torch.manual_seed(1)
+    _, tokenizer, src, tgt = protocol_data(default_cache_dir())
+    return tokenizer, src, tgt, first_epoch_batches(src, tgt)
+
+
 def protocol_batches(args, src: list, tgt: list, epoch: int) -> list[list[int]]:
     """Epoch `epoch`'s batches as --batch, --batch-tokens and --pool say."""
     return epoch_batches(

@@ -19,15 +19,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from benchmark import (  # noqa: E402
-    first_epoch_batches,
-    protocol_data,
+    batch_options,
+    first_epoch_setup,
     protocol_model,
     protocol_model_config,
 )
 
-from nmt.allocator import keep_freed_memory  # noqa: E402
 from nmt.batching import make_batch  # noqa: E402
-from nmt.config import TrainerConfig, default_cache_dir  # noqa: E402
+from nmt.config import TrainerConfig  # noqa: E402
 from nmt.trainer import train_step  # noqa: E402
 
 PRECISIONS = ("float32", "bfloat16")
@@ -35,16 +34,11 @@ PRECISIONS = ("float32", "bfloat16")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batches", type=int, default=16, help="measured batches")
-    parser.add_argument("--warmup", type=int, default=4, help="batches before measuring")
+    batch_options(parser, batches=16)
     args = parser.parse_args()
-    keep_freed_memory()
-    torch.set_num_threads(2)
-    torch.manual_seed(1)
-    _, tokenizer, src, tgt = protocol_data(default_cache_dir())
+    tokenizer, src, tgt, batches = first_epoch_setup()
     model = protocol_model(protocol_model_config(), tokenizer)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    batches = first_epoch_batches(src, tgt)
     configs = {p: TrainerConfig(batch_size=64, precision=p) for p in PRECISIONS}
     rates: dict[str, list[float]] = {p: [] for p in PRECISIONS}
     ratios = []

@@ -20,15 +20,14 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from benchmark import (  # noqa: E402
-    first_epoch_batches,
-    protocol_data,
+    batch_options,
+    first_epoch_setup,
     protocol_model,
     protocol_model_config,
 )
 
-from nmt.allocator import keep_freed_memory  # noqa: E402
 from nmt.batching import make_batch  # noqa: E402
-from nmt.config import PRECISIONS, default_cache_dir  # noqa: E402
+from nmt.config import PRECISIONS  # noqa: E402
 from nmt.loss import linear_cross_entropy  # noqa: E402
 from nmt.precision import autocast  # noqa: E402
 
@@ -37,17 +36,12 @@ PHASES = ("encoder", "decoder", "loss", "backward", "clip + Adam", "step")
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--batches", type=int, default=20, help="measured batches")
-    parser.add_argument("--warmup", type=int, default=4, help="batches before measuring")
+    batch_options(parser, batches=20)
     parser.add_argument("--precision", choices=PRECISIONS, default="float32")
     args = parser.parse_args()
-    keep_freed_memory()
-    torch.set_num_threads(2)
-    torch.manual_seed(1)
-    _, tokenizer, src, tgt = protocol_data(default_cache_dir())
+    tokenizer, src, tgt, batches = first_epoch_setup()
     model = protocol_model(protocol_model_config(), tokenizer).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    batches = first_epoch_batches(src, tgt)
     W_s = model.generator
     times: dict[str, list[float]] = {phase: [] for phase in PHASES}
     for i in range(args.warmup + args.batches):
