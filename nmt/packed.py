@@ -1,12 +1,15 @@
-"""Matrix products of decoding through oneDNN, with each weight packed once.
+"""Matrix products by a fixed weight through oneDNN, with the weight packed once: decoding's, and
+training's teacher-forced steps'.
 
 A decoding step multiplies a few rows by the same weights over and over. On CPU, oneDNN with
 the weight reordered once into its blocked layout does this much faster than torch.addmm: on
 the 2-core benchmark machine, 1.7x at 64 rows, 8-10x at 1-4 rows (a search's last sentences)
 and 1.3x at 1,024 rows. Outside autograd on CPU (decoding, evaluation), `Linear` and
-`lstm_cell` take that path; training and other devices take torch's own. The pack of a weight
-is kept until the weight changes (a load or a foreach optimizer step bumps its version counter;
-a fused optimizer step does not, so the training step calls `weights_changed`) and then redone.
+`lstm_cell` take that path. In training on CPU, the teacher-forced steps' products by the
+weights they share (nmt.step_sum) take it too, each weight packed once per forward pass; the
+rest of training, and other devices, take torch's own products. A decoding pack is kept until
+the weight changes (a load or a foreach optimizer step bumps its version counter; a fused
+optimizer step does not, so the training step calls `weights_changed`) and then redone.
 
 Under CPU autocast (`decode.precision=bfloat16`) the products take autocast's dtype, as torch's
 own would: the weights are packed in bfloat16 and the outputs are bfloat16. That path needs a
@@ -87,6 +90,23 @@ def usable(x: Tensor) -> bool:
     return dtype in (torch.float32, torch.bfloat16) and available(dtype)
 
 
+def usable_in_training(weight: Tensor) -> bool:
+    """Whether the steps of one teacher-forced pass may multiply by `weight` (out, in), constant
+    over the pass, on the packed path (nmt.step_sum): on CPU, in float32 or bfloat16 (the dtype
+    autocast cast it to)."""
+    return (
+        _enabled
+        and weight.device.type == "cpu"
+        and weight.dtype in (torch.float32, torch.bfloat16)
+        and available(weight.dtype)
+    )
+
+
+def reorder(weight: Tensor) -> Tensor:
+    """weight (out, in) in oneDNN's blocked layout for `linear`, in its own dtype."""
+    return torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), None)
+
+
 class Pack:
     """A weight W (out, in) and bias reordered for x W^T + b in one dtype, remade when the dtype
     or any source tensor changes (in-place updates bump a tensor's version counter), or when
@@ -106,8 +126,7 @@ class Pack:
         key = (_generation, dtype, *((id(s), s.data_ptr(), s._version) for s in sources))
         if key != self.key:
             weight, bias = make()
-            weight = weight.to(dtype).contiguous()
-            self.weight = torch.ops.mkldnn._reorder_linear_weight(weight, None)
+            self.weight = reorder(weight.to(dtype))
             self.bias = None if bias is None else bias.to(dtype).contiguous()
             self.key = key
         return self.weight, self.bias
@@ -117,7 +136,7 @@ def linear(x: Tensor, pack: tuple[Tensor, Tensor | None]) -> Tensor:
     """x (..., in) -> (..., out) through a packed weight, in the weight's dtype."""
     weight, bias = pack
     shape = x.shape
-    x = x.reshape(-1, shape[-1]).to(weight.dtype)
+    x = x.reshape(-1, shape[-1]).to(weight.dtype).contiguous()
     out = torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
     return out.view(*shape[:-1], out.size(-1))
 

@@ -16,6 +16,10 @@ over all steps, G^T X.
 
 `step_matmul` and `step_linear` on a tensor that did not come from `shared_over_steps`, or
 without gradients, are plain `torch.matmul` and `F.linear`, so callers use them unconditionally.
+
+A shared weight is also constant over the pass, so on CPU its per-step products, x_t W^T
+forward and g_t W backward, go through oneDNN with W and W^T each packed once per pass
+(nmt.packed), which runs these 64-row products faster than torch.addmm.
 """
 
 from __future__ import annotations
@@ -25,6 +29,8 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
+from nmt import packed
+
 # oneDNN compiles and keeps a kernel for every new low-precision product shape (nmt.loss.ROWS):
 # a weight's summed product has the steps' rows padded with zeros to a multiple of this, a new
 # shape every eighth target length of a 64-sentence batch rather than every one
@@ -33,11 +39,19 @@ LOW_PRECISION = (torch.bfloat16, torch.float16)
 
 
 class _Stash:
-    """Each step's factors (x_t, g_t), kept by the steps' backward for the shared tensor's."""
+    """Each step's factors (x_t, g_t), kept by the steps' backward for the shared tensor's, and
+    for a weight on the packed path its packs: W for the forward, W^T for the backward."""
 
-    def __init__(self) -> None:
+    def __init__(self, packs: bool) -> None:
         self.xs: list[Tensor] = []
         self.gs: list[Tensor] = []
+        self.packs: dict[bool, Tensor] | None = {} if packs else None
+
+    def packed(self, c: Tensor, transposed: bool) -> Tensor:
+        """The weight c (N, K) packed for x c^T, or c^T packed for g c; made at first use."""
+        if transposed not in self.packs:
+            self.packs[transposed] = packed.reorder(c.t() if transposed else c)
+        return self.packs[transposed]
 
 
 class _Shared(torch.autograd.Function):
@@ -73,6 +87,8 @@ class _StepProduct(torch.autograd.Function):
     def forward(ctx, x: Tensor, c: Tensor, bias, stash: _Stash, transpose: bool):  # noqa: D102
         ctx.stash, ctx.transpose = stash, transpose
         ctx.save_for_backward(x, c)
+        if stash.packs is not None:  # a weight on the packed path: x c^T + b
+            return packed.linear(x, (stash.packed(c, transposed=False), bias))
         c = c.transpose(-1, -2) if transpose else c
         return torch.matmul(x, c) if bias is None else torch.addmm(bias, x, c)
 
@@ -81,7 +97,9 @@ class _StepProduct(torch.autograd.Function):
     def backward(ctx, grad: Tensor):  # noqa: D102
         x, c = ctx.saved_tensors
         grad_x = grad_bias = None
-        if ctx.needs_input_grad[0]:
+        if ctx.needs_input_grad[0] and ctx.stash.packs is not None:
+            grad_x = packed.linear(grad, (ctx.stash.packed(c, transposed=True), None))  # g c
+        elif ctx.needs_input_grad[0]:
             grad_x = torch.matmul(grad, c if ctx.transpose else c.transpose(-1, -2))
         if ctx.needs_input_grad[1]:
             ctx.stash.xs.append(x)
@@ -95,7 +113,7 @@ def shared_over_steps(c: Tensor, transpose: bool = False) -> Tensor:
     """c (N, K) or (B, N, K) as the steps of one forward pass will share it: the same values,
     its gradient from `step_matmul` / `step_linear` formed in one product. `transpose` says how
     the steps use it (`step_matmul`'s; True for a weight)."""
-    stash = _Stash()
+    stash = _Stash(packs=transpose and c.dim() == 2 and packed.usable_in_training(c))
     shared = _Shared.apply(c, stash, transpose)
     shared.step_stash = (stash, transpose)
     return shared

@@ -2,6 +2,7 @@ import pytest
 import torch
 
 import nmt.decoder
+import nmt.packed
 import nmt.step_sum
 from nmt.batching import make_batch
 from nmt.step_sum import shared_over_steps, step_linear, step_matmul
@@ -80,3 +81,64 @@ def test_teacher_forcing_gradients_equal_per_step_autograd(overrides, monkeypatc
     plain = grads()
     for got, want in zip(deferred, plain, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
+
+
+needs_packed = pytest.mark.skipif(
+    not nmt.packed.available(), reason="this torch build lacks oneDNN's packed linear"
+)
+
+
+def packed_recurrence(W, b, x0, dtype):
+    """Four steps through a shared (6, 6) weight cast to `dtype`, as the decoder shares its
+    weights under autocast -> loss, gradients of W, b, x0."""
+    shared = shared_over_steps(W.to(dtype), transpose=True)
+    x, loss = x0, (W * W).sum()
+    for _ in range(4):
+        x = torch.tanh(step_linear(x, shared, b.to(dtype)).float())  # (3, 6)
+        loss = loss + (x**2).sum()
+    return (loss.detach(), *torch.autograd.grad(loss, (W, b, x0)))
+
+
+@needs_packed
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_a_shared_weight_is_packed_once_per_pass_and_its_products_equal_torchs(dtype, monkeypatch):
+    if not nmt.packed.available(dtype):
+        pytest.skip(f"no packed {dtype} products on this CPU")
+    g = torch.Generator().manual_seed(0)
+    W = torch.randn(6, 6, generator=g, requires_grad=True)
+    b = torch.randn(6, generator=g, requires_grad=True)
+    x0 = torch.randn(3, 6, generator=g, requires_grad=True)
+    reorders = []
+    reorder = nmt.packed.reorder
+    monkeypatch.setattr(nmt.packed, "reorder", lambda w: reorders.append(w.shape) or reorder(w))
+    fast = packed_recurrence(W, b, x0, dtype)
+    assert len(reorders) == 2  # W for the four forward products, W^T for the four backward
+    with nmt.packed.enabled(False):
+        plain = packed_recurrence(W, b, x0, dtype)
+    assert len(reorders) == 2
+    # float32: torch's default tolerance, the two kernels' rounding; bfloat16: its 8-bit mantissa
+    tolerance = {} if dtype == torch.float32 else {"rtol": 1e-2, "atol": 1e-2}
+    for got, want in zip(fast, plain, strict=True):
+        torch.testing.assert_close(got, want, **tolerance)
+
+
+@needs_packed
+@pytest.mark.parametrize("overrides", MODELS, ids=IDS)
+def test_teacher_forcing_on_packed_weights_equals_torchs_products(overrides):
+    """Every model's float32 loss and gradients are the same with the steps' products on packed
+    weights as on torch's."""
+    src, tgt = toy_batch()
+    batch = make_batch(src, tgt, range(len(src)))
+    model = build(*overrides)
+
+    def grads():
+        model.zero_grad()
+        loss = model.loss(batch, 0.0)
+        loss.backward()
+        return [loss.detach()] + [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+    fast = grads()
+    with nmt.packed.enabled(False):
+        plain = grads()
+    for got, want in zip(fast, plain, strict=True):
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
