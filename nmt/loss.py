@@ -11,9 +11,14 @@ as autograd's; the log-softmax and its backward become one in-place exp pass.
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Callable
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor
+
+from nmt import packed
 
 CHUNK = 1024  # tokens per chunk: (1024, 8000) float32 logits are 32 MB
 # Under autocast the products go through oneDNN, which compiles and keeps a kernel for every new
@@ -77,15 +82,15 @@ def _fused_chunks(
     grad_b = torch.zeros_like(bias)
     size = min(chunk, x.size(0))
     size += -size % ROWS if low else 0
-    buffer = x.new_empty(size, weight.size(0), dtype=dtype)  # (chunk, V), reused
+    logits, times_w = _products_by_w(w, b, size)
     total = weight.new_zeros(())
-    rows = torch.arange(buffer.size(0), device=x.device)
+    rows = torch.arange(size, device=x.device)
     for start in range(0, x.size(0), chunk):
         x_c, y_c = x[start : start + chunk].to(dtype), y[start : start + chunk]  # (n, D), (n,)
         n = x_c.size(0)
         if low:
             x_c = F.pad(x_c, (0, 0, 0, -n % ROWS))  # (m, D): zero rows up to a multiple of ROWS
-        z = _chunk_logits(x_c, w, b, buffer)  # (m, V)
+        z = logits(x_c)  # (m, V)
         z = z.to(weight.dtype) if low else z  # the softmax in W's dtype
         real = z[:n]  # (n, V)
         loss, lse = _chunk_loss(real, y_c, label_smoothing)
@@ -99,12 +104,35 @@ def _fused_chunks(
         if low:
             z[n:] = 0  # padding rows carry no gradient
             z = z.to(dtype)
-            grad_x[start : start + n] = torch.mm(z, w)[:n]  # (n, D)
             grad_w += torch.mm(z.t(), x_c)  # (V, D), summed in float32
         else:
-            torch.mm(z, w, out=grad_x[start : start + chunk])
             grad_w.addmm_(z.t(), x_c)
+        grad_x[start : start + n] = times_w(z)[:n]  # (n, D)
     return total, grad_x, grad_w, grad_b
+
+
+def _products_by_w(
+    w: Tensor, b: Tensor, rows: int
+) -> tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]:
+    """The chunks' two products by the output layer, z = x W^T + b and g W, for chunks of at
+    most `rows` rows: on CPU through oneDNN with W and W^T packed once per batch (nmt.packed),
+    elsewhere torch's, the logits written into one reused (rows, V) buffer."""
+    if packed.usable_in_training(w):
+        w_packed, w_t_packed = packed.reorder(w), packed.reorder(w.t())
+
+        def logits(x: Tensor) -> Tensor:
+            return packed.linear(x, (w_packed, b))
+
+        def times_w(g: Tensor) -> Tensor:
+            return packed.linear(g, (w_t_packed, None))
+
+        return logits, times_w
+    buffer = w.new_empty(rows, w.size(0))  # (rows, V)
+
+    def buffered_logits(x: Tensor) -> Tensor:
+        return _chunk_logits(x, w, b, buffer)
+
+    return buffered_logits, functools.partial(torch.mm, mat2=w)
 
 
 def plain_linear_cross_entropy(

@@ -4,6 +4,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
+import nmt.packed
 from nmt.loss import linear_cross_entropy
 
 
@@ -34,6 +35,33 @@ def test_loss_and_gradients_equal_plain(eps, chunk):
     torch.testing.assert_close(fused, reference)
     for got, want in zip(fused_grads, (x.grad, weight.grad, bias.grad), strict=True):
         torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("on_packed", [True, False])
+def test_float32_loss_and_gradients_equal_plain_on_packed_or_torchs_products(
+    on_packed, monkeypatch
+):
+    """In float32 on CPU the chunks multiply by W and W^T packed once per batch (nmt.packed);
+    with that path off, torch's products into a reused buffer."""
+    if on_packed and not nmt.packed.available():
+        pytest.skip("this torch build lacks oneDNN's packed linear")
+    reorders = []
+    reorder = nmt.packed.reorder
+    monkeypatch.setattr(nmt.packed, "reorder", lambda w: reorders.append(w.shape) or reorder(w))
+    torch.manual_seed(3)
+    N, D, V = 70, 16, 50
+    x = torch.randn(N, D, requires_grad=True)
+    weight = torch.randn(V, D, requires_grad=True)
+    bias = torch.randn(V, requires_grad=True)
+    y = torch.randint(V, (N,))
+    with nmt.packed.enabled(on_packed):
+        fused = linear_cross_entropy(x, weight, bias, y, 0.1, chunk=32)  # chunks of 32, 32, 6
+    assert reorders == ([(V, D), (D, V)] if on_packed else [])
+    got = (fused, *torch.autograd.grad(fused, (x, weight, bias)))
+    reference = plain(x, weight, bias, y, 0.1)
+    want = (reference, *torch.autograd.grad(reference, (x, weight, bias)))
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b)
 
 
 def test_without_gradients_equals_plain():
