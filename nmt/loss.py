@@ -20,7 +20,7 @@ from torch import Tensor
 
 from nmt import packed
 
-CHUNK = 1024  # tokens per chunk: (1024, 8000) float32 logits are 32 MB
+CHUNK = 512  # tokens per chunk: (512, 8000) float32 logits are 16 MB
 # Under autocast the products go through oneDNN, which compiles and keeps a kernel for every new
 # shape (about 0.5 MB each, up to 1,024 of them): a chunk's rows padded with zeros to a multiple
 # of ROWS give the loss at most CHUNK / ROWS shapes instead of a new one at almost every batch.
@@ -108,6 +108,7 @@ def _fused_chunks(
         else:
             grad_w.addmm_(z.t(), x_c)
         grad_x[start : start + n] = times_w(z)[:n]  # (n, D)
+        del z, real  # free the chunk's logits before the next chunk's are made
     return total, grad_x, grad_w, grad_b
 
 
