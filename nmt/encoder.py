@@ -13,6 +13,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.errors import NmtError
 from nmt.lstm import lstm_update
+from nmt.step_sum import shared_over_steps, step_matmul
 from nmt.tokenizer import PAD
 
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
@@ -88,11 +89,12 @@ def lstm_steps(rnn: nn.LSTM, x: Tensor, mask: Tensor) -> tuple[Tensor, tuple[Ten
             gx = torch.bmm(xs.to(dtype), w_ih.transpose(1, 2).to(dtype))  # (dirs, N, 4H)
             gx = gx[:, : S * B].to(x.dtype) + (b_ih + b_hh).unsqueeze(1)  # (dirs, S * B, 4H)
             gx = gx.view(dirs, S, B, 4 * H)
-            w_hh_t = w_hh.transpose(1, 2).to(dtype)  # (dirs, H, 4H)
+            # (dirs, H, 4H), its gradient formed once over the steps (nmt.step_sum)
+            w_hh_t = shared_over_steps(w_hh.transpose(1, 2).to(dtype))
             h = c = x.new_zeros(dirs, B, H)
             hs, cs = [], []
             for gx_t in gx.unbind(1):  # (dirs, B, 4H)
-                h, c = lstm_update(gx_t + torch.bmm(h.to(dtype), w_hh_t), c)
+                h, c = lstm_update(gx_t + step_matmul(h.to(dtype), w_hh_t), c)
                 hs.append(h)
                 cs.append(c)
             states_h, states_c = torch.stack(hs, dim=2), torch.stack(cs, dim=2)  # (dirs, B, S, H)

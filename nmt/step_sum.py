@@ -2,7 +2,8 @@
 
 With input feeding, teacher forcing runs the decoder one step at a time, and every step
 multiplies by the same batch-constant tensors: the attention keys and memory (B, S, D), and the
-weights of the LSTM and W_c. Autograd forms each step's gradient for them in full, g_t^T x_t,
+weights of the LSTM and W_c. The encoder's `lstm_steps` does the same with its recurrent
+weights (dirs, H, 4H). Autograd forms each step's gradient for them in full, g_t^T x_t,
 and adds it to a running sum: a pass over the whole tensor per step, bound by memory bandwidth
 rather than arithmetic, and, for a weight under autocast, a sum of bfloat16 terms. Here each
 step's backward keeps only its small factors x_t and g_t, and when autograd reaches the shared
@@ -69,8 +70,8 @@ class _Shared(torch.autograd.Function):
         if stash.xs:
             dim = grad.dim() - 2  # the steps' rows: dim 0 of (rows, K), dim 1 of (B, rows, K)
             X, G = torch.cat(stash.xs, dim), torch.cat(stash.gs, dim)
-            if dim == 0 and X.dtype in LOW_PRECISION:
-                pad = -X.size(0) % ROWS  # zero rows add nothing to the sum
+            if X.dtype in LOW_PRECISION:
+                pad = -X.size(dim) % ROWS  # zero rows add nothing to the sum
                 X, G = F.pad(X, (0, 0, 0, pad)), F.pad(G, (0, 0, 0, pad))
             # y_t = x_t c^T gives dc = sum_t g_t^T x_t; y_t = x_t c gives dc = sum_t x_t^T g_t
             first, second = (G, X) if ctx.transpose else (X, G)
