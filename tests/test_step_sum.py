@@ -2,6 +2,7 @@ import pytest
 import torch
 
 import nmt.decoder
+import nmt.encoder
 import nmt.packed
 import nmt.step_sum
 from nmt.batching import make_batch
@@ -65,6 +66,13 @@ def test_step_matmul_without_gradients_or_sharing_is_bmm():
         assert torch.equal(step_matmul(x, shared, transpose=True), torch.bmm(x, c))
 
 
+def loss_and_grads(model, batch) -> list[torch.Tensor]:
+    model.zero_grad()
+    loss = model.loss(batch, 0.0)
+    loss.backward()
+    return [loss.detach()] + [p.grad.clone() for p in model.parameters() if p.grad is not None]
+
+
 @pytest.mark.parametrize("overrides", MODELS, ids=IDS)
 def test_teacher_forcing_gradients_equal_per_step_autograd(overrides, monkeypatch):
     """Every model's loss and gradients are those of plain per-step autograd, in float64."""
@@ -72,15 +80,10 @@ def test_teacher_forcing_gradients_equal_per_step_autograd(overrides, monkeypatc
     batch = make_batch(src, tgt, range(len(src)))
     model = build(*overrides).double()
 
-    def grads():
-        model.zero_grad()
-        loss = model.loss(batch, 0.0)
-        loss.backward()
-        return [loss.detach()] + [p.grad.clone() for p in model.parameters() if p.grad is not None]
-
-    deferred = grads()
-    monkeypatch.setattr(nmt.decoder, "shared_over_steps", lambda c, transpose=False: c)
-    plain = grads()
+    deferred = loss_and_grads(model, batch)
+    for module in (nmt.decoder, nmt.encoder):
+        monkeypatch.setattr(module, "shared_over_steps", lambda c, transpose=False: c)
+    plain = loss_and_grads(model, batch)
     for got, want in zip(deferred, plain, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
@@ -133,14 +136,8 @@ def test_teacher_forcing_on_packed_weights_equals_torchs_products(overrides):
     batch = make_batch(src, tgt, range(len(src)))
     model = build(*overrides)
 
-    def grads():
-        model.zero_grad()
-        loss = model.loss(batch, 0.0)
-        loss.backward()
-        return [loss.detach()] + [p.grad.clone() for p in model.parameters() if p.grad is not None]
-
-    fast = grads()
+    fast = loss_and_grads(model, batch)
     with nmt.packed.enabled(False):
-        plain = grads()
+        plain = loss_and_grads(model, batch)
     for got, want in zip(fast, plain, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
