@@ -1,13 +1,14 @@
-"""Matrix products by a fixed weight through oneDNN, with the weight packed once: decoding's, and
-training's teacher-forced steps'.
+"""Matrix products by a fixed weight through oneDNN, with the weight packed once: decoding's,
+and training's products by a weight that stays fixed over a forward pass.
 
 A decoding step multiplies a few rows by the same weights over and over. On CPU, oneDNN with
 the weight reordered once into its blocked layout does this much faster than torch.addmm: on
 the 2-core benchmark machine, 1.7x at 64 rows, 8-10x at 1-4 rows (a search's last sentences)
 and 1.3x at 1,024 rows. Outside autograd on CPU (decoding, evaluation), `Linear` and
 `lstm_cell` take that path. In training on CPU, the teacher-forced steps' products by the
-weights they share (nmt.step_sum) take it too, each weight packed once per forward pass; the
-rest of training, and other devices, take torch's own products. A decoding pack is kept until
+weights they share (nmt.step_sum) and the loss's products by the output layer (nmt.loss) take
+it too, each weight packed once per forward pass; the rest of training, and other devices,
+take torch's own products. A decoding pack is kept until
 the weight changes (a load or a foreach optimizer step bumps its version counter; a fused
 optimizer step does not, so the training step calls `weights_changed`) and then redone.
 
@@ -91,9 +92,9 @@ def usable(x: Tensor) -> bool:
 
 
 def usable_in_training(weight: Tensor) -> bool:
-    """Whether the steps of one teacher-forced pass may multiply by `weight` (out, in), constant
-    over the pass, on the packed path (nmt.step_sum): on CPU, in float32 or bfloat16 (the dtype
-    autocast cast it to)."""
+    """Whether products by `weight` (out, in), constant over one training forward pass (a weight
+    the teacher-forced steps share, nmt.step_sum; the output layer, nmt.loss), may take the
+    packed path: on CPU, in float32 or bfloat16 (the dtype autocast cast it to)."""
     return (
         _enabled
         and weight.device.type == "cpu"
