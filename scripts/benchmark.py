@@ -179,11 +179,16 @@ def first_epoch_batches(src: list, tgt: list) -> list[list[int]]:
     )
 
 
-def batch_options(parser: argparse.ArgumentParser, batches: int) -> None:
-    """--batches and --warmup, for the scripts that time the first epoch's batches one by one
-    (precision_ab.py, encoder_ab.py, step_phases.py)."""
+def first_epoch_args(doc: str, batches: int, precision: bool = True) -> argparse.Namespace:
+    """The command line of the scripts that time the first epoch's batches one by one
+    (precision_ab.py, encoder_ab.py, packed_ab.py, step_phases.py), described by the first
+    paragraph of their `doc`: --batches, --warmup and, with `precision`, --precision."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
     parser.add_argument("--batches", type=int, default=batches, help="measured batches")
     parser.add_argument("--warmup", type=int, default=4, help="batches before measuring")
+    if precision:
+        parser.add_argument("--precision", choices=PRECISIONS, default="float32")
+    return parser.parse_args()
 
 
 def first_epoch_setup() -> tuple[Tokenizer, list, list, list[list[int]]]:

@@ -11,7 +11,6 @@ per-batch ratio and how far apart the two paths' outputs and gradients are.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -21,24 +20,20 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from benchmark import (  # noqa: E402
-    batch_options,
+    first_epoch_args,
     first_epoch_setup,
     protocol_model,
     protocol_model_config,
 )
 
 from nmt.batching import make_batch  # noqa: E402
-from nmt.config import PRECISIONS  # noqa: E402
 from nmt.precision import autocast  # noqa: E402
 
 PATHS = ("packed", "lstm_steps")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    batch_options(parser, batches=40)
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32")
-    args = parser.parse_args()
+    args = first_epoch_args(__doc__, batches=40)
     tokenizer, src, tgt, batches = first_epoch_setup()
     encoder = protocol_model(protocol_model_config(), tokenizer).encoder.eval()  # no dropout
 

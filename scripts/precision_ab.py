@@ -9,7 +9,6 @@ each precision's median target tokens/s and the median per-batch ratio.
 
 from __future__ import annotations
 
-import argparse
 import statistics
 import sys
 import time
@@ -19,7 +18,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from benchmark import (  # noqa: E402
-    batch_options,
+    first_epoch_args,
     first_epoch_setup,
     protocol_model,
     protocol_model_config,
@@ -33,9 +32,7 @@ PRECISIONS = ("float32", "bfloat16")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    batch_options(parser, batches=16)
-    args = parser.parse_args()
+    args = first_epoch_args(__doc__, batches=16, precision=False)
     tokenizer, src, tgt, batches = first_epoch_setup()
     model = protocol_model(protocol_model_config(), tokenizer)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)

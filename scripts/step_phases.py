@@ -9,7 +9,6 @@ milliseconds per 1,000 target tokens, with the whole step's tokens/s.
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import statistics
 import sys
@@ -20,14 +19,13 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from benchmark import (  # noqa: E402
-    batch_options,
+    first_epoch_args,
     first_epoch_setup,
     protocol_model,
     protocol_model_config,
 )
 
 from nmt.batching import make_batch  # noqa: E402
-from nmt.config import PRECISIONS  # noqa: E402
 from nmt.loss import linear_cross_entropy  # noqa: E402
 from nmt.precision import autocast  # noqa: E402
 
@@ -35,10 +33,7 @@ PHASES = ("encoder", "decoder", "loss", "backward", "clip + Adam", "step")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    batch_options(parser, batches=20)
-    parser.add_argument("--precision", choices=PRECISIONS, default="float32")
-    args = parser.parse_args()
+    args = first_epoch_args(__doc__, batches=20)
     tokenizer, src, tgt, batches = first_epoch_setup()
     model = protocol_model(protocol_model_config(), tokenizer).train()
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
