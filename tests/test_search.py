@@ -8,7 +8,14 @@ from nmt.batching import make_batch
 from nmt.config import CONFIG_DIR, DecodeConfig
 from nmt.errors import NmtError
 from nmt.model import build_model
-from nmt.search import beam_search, decode, greedy, normalize_score
+from nmt.search import (
+    ARGMAX_BLOCK,
+    beam_search,
+    decode,
+    greedy,
+    max_over_last,
+    normalize_score,
+)
 from nmt.tokenizer import BOS, EOS
 
 V = 7
@@ -220,3 +227,21 @@ def test_beam_attention_is_that_of_the_hypothesis_by_teacher_forcing(overrides):
             with torch.no_grad():
                 weights = model.attention_weights(forced)[0]  # (len(ids) + 1, S_i)
             torch.testing.assert_close(hyp.attention[:, : len(src[i])], weights)
+
+
+@pytest.mark.parametrize("rows", [1, 3, 64])
+@pytest.mark.parametrize("vocab", [8000, 8 * ARGMAX_BLOCK, 100])
+def test_blocked_max_equals_torch_max(rows, vocab):
+    """Values and first-occurrence indices as torch's max, with ties within and across blocks,
+    NaN, and rows of -inf (a vocabulary of 100 takes torch's own path)."""
+    g = torch.Generator().manual_seed(rows + vocab)
+    x = torch.randn(rows, vocab, generator=g).round(decimals=1)  # many ties
+    x[0, [vocab - 1, vocab // 2 + 1, vocab // 2]] = 9.0  # one maximum, in two blocks
+    if rows > 1:
+        x[1] = float("-inf")
+    if rows > 2:
+        x[2, [vocab - 3, 5, vocab // 3]] = float("nan")
+    best, index = max_over_last(x)
+    expected = x.max(-1)
+    torch.testing.assert_close(best, expected.values, equal_nan=True)
+    assert torch.equal(index, expected.indices)
