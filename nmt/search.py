@@ -66,6 +66,23 @@ def max_over_last(x: Tensor) -> tuple[Tensor, Tensor]:
     return best, block * ARGMAX_BLOCK + inside.argmax(-1)
 
 
+def topk_over_last(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """x.topk(k, -1) of x (nb, N): the k largest values of each row, largest first, and their
+    indices (among equal values the indices may differ from torch's, whose order among ties is
+    unspecified). On CPU torch's topk reads every column one at a time (3.3 ms over 64 x 40,000
+    on one thread, a beam of 5 over 8,000 pieces): here the k largest lie in the k blocks of
+    ARGMAX_BLOCK columns with the largest maxima, so only those k x ARGMAX_BLOCK columns are
+    searched. Elsewhere, or where N is not a multiple of the block, it is torch's own."""
+    nb, N = x.shape
+    if x.device.type != "cpu" or N % ARGMAX_BLOCK or k > N // ARGMAX_BLOCK:
+        return x.topk(k, dim=-1)
+    blocks = x.view(nb, N // ARGMAX_BLOCK, ARGMAX_BLOCK)
+    _, chosen = blocks.amax(-1).topk(k, dim=-1)  # (nb, k): the blocks holding the k largest
+    inside = blocks.gather(1, chosen.unsqueeze(-1).expand(nb, k, ARGMAX_BLOCK))  # (nb, k, B)
+    top, j = inside.flatten(1).topk(k, dim=-1)  # j indexes the k x B gathered columns
+    return top, chosen.gather(1, j // ARGMAX_BLOCK) * ARGMAX_BLOCK + j % ARGMAX_BLOCK
+
+
 def select(enc: EncoderOutput, keys: Tensor, rows: Tensor) -> tuple[EncoderOutput, Tensor]:
     """The encoder memory of batch rows `rows` (final states are only read by decoder.start)."""
     enc = dataclasses.replace(enc, memory=enc.memory[rows], mask=enc.mask[rows])
@@ -197,7 +214,7 @@ def beam_search(
             logp[forced] = float("-inf")
             logp[forced, EOS] = 0.0
         candidates = (scores.unsqueeze(-1) + logp.view(nb, K, V)).view(nb, K * V)
-        top, index = candidates.topk(2 * K, dim=-1)  # (nb, 2K)
+        top, index = topk_over_last(candidates, 2 * K)  # (nb, 2K)
         token, origin = index % V, (index // V) + torch.arange(nb, device=device).unsqueeze(1) * K
         ends = token.eq(EOS) & top.isfinite()
         for j, r in ends[:, :K].nonzero().tolist():
