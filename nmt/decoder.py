@@ -271,7 +271,12 @@ class LuongDecoder(nn.Module):
         return lstm, share(self.W_c.weight)
 
     def cell_step(
-        self, x: Tensor, h: Tensor, c: Tensor, shared: list[list[Tensor]] | None = None
+        self,
+        x: Tensor,
+        h: Tensor,
+        c: Tensor,
+        shared: list[list[Tensor]] | None = None,
+        y: Tensor | None = None,
     ) -> tuple[Tensor, Tensor, Tensor]:
         """x (B, I), h and c (B, L, H) -> top output (B, H), h, c: one torch.lstm_cell per layer
         on nn.LSTM's own parameters (the whole-sequence call stays for the recurrence without
@@ -279,14 +284,20 @@ class LuongDecoder(nn.Module):
         1.84 ms at batch 1 against 0.23 ms here, equal at batch 64), which dominated decoding
         steps once most sentences of a batch had ended. Outside autograd on CPU the layer runs on
         oneDNN with its weights packed once (nmt.packed.lstm_cell); with the `shared` weights of
-        `step_weights` (teacher forcing) or under autocast it is `lstm_cell`."""
+        `step_weights` (teacher forcing) or under autocast it is `lstm_cell`. Given the ids y
+        (B,), x is the first layer's input after its embedding part, whose share of the gates
+        comes from a table (nmt.packed.lstm_cell_from_ids)."""
         hs, cs = [], []
         for layer in range(self.num_layers):
             if layer > 0:
                 x = F.dropout(x, self.lstm.dropout, self.training)
             # W_ih, W_hh, b_ih, b_hh; `shared` only comes with gradients, packs only without
             weights = self.lstm.all_weights[layer] if shared is None else shared[layer]
-            if packed.usable(x) and len(weights) == 4:  # decoding on CPU
+            if layer == 0 and y is not None:
+                x, c_l = packed.lstm_cell_from_ids(
+                    y, x, h[:, 0], c[:, 0], self.packs[0], self.embedding.weight, *weights
+                )
+            elif packed.usable(x) and len(weights) == 4:  # decoding on CPU
                 x, c_l = packed.lstm_cell(x, h[:, layer], c[:, layer], self.packs[layer], *weights)
             elif shared is not None or torch.is_autocast_enabled(x.device.type):
                 x, c_l = lstm_cell(x, h[:, layer], c[:, layer], *weights)
@@ -329,9 +340,12 @@ class LuongDecoder(nn.Module):
     ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor], Tensor]:
         """One step. y_prev (B,) -> features h~_t (B, H), state, weights (B, S)."""
         h, c, feed = state
-        x = self.dropout(self.embedding(y_prev))  # (B, m)
-        if self.input_feed:
-            x = torch.cat([x, feed], dim=-1)
-        top, h, c = self.cell_step(x, h, c)
+        rest = feed if self.input_feed else feed[:, :0]  # the first layer's input after E y
+        gates = 4 * self.output_size
+        if not self.training and packed.table_usable(rest, self.embedding.weight, gates):
+            top, h, c = self.cell_step(rest, h, c, y=y_prev)  # no embedding dropout in eval
+        else:
+            x = self.dropout(self.embedding(y_prev))  # (B, m)
+            top, h, c = self.cell_step(torch.cat([x, rest], dim=-1), h, c)
         feed, alpha = self.attentional(top, enc, keys, t)
         return feed, (h, c, feed), alpha

@@ -108,15 +108,24 @@ def reorder(weight: Tensor) -> Tensor:
     return torch.ops.mkldnn._reorder_linear_weight(weight.contiguous(), None)
 
 
-class Pack:
-    """A weight W (out, in) and bias reordered for x W^T + b in one dtype, remade when the dtype
-    or any source tensor changes (in-place updates bump a tensor's version counter), or when
+class Derived:
+    """A tensor computed from source tensors, remade when any source changes (in-place updates
+    bump a tensor's version counter), when the dtype asked for changes, or when
     `weights_changed` is called."""
 
     def __init__(self) -> None:
         self.key: tuple | None = None
-        self.weight: Tensor | None = None
-        self.bias: Tensor | None = None
+        self.value = None
+
+    def get(self, make: Callable[[], object], *sources: Tensor, dtype: torch.dtype = torch.float32):
+        key = (_generation, dtype, *((id(s), s.data_ptr(), s._version) for s in sources))
+        if key != self.key:
+            self.value, self.key = make(), key
+        return self.value
+
+
+class Pack(Derived):
+    """A weight W (out, in) and bias reordered for x W^T + b in one dtype (a `Derived`)."""
 
     def get(
         self,
@@ -124,13 +133,11 @@ class Pack:
         *sources: Tensor,
         dtype: torch.dtype = torch.float32,
     ) -> tuple[Tensor, Tensor | None]:
-        key = (_generation, dtype, *((id(s), s.data_ptr(), s._version) for s in sources))
-        if key != self.key:
+        def pack() -> tuple[Tensor, Tensor | None]:
             weight, bias = make()
-            self.weight = reorder(weight.to(dtype))
-            self.bias = None if bias is None else bias.to(dtype).contiguous()
-            self.key = key
-        return self.weight, self.bias
+            return reorder(weight.to(dtype)), None if bias is None else bias.to(dtype).contiguous()
+
+        return super().get(pack, *sources, dtype=dtype)
 
 
 def linear(x: Tensor, pack: tuple[Tensor, Tensor | None]) -> Tensor:
@@ -160,10 +167,12 @@ class Linear(nn.Linear):
 
 class CellPack:
     """An LSTM layer's gate weights, packed for `lstm_cell`: [W_ih W_hh] as one weight in
-    float32; W_ih and W_hh apart in low precision."""
+    float32; W_ih and W_hh apart in low precision. For `lstm_cell_from_ids`: the embedding's
+    part of the gates as a table, and the other input columns of W_ih beside W_hh."""
 
     def __init__(self) -> None:
         self.joint, self.input, self.hidden = Pack(), Pack(), Pack()
+        self.table, self.rest = GateTable(), Pack()
 
 
 def lstm_cell(
@@ -190,3 +199,67 @@ def lstm_cell(
     input_part = linear(x, packs.input.get(lambda: (w_ih, b_ih), w_ih, b_ih, dtype=dtype))
     hidden_part = linear(h, packs.hidden.get(lambda: (w_hh, b_hh), w_hh, b_hh, dtype=dtype))
     return lstm_update((input_part + hidden_part).to(c.dtype), c)
+
+
+TABLE_BYTES = 256 << 20  # the largest table `lstm_cell_from_ids` keeps
+
+
+def table_usable(x: Tensor, embedding: Tensor, gates: int) -> bool:
+    """Whether a cell whose input is [E y; x] may take `lstm_cell_from_ids`: on the packed path
+    in float32, with a table of (vocabulary, gates) floats within TABLE_BYTES."""
+    return (
+        usable(x)
+        and product_dtype(x) == torch.float32
+        and embedding.size(0) * gates * 4 <= TABLE_BYTES
+    )
+
+
+class GateTable:
+    """The embedding's share of an LSTM layer's gates, E W_ih[:, :m]^T + b_ih + b_hh (V, 4H),
+    each row computed the first time its id is asked for (a decoding meets a fraction of the
+    vocabulary; untouched rows take no memory), all forgotten when a weight changes."""
+
+    def __init__(self) -> None:
+        self.state = Derived()  # (table (V, 4H), known (V,) bool, the packed W_ih[:, :m])
+
+    def rows(
+        self, y: Tensor, embedding: Tensor, w_ih: Tensor, b_ih: Tensor, b_hh: Tensor
+    ) -> Tensor:
+        """The table's rows y (B,): (B, 4H)."""
+        (V, m), gates = embedding.shape, w_ih.size(0)
+
+        def empty() -> tuple[Tensor, Tensor, tuple]:
+            pack = Pack().get(lambda: (w_ih[:, :m], b_ih + b_hh), w_ih, b_ih, b_hh)
+            return torch.empty(V, gates), torch.zeros(V, dtype=torch.bool), pack
+
+        table, known, pack = self.state.get(empty, embedding, w_ih, b_ih, b_hh)
+        new = y[~known[y]]
+        if new.numel():
+            new = new.unique()
+            table[new] = linear(embedding[new], pack)
+            known[new] = True
+        return table[y]
+
+
+def lstm_cell_from_ids(
+    y: Tensor,
+    x: Tensor,
+    h: Tensor,
+    c: Tensor,
+    packs: CellPack,
+    embedding: Tensor,
+    w_ih: Tensor,
+    w_hh: Tensor,
+    b_ih: Tensor,
+    b_hh: Tensor,
+) -> tuple[Tensor, Tensor]:
+    """`lstm_cell` in float32 of the input [E y; x], E the embedding (V, m): y (B,) ids, x
+    (B, I - m), h and c (B, H) -> h', c' (B, H).
+
+    The embedding's share of the gates comes from a `GateTable`, so a step multiplies only
+    [x; h] by [W_ih[:, m:] W_hh]: in the benchmark's decoder 1,024 of the 1,280 input columns
+    (docs/performance.md)."""
+    m = embedding.size(1)
+    pack = packs.rest.get(lambda: (torch.cat([w_ih[:, m:], w_hh], dim=1), None), w_ih, w_hh)
+    gates = linear(torch.cat([x, h], dim=1), pack)  # (B, 4H)
+    return lstm_update(gates.add_(packs.table.rows(y, embedding, w_ih, b_ih, b_hh)), c)

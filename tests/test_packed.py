@@ -7,7 +7,8 @@ import torch.nn.functional as F
 from nmt import packed
 from nmt.batching import make_batch
 from nmt.search import beam_search, greedy
-from tests.test_search import MODELS, model_for, sources
+from nmt.tokenizer import BOS
+from tests.test_search import MODELS, V, model_for, sources
 
 pytestmark = pytest.mark.skipif(not packed.available(), reason="no oneDNN packed linear")
 
@@ -64,6 +65,43 @@ def test_lstm_cell_matches_torch(rows):
         got = packed.lstm_cell(x, h, c, packed.CellPack(), *lstm.all_weights[0])
         want = torch.lstm_cell(x, (h, c), *lstm.all_weights[0])
     torch.testing.assert_close(got, want)
+
+
+@pytest.mark.parametrize("rest", [0, 4])
+@pytest.mark.parametrize("rows", [1, 5])
+def test_lstm_cell_from_ids_matches_torch_and_follows_weight_updates(rows, rest):
+    """The embedding's share of the gates from the table, the rest of the input (none without
+    input feeding) through the packed product: torch's cell of [E y; rest]."""
+    torch.manual_seed(0)
+    embedding, lstm = torch.nn.Embedding(11, 6), torch.nn.LSTM(6 + rest, 16)
+    y, x = torch.randint(0, 11, (rows,)), torch.randn(rows, rest)
+    h, c = torch.randn(rows, 16), torch.randn(rows, 16)
+    packs = packed.CellPack()
+    updates = [embedding.weight, lstm.bias_hh_l0, lstm.weight_ih_l0, lstm.weight_hh_l0, None]
+    for changed in updates:  # each source in turn: the table and pack must follow
+        with torch.no_grad():
+            got = packed.lstm_cell_from_ids(
+                y, x, h, c, packs, embedding.weight, *lstm.all_weights[0]
+            )
+            full = torch.cat([embedding(y), x], dim=1)
+            want = torch.lstm_cell(full, (h, c), *lstm.all_weights[0])
+            torch.testing.assert_close(got, want)
+            if changed is not None:
+                changed.add_(0.5)
+
+
+def test_decoder_steps_take_the_table_only_in_evaluation():
+    """Training mode keeps the embedding's dropout, so its steps take the embedding itself."""
+    model = model_for("model=luong", "model.decoder.dropout=0.5")
+    batch = make_batch(sources(4), None, list(range(4)))
+    with torch.no_grad():
+        model.train()
+        greedy(model, batch.src, batch.src_mask, max_len_ratio=1.5, max_len_extra=3)
+        assert model.decoder.packs[0].table.state.value is None
+        model.eval()
+        greedy(model, batch.src, batch.src_mask, max_len_ratio=1.5, max_len_extra=3)
+        table, known, _ = model.decoder.packs[0].table.state.value
+        assert table.shape == (V, 4 * model.decoder.output_size) and known[BOS]
 
 
 bfloat16 = pytest.param(
