@@ -45,7 +45,15 @@ def load_model(path: str, device: torch.device) -> tuple[Seq2Seq, object, dict]:
 def translate_lines(
     model: Seq2Seq, tokenizer, lines: list[str], decode_cfg: DecodeConfig, device: torch.device
 ) -> list[list[Hypothesis]]:
-    """Translate raw sentences in length-sorted batches, longest first, over
+    """Translate raw sentences (`translate_ids` of their source ids); n-best lists in input
+    order."""
+    return translate_ids(model, tokenizer.encode_src(lines), decode_cfg, device)
+
+
+def translate_ids(
+    model: Seq2Seq, src_ids: list[list[int]], decode_cfg: DecodeConfig, device: torch.device
+) -> list[list[Hypothesis]]:
+    """Translate source id sequences in length-sorted batches, longest first, over
     `decode_cfg.workers` processes (nmt.parallel); n-best lists come back in input order."""
     check_precision(decode_cfg.precision, device, "decode.precision")
     if decode_cfg.workers > 1 and device.type != "cpu":
@@ -64,7 +72,6 @@ def translate_lines(
             threads,
         )
     model.eval()
-    src_ids = tokenizer.encode_src(lines)
     batches = sorted_batches([len(s) for s in src_ids], decode_cfg.batch_size)
 
     def translate_batch(k: int) -> list[list[tuple]]:  # picklable n-best lists of batch k
@@ -72,7 +79,7 @@ def translate_lines(
         nbests = decode(model, batch.src, batch.src_mask, decode_cfg)
         return [[(h.ids, h.attention.numpy(), h.score) for h in nbest] for nbest in nbests]
 
-    hyps: list[list[Hypothesis]] = [[] for _ in lines]
+    hyps: list[list[Hypothesis]] = [[] for _ in src_ids]
     for index, nbests in zip(
         batches, map_items(translate_batch, len(batches), decode_cfg.workers), strict=True
     ):

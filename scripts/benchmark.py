@@ -17,7 +17,8 @@ both under autocast (trainer.precision) and samples a bfloat16 peak as well. --p
 the peers' scripts of that folder one after the other (--peer-systems) and prints nmt and the
 peers side by side with the ratios; with --paired-rounds N it then decodes Mark N more times
 with nmt's model and OpenNMT-py's checkpoint, alternated in fresh processes, and prints the
-median of the per-round ratios (scripts/decode_vs_peer.py). --decode-precision float32
+median of the per-round ratios, then N rounds more with nmt decoding OpenNMT-py's checkpoint
+too, so that both search the same model (scripts/decode_vs_peer.py). --decode-precision float32
 bfloat16 decodes Mark in each decode.precision in turn; --decode-workers 2 decodes in two
 1-thread processes (decode.workers) instead of one 2-thread process. --plain-linear decodes
 through torch's own products (before/after nmt/packed.py). A benchmark, not a test: compare
@@ -321,18 +322,9 @@ def time_to_quality(args, model_cfg, corpus, tokenizer, src, tgt) -> tuple[dict,
     return report, model
 
 
-def decode_benchmark(
-    model,
-    tokenizer,
-    lines: list[str],
-    refs: list[str],
-    beam: int,
-    stop: str = "k_finished",
-    precision: str = "float32",
-    workers: int = 1,
-) -> dict:
-    """Sentences/s and BLEU of decoding `lines`, batches of 64, at most 100 pieces."""
-    cfg = DecodeConfig(
+def decode_config(beam: int, stop: str, precision: str, workers: int) -> DecodeConfig:
+    """The protocol's decoding: batches of 64, at most 100 pieces, GNMT's penalty for beams."""
+    return DecodeConfig(
         beam_size=beam,
         length_penalty="gnmt" if beam > 1 else "none",
         alpha=1.0,
@@ -343,6 +335,20 @@ def decode_benchmark(
         precision=precision,
         workers=workers,
     )
+
+
+def decode_benchmark(
+    model,
+    tokenizer,
+    lines: list[str],
+    refs: list[str],
+    beam: int,
+    stop: str = "k_finished",
+    precision: str = "float32",
+    workers: int = 1,
+) -> dict:
+    """Sentences/s and BLEU of decoding `lines` (`decode_config`)."""
+    cfg = decode_config(beam, stop, precision, workers)
     start = time.perf_counter()
     hyps, _ = translate_texts(model, tokenizer, lines, cfg, torch.device("cpu"))
     elapsed = time.perf_counter() - start
@@ -441,24 +447,27 @@ def side_by_side(report: dict, peers: dict) -> str:
     return "\n".join(rows)
 
 
-def paired_decoding(args, model, precision: str) -> dict:
+def paired_decoding(args, model, precision: str, same_weights: bool = False) -> dict:
     """nmt's decoding model against OpenNMT-py's checkpoint of this run, alternated round by
-    round in fresh processes (scripts/decode_vs_peer.py)."""
+    round in fresh processes (scripts/decode_vs_peer.py); with `same_weights`, nmt decodes
+    OpenNMT-py's checkpoint too."""
     work, venvs = peer_dirs()
+    options = dict(
+        work=work,
+        venvs=venvs,
+        rounds=args.paired_rounds,
+        workers=tuple(dict.fromkeys([1, args.decode_workers])),
+        precision=precision,
+        threads=args.threads,
+    )
+    if same_weights:
+        return compare(None, **options)
     with tempfile.TemporaryDirectory() as tmp:  # the weights, where not saved already
         weights = args.save_model or args.load_model
         if weights is None:
             weights = Path(tmp) / "model.pt"
             torch.save(model.state_dict(), weights)
-        return compare(
-            weights,
-            work=work,
-            venvs=venvs,
-            rounds=args.paired_rounds,
-            workers=tuple(dict.fromkeys([1, args.decode_workers])),
-            precision=precision,
-            threads=args.threads,
-        )
+        return compare(weights, **options)
 
 
 def main() -> None:
@@ -516,7 +525,7 @@ def main() -> None:
         type=int,
         default=0,
         help="after the peers: decode Mark with nmt's and OpenNMT-py's models in fresh processes, "
-        "alternated for N rounds (scripts/decode_vs_peer.py)",
+        "alternated for N rounds, then both with OpenNMT-py's (scripts/decode_vs_peer.py)",
     )
     parser.add_argument(
         "--plain-loss",
@@ -623,6 +632,9 @@ def main() -> None:
         if args.paired_rounds:
             report["paired_decoding"] = paired_decoding(args, model, precisions[0])
             table += "\n\nPaired decoding, fresh processes:\n" + summary(report["paired_decoding"])
+            same = paired_decoding(args, model, precisions[0], same_weights=True)
+            report["paired_decoding_same_weights"] = same
+            table += "\n\nBoth decoding OpenNMT-py's checkpoint:\n" + summary(same)
         print(table)
         if args.out:
             args.out.write_text(json.dumps(report, indent=2) + "\n")

@@ -10,9 +10,15 @@ around the translation alone (OpenNMT-py's "Total translation time", nmt's `tran
 so both pay their own first-decoding costs. It prints every round and the median of the
 per-round ratios.
 
+Each system's own model decodes its own way: one model repeats itself up to the 100-piece limit
+where the other stops, and that changes the work as much as the code does. With --same-weights
+nmt decodes OpenNMT-py's checkpoint instead (scripts/onmt_weights.py), so both search the same
+model, and the script counts the hypotheses that come out the same piece for piece.
+
     python scripts/benchmark.py ... --save-model model.pt --peers ../shared/bench-peers \\
         --peer-systems opennmt
     python scripts/decode_vs_peer.py model.pt --rounds 4 --workers 1 2
+    python scripts/decode_vs_peer.py --same-weights --rounds 4 --workers 1 2
 """
 
 from __future__ import annotations
@@ -27,6 +33,8 @@ import sys
 import tempfile
 from pathlib import Path
 
+from onmt_weights import export
+
 PEER_STOP = "best_finished"  # OpenNMT-py's beam stops once the step's best extension ends
 
 
@@ -38,21 +46,42 @@ def peer_dirs() -> tuple[Path, Path]:
 
 
 def nmt_once(args) -> None:
-    """In this fresh process: decode Mark once and print the benchmark's decoding record."""
+    """In this fresh process: decode Mark once and print the benchmark's decoding record (with
+    --peer-weights, OpenNMT-py's model: its sentences/s and hypotheses as pieces)."""
+    import time
+
     import torch
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from benchmark import decode_benchmark, protocol_data, protocol_model, protocol_model_config
+    from benchmark import (
+        decode_benchmark,
+        decode_config,
+        protocol_data,
+        protocol_model,
+        protocol_model_config,
+    )
+    from onmt_weights import convert, source_ids
 
     from nmt.allocator import keep_freed_memory
     from nmt.config import default_cache_dir
+    from nmt.translate import translate_ids
 
     keep_freed_memory()
     torch.set_num_threads(args.threads)
     corpus, tokenizer, _, _ = protocol_data(default_cache_dir())
     model = protocol_model(protocol_model_config(), tokenizer).eval()
-    model.load_state_dict(torch.load(args.model, weights_only=True))
     stop = PEER_STOP if args.beam[0] > 1 else "k_finished"
+    if args.peer_weights:
+        model.load_state_dict(convert(torch.load(args.model, weights_only=True), tokenizer))
+        cfg = decode_config(args.beam[0], stop, args.precision, args.workers[0])
+        start = time.perf_counter()
+        ids = source_ids(tokenizer, corpus.test.src)
+        hyps = translate_ids(model, ids, cfg, torch.device("cpu"))
+        rate = len(ids) / (time.perf_counter() - start)
+        pieces = [" ".join(tokenizer.tgt_tokens(nbest[0].ids)) for nbest in hyps]
+        print(json.dumps({"sent_per_s": rate, "pieces": pieces}))
+        return
+    model.load_state_dict(torch.load(args.model, weights_only=True))
     record = decode_benchmark(
         model,
         tokenizer,
@@ -72,41 +101,54 @@ def pinned(cpus: str, threads: int) -> tuple[list[str], dict]:
     return ["taskset", "-c", cpus], env
 
 
-def run_nmt(model: Path, beam: int, workers: int, precision: str, threads: int, cpus: str) -> float:
-    """nmt's decoding of Mark in a fresh process (this script with --once); its sentences/s."""
+def run_nmt(
+    model: Path, beam: int, workers: int, precision: str, threads: int, cpus: str, peer: bool
+) -> dict:
+    """nmt's decoding of Mark in a fresh process (this script with --once): its record, with
+    sent_per_s. `peer`: `model` is OpenNMT-py's, exported by scripts/onmt_weights.py."""
     prefix, env = pinned(cpus, threads)
-    command = [sys.executable, __file__, str(model), "--once", "--beam", str(beam)]
-    command += ["--workers", str(workers), "--precision", precision, "--threads", str(threads)]
+    command = [sys.executable, __file__, *(["--peer-weights"] if peer else []), str(model)]
+    command += ["--once", "--beam", str(beam), "--workers", str(workers)]
+    command += ["--precision", precision, "--threads", str(threads)]
     out = subprocess.run(prefix + command, env=env, capture_output=True, text=True)
     if out.returncode != 0:
         sys.exit(f"nmt decoding failed (exit {out.returncode}):\n{out.stderr[-2000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])["sent_per_s"]
+    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def run_opennmt(venvs: Path, work: Path, beam: int, threads: int, cpus: str) -> float:
-    """OpenNMT-py's decoding of Mark as bench-peers/run_opennmt.sh runs it, with the checkpoint
-    that script picked; its own sentences/s."""
+def opennmt_checkpoint(work: Path) -> Path:
+    """The checkpoint bench-peers/run_opennmt.sh picked for decoding."""
     run = work / "runs" / "opennmt"
-    checkpoint = run / json.loads((run / "ckpt_info.json").read_text())["path"]
+    info = run / "ckpt_info.json"
+    if not info.exists():
+        sys.exit(f"{info}: no OpenNMT-py run there (benchmark.py --peers first)")
+    return run / json.loads(info.read_text())["path"]
+
+
+def run_opennmt(venvs: Path, work: Path, beam: int, threads: int, cpus: str) -> dict:
+    """OpenNMT-py's decoding of Mark as bench-peers/run_opennmt.sh runs it, with the checkpoint
+    that script picked: its own sentences/s and its hypotheses as pieces."""
     test = work / "data" / "test.sp.en"
     sentences = sum(1 for _ in open(test, encoding="utf-8"))
     prefix, env = pinned(cpus, threads)
     env["TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD"] = "1"  # its own checkpoint holds a Namespace
     env["PYTHONWARNINGS"] = "ignore::FutureWarning,ignore::UserWarning"
     with tempfile.TemporaryDirectory() as tmp:
-        command = [str(venvs / "onmt" / "bin" / "onmt_translate"), "-model", str(checkpoint)]
-        command += ["-src", str(test), "-output", f"{tmp}/hyp", "-beam_size", str(beam)]
+        command = [str(venvs / "onmt" / "bin" / "onmt_translate")]
+        command += ["-model", str(opennmt_checkpoint(work)), "-src", str(test)]
+        command += ["-output", f"{tmp}/hyp", "-beam_size", str(beam)]
         command += ["-batch_size", "64", "-batch_type", "sents", "-max_length", "100"]
         command += ["-length_penalty", "wu", "-alpha", "1.0", "-report_time", "-gpu", "-1"]
         out = subprocess.run(prefix + command, env=env, capture_output=True, text=True)
-    found = re.search(r"Total translation time \(s\): ([\d.]+)", out.stdout + out.stderr)
-    if out.returncode != 0 or not found:
-        sys.exit(f"onmt_translate failed (exit {out.returncode}):\n{out.stderr[-2000:]}")
-    return sentences / float(found.group(1))
+        found = re.search(r"Total translation time \(s\): ([\d.]+)", out.stdout + out.stderr)
+        if out.returncode != 0 or not found:
+            sys.exit(f"onmt_translate failed (exit {out.returncode}):\n{out.stderr[-2000:]}")
+        pieces = Path(f"{tmp}/hyp").read_text(encoding="utf-8").splitlines()
+    return {"sent_per_s": sentences / float(found.group(1)), "pieces": pieces}
 
 
 def compare(
-    model: Path,
+    model: Path | None,
     *,
     work: Path,
     venvs: Path,
@@ -119,31 +161,64 @@ def compare(
 ) -> dict:
     """Per beam size: every round's sentences/s of OpenNMT-py and of nmt with each number of
     processes, the order reversed every other round; and the median of nmt's per-round ratios.
-    Prints each round as it ends."""
-    info = work / "runs" / "opennmt" / "ckpt_info.json"
-    if not info.exists():
-        sys.exit(f"{info}: no OpenNMT-py run there (benchmark.py --peers first)")
+    With `model` None, nmt decodes OpenNMT-py's checkpoint, and the report counts the
+    hypotheses both systems find alike. Prints each round as it ends."""
+    checkpoint, peer = opennmt_checkpoint(work), model is None
     report: dict = {"rounds": rounds, "precision": precision, "threads": threads}
-    for beam in beams:
-        rates: dict[str, list[float]] = {"opennmt": []} | {f"nmt x{w}": [] for w in workers}
-        for round_ in range(rounds):
-            for name in list(rates) if round_ % 2 == 0 else list(rates)[::-1]:
-                if name == "opennmt":
-                    rate = run_opennmt(venvs, work, beam, threads, cpus)
-                else:
-                    rate = run_nmt(model, beam, int(name[5:]), precision, threads, cpus)
-                rates[name].append(rate)
-            line = ", ".join(f"{name} {r[-1]:.1f}" for name, r in rates.items())
-            print(f"beam {beam}, round {round_ + 1}: sent/s {line}", file=sys.stderr, flush=True)
-        ratios = {
-            w: [a / b for a, b in zip(rates[f"nmt x{w}"], rates["opennmt"], strict=True)]
-            for w in workers
-        }
-        report[f"beam{beam}"] = {
-            "sent_per_s": rates,
-            "median_ratio": {f"nmt x{w}": statistics.median(r) for w, r in ratios.items()},
-        }
+    report["nmt_model"] = f"OpenNMT-py's {checkpoint.name}" if peer else str(model)
+    with tempfile.TemporaryDirectory() as tmp:
+        if peer:
+            model = Path(tmp) / "opennmt_weights.pt"
+            export(venvs / "onmt" / "bin" / "python", checkpoint, model)
+        for beam in beams:
+            report[f"beam{beam}"] = compare_beam(
+                model, peer, work, venvs, rounds, beam, workers, precision, threads, cpus
+            )
     return report
+
+
+def compare_beam(
+    model: Path,
+    peer: bool,
+    work: Path,
+    venvs: Path,
+    rounds: int,
+    beam: int,
+    workers: tuple[int, ...],
+    precision: str,
+    threads: int,
+    cpus: str,
+) -> dict:
+    """`compare` for one beam size."""
+    rates: dict[str, list[float]] = {"opennmt": []} | {f"nmt x{w}": [] for w in workers}
+    pieces: dict[str, list[str]] = {}
+    for round_ in range(rounds):
+        for name in list(rates) if round_ % 2 == 0 else list(rates)[::-1]:
+            if name == "opennmt":
+                record = run_opennmt(venvs, work, beam, threads, cpus)
+            else:
+                record = run_nmt(model, beam, int(name[5:]), precision, threads, cpus, peer)
+            rates[name].append(record["sent_per_s"])
+            pieces[name] = record.get("pieces", [])
+        line = ", ".join(f"{name} {r[-1]:.1f}" for name, r in rates.items())
+        print(f"beam {beam}, round {round_ + 1}: sent/s {line}", file=sys.stderr, flush=True)
+    ratios = {
+        w: [a / b for a, b in zip(rates[f"nmt x{w}"], rates["opennmt"], strict=True)]
+        for w in workers
+    }
+    result = {
+        "sent_per_s": rates,
+        "median_ratio": {f"nmt x{w}": statistics.median(r) for w, r in ratios.items()},
+    }
+    if peer:  # the same model: how many of nmt's hypotheses are OpenNMT-py's, piece for piece
+        theirs = pieces["opennmt"]
+        result["same_hypotheses"] = {
+            name: sum(a == b for a, b in zip(mine, theirs, strict=True))
+            for name, mine in pieces.items()
+            if name != "opennmt"
+        }
+        result["sentences"] = len(theirs)
+    return result
 
 
 def summary(report: dict) -> str:
@@ -155,16 +230,28 @@ def summary(report: dict) -> str:
         peer = statistics.median(r["sent_per_s"]["opennmt"])
         for name, ratio in r["median_ratio"].items():
             mine = statistics.median(r["sent_per_s"][name])
-            lines.append(
+            line = (
                 f"{key}, nmt with {name[5:]} process(es) / OpenNMT-py: median ratio {ratio:.3f} "
                 f"over {report['rounds']} rounds (median sent/s {mine:.1f} vs {peer:.1f})"
             )
+            if "same_hypotheses" in r:
+                same = r["same_hypotheses"][name]
+                line += f"; {same} of {r['sentences']} hypotheses the same as OpenNMT-py's"
+            lines.append(line)
     return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("model", type=Path, help="weights saved by benchmark.py --save-model")
+    parser.add_argument(
+        "model", type=Path, nargs="?", help="weights saved by benchmark.py --save-model"
+    )
+    parser.add_argument(
+        "--same-weights",
+        action="store_true",
+        help="nmt decodes OpenNMT-py's checkpoint (scripts/onmt_weights.py) instead of `model`",
+    )
+    parser.add_argument("--peer-weights", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=4)
     parser.add_argument("--beam", type=int, nargs="+", default=[1, 5])
     parser.add_argument("--workers", type=int, nargs="+", default=[1, 2], help="decode.workers")
@@ -179,6 +266,8 @@ def main() -> None:
     args = parser.parse_args()
     if args.once:
         return nmt_once(args)
+    if (args.model is None) != args.same_weights:
+        parser.error("give either a model or --same-weights")
     report = compare(
         args.model,
         work=args.work,
