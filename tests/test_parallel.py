@@ -5,7 +5,6 @@ import signal
 import subprocess
 import sys
 import time
-from types import SimpleNamespace
 
 import pytest
 import torch
@@ -13,7 +12,7 @@ import torch
 from nmt.config import DecodeConfig
 from nmt.errors import NmtError
 from nmt.parallel import map_items
-from nmt.translate import translate_lines
+from nmt.translate import translate_ids, translate_lines
 from tests.test_search import MODELS, model_for, sources
 
 
@@ -91,7 +90,7 @@ def test_workers_are_for_cpu():
     model = model_for("model=rnnsearch")
     cfg = DecodeConfig(workers=2)
     with pytest.raises(NmtError, match="decode.workers: 2 processes are for decoding on CPU"):
-        translate_lines(model, SimpleNamespace(), ["0"], cfg, torch.device("cuda"))
+        translate_ids(model, [[4, 2]], cfg, torch.device("cuda"))
 
 
 def test_a_platform_without_fork_is_a_clear_error(monkeypatch):
