@@ -217,7 +217,8 @@ def table_usable(x: Tensor, embedding: Tensor, gates: int) -> bool:
 class GateTable:
     """The embedding's share of an LSTM layer's gates, E W_ih[:, :m]^T + b_ih + b_hh (V, 4H),
     each row computed the first time its id is asked for (a decoding meets a fraction of the
-    vocabulary; untouched rows take no memory), all forgotten when a weight changes."""
+    vocabulary, and rows never asked for are never written), all forgotten when a weight
+    changes."""
 
     def __init__(self) -> None:
         self.state = Derived()  # (table (V, 4H), known (V,) bool, the packed W_ih[:, :m])

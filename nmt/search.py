@@ -47,7 +47,7 @@ def normalize_score(logprob: float, length: int, penalty: str, alpha: float) -> 
     raise ValueError(f"decode.length_penalty: '{penalty}' is not one of none, average, gnmt")
 
 
-ARGMAX_BLOCK = 64  # columns per block of `max_over_last`
+ARGMAX_BLOCK = 64  # columns per block of `max_over_last` and `topk_over_last`
 
 
 def max_over_last(x: Tensor) -> tuple[Tensor, Tensor]:
