@@ -230,7 +230,7 @@ class GateTable:
         (V, m), gates = embedding.shape, w_ih.size(0)
 
         def empty() -> tuple[Tensor, Tensor, tuple]:
-            pack = Pack().get(lambda: (w_ih[:, :m], b_ih + b_hh), w_ih, b_ih, b_hh)
+            pack = reorder(w_ih[:, :m]), (b_ih + b_hh).contiguous()
             return torch.empty(V, gates), torch.zeros(V, dtype=torch.bool), pack
 
         table, known, pack = self.state.get(empty, embedding, w_ih, b_ih, b_hh)
