@@ -6,7 +6,7 @@ target tokens and V = 8,000 that is three ~100 MB buffers, fresh memory at every
 chunk of tokens computes its logits, its loss and at once the gradients of W_s, b_s and the
 features (the gradient of a summed cross-entropy is softmax(z) - onehot(y), known in the
 forward pass), so only a (chunk, V) buffer is ever alive. The matrix products are the same three
-as autograd's; the log-softmax and its backward become one in-place exp pass.
+as autograd's; the log-softmax and its backward become one softmax per chunk.
 """
 
 from __future__ import annotations
@@ -43,6 +43,28 @@ def _chunk_loss(z: Tensor, y: Tensor, label_smoothing: float) -> tuple[Tensor, T
         smooth = (lse - z.mean(dim=-1)).sum()
         loss = (1 - label_smoothing) * loss + label_smoothing * smooth
     return loss, lse
+
+
+def _chunk_loss_and_grad(z: Tensor, y: Tensor, label_smoothing: float) -> tuple[Tensor, Tensor]:
+    """The summed smoothed cross-entropy of logits z (n, V) against y (n,), and its gradient
+    dloss/dz = softmax(z) - (1 - eps) onehot(y) - eps / V (n, V), a new tensor; z is left as is.
+
+    torch's softmax makes its passes over each row while the row is in cache, where logsumexp,
+    then subtracting it and exponentiating, each pass over the whole (n, V) chunk. The
+    logsumexp is read back from the softmax: at a row's largest logit m the softmax is
+    exp(0) / sum exp(z - m), never below 1 / V, so lse = m - log(max softmax)."""
+    m = z.amax(dim=-1)  # (n,)
+    z_y = z.gather(1, y.unsqueeze(1)).squeeze(1)  # (n,)
+    mean = z.mean(dim=-1) if label_smoothing else None  # (n,)
+    grad = torch.softmax(z, dim=-1)  # (n, V)
+    lse = m - grad.amax(dim=-1).log()  # (n,)
+    loss = (lse - z_y).sum()
+    if label_smoothing:
+        loss = (1 - label_smoothing) * loss + label_smoothing * (lse - mean).sum()
+        grad.sub_(label_smoothing / z.size(1))
+    rows = torch.arange(z.size(0), device=z.device)
+    grad[rows, y] -= 1 - label_smoothing
+    return loss, grad
 
 
 class _LinearCrossEntropy(torch.autograd.Function):
@@ -84,7 +106,6 @@ def _fused_chunks(
     size += -size % ROWS if low else 0
     logits, times_w = _products_by_w(w, b, size)
     total = weight.new_zeros(())
-    rows = torch.arange(size, device=x.device)
     for start in range(0, x.size(0), chunk):
         x_c, y_c = x[start : start + chunk].to(dtype), y[start : start + chunk]  # (n, D), (n,)
         n = x_c.size(0)
@@ -92,23 +113,19 @@ def _fused_chunks(
             x_c = F.pad(x_c, (0, 0, 0, -n % ROWS))  # (m, D): zero rows up to a multiple of ROWS
         z = logits(x_c)  # (m, V)
         z = z.to(weight.dtype) if low else z  # the softmax in W's dtype
-        real = z[:n]  # (n, V)
-        loss, lse = _chunk_loss(real, y_c, label_smoothing)
+        loss, grad = _chunk_loss_and_grad(z[:n], y_c, label_smoothing)  # (n, V)
+        del z  # free the chunk's logits before its gradient's products
         total += loss
-        # dloss/dz = softmax(z) - (1 - eps) onehot(y) - eps / V, built in place in z
-        real.sub_(lse.unsqueeze(1)).exp_()
-        if label_smoothing:
-            real.sub_(label_smoothing / z.size(1))
-        real[rows[:n], y_c] -= 1 - label_smoothing
-        grad_b += real.sum(dim=0)  # (V,)
+        grad_b += grad.sum(dim=0)  # (V,)
         if low:
-            z[n:] = 0  # padding rows carry no gradient
-            z = z.to(dtype)
-            grad_w += torch.mm(z.t(), x_c)  # (V, D), summed in float32
+            padded = grad.new_zeros(x_c.size(0), grad.size(1), dtype=dtype)  # (m, V)
+            padded[:n] = grad  # padding rows carry no gradient
+            grad = padded
+            grad_w += torch.mm(grad.t(), x_c)  # (V, D), summed in float32
         else:
-            grad_w.addmm_(z.t(), x_c)
-        grad_x[start : start + n] = times_w(z)[:n]  # (n, D)
-        del z, real  # free the chunk's logits before the next chunk's are made
+            grad_w.addmm_(grad.t(), x_c)
+        grad_x[start : start + n] = times_w(grad)[:n]  # (n, D)
+        del grad  # before the next chunk's logits are made
     return total, grad_x, grad_w, grad_b
 
 

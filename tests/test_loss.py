@@ -83,3 +83,27 @@ def test_gradcheck():
     assert torch.autograd.gradcheck(
         lambda a, w, b: linear_cross_entropy(a, w, b, y, 0.1, chunk=2), (x, weight, bias)
     )
+
+
+@pytest.mark.parametrize("eps", [0.0, 0.1])
+def test_float32_loss_where_the_target_probability_underflows(eps):
+    """The logsumexp is read back from the softmax at each row's largest logit, never from the
+    target's probability, so a target whose softmax underflows to 0 in float32 still has its
+    finite loss."""
+    torch.manual_seed(4)
+    N, D, V = 6, 4, 9
+    x = torch.randn(N, D)
+    x[0] *= 80.0  # logits hundreds apart: some probabilities are exactly 0 in float32
+    weight = torch.randn(V, D, requires_grad=True)
+    bias = torch.randn(V, requires_grad=True)
+    y = (x[0] @ weight.detach().t()).argmin().repeat(N)  # row 0's least likely word
+    assert torch.softmax(x[0] @ weight.detach().t() + bias.detach(), -1)[y[0]] == 0
+    x.requires_grad_()
+    fused = linear_cross_entropy(x, weight, bias, y, eps, chunk=4)
+    reference = plain(x, weight, bias, y, eps)
+    assert torch.isfinite(fused)
+    torch.testing.assert_close(fused, reference)
+    got = torch.autograd.grad(fused, (x, weight, bias))
+    want = torch.autograd.grad(reference, (x, weight, bias))
+    for a, b in zip(got, want, strict=True):
+        torch.testing.assert_close(a, b)
