@@ -476,7 +476,12 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=30)
     parser.add_argument("--batch", type=int, default=64)
     parser.add_argument("--batch-tokens", type=int, default=None)
-    parser.add_argument("--pool", type=int, default=200, help="batches per length-sorted pool")
+    parser.add_argument(
+        "--pool",
+        type=int,
+        default=400,
+        help="batches per length-sorted pool (400: the protocol's 395 batches in one pool)",
+    )
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--decode-sentences", type=int, default=None, help="first N of Mark")
     parser.add_argument("--out", type=Path, default=None)
