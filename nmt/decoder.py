@@ -315,7 +315,13 @@ class LuongDecoder(nn.Module):
         T = tgt_in.size(1)
         if not self.input_feed:
             state = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())
-            top, _ = self.lstm(emb, state)  # (B, T, H): the whole recurrence in one call
+            # (B, T, H): the whole recurrence in one call. On CPU it runs in float32 under
+            # autocast too, as the encoder's packed call does: oneDNN has no bfloat16 LSTM on
+            # CPUs without bfloat16 instructions (AVX2 only), and one precision on every CPU
+            # keeps a run's numbers the same across machines.
+            # (CPU autocast's switch leaves CUDA's alone.)
+            with torch.autocast("cpu", enabled=False):
+                top, _ = self.lstm(emb, state)
             steps = torch.arange(T, device=tgt_in.device)
             return self.attentional(top, enc, keys, steps)
         keys, enc = per_step(keys, enc)

@@ -38,6 +38,6 @@ def check_precision(precision: str, device: torch.device, key: str) -> None:
         _warned.add(key)
         log.warning(
             "%s=bfloat16: this CPU has no bfloat16 instructions (avx512_bf16 or AMX), so "
-            "bfloat16 products will be slower than float32",
+            "bfloat16 products are emulated, several times slower than float32",
             key,
         )
