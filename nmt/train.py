@@ -69,7 +69,9 @@ def prepare_data(cfg: DictConfig, tokenizer_cfg: TokenizerConfig):
     return corpus, tokenizer, data
 
 
-def restore(run_dir: Path, model: Seq2Seq, optimizer: torch.optim.Optimizer) -> TrainState:
+def restore(
+    cfg: DictConfig, run_dir: Path, model: Seq2Seq, optimizer: torch.optim.Optimizer
+) -> TrainState:
     """Load model, optimizer, RNG and loop position from RUN_DIR/checkpoints/last.pt, and drop
     metrics logged after it (they will be logged again)."""
     saved = load_checkpoint(run_dir / "checkpoints" / "last.pt")
@@ -77,7 +79,9 @@ def restore(run_dir: Path, model: Seq2Seq, optimizer: torch.optim.Optimizer) -> 
     optimizer.load_state_dict(saved["optimizer"])
     set_rng_state(saved["rng"])
     state = TrainState(**saved["train_state"])
-    state.stopped_early = False  # a larger budget gets another chance
+    budget = [key.split(".")[1] for key in BUDGET_KEYS]
+    if any(saved["config"]["trainer"][key] != cfg.trainer[key] for key in budget):
+        state.stopped_early = False  # a larger budget gets another chance
     metrics = run_dir / "metrics.jsonl"
     if metrics.is_file():
         kept = [
@@ -111,7 +115,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         count_parameters(model),
         device,
     )
-    state = restore(run_dir, model, optimizer) if cfg.resume else TrainState()
+    state = restore(cfg, run_dir, model, optimizer) if cfg.resume else TrainState()
     fit = Fit(cfg, run_dir, model, optimizer, tokenizer, data, device, state)
     fit.run()
 
