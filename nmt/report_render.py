@@ -15,8 +15,13 @@ class Table:
     rows: list[list[str]]
 
 
-# A report section: a title and its blocks (paragraphs, tables, images).
-Section = tuple[str, list["str | Table | Path"]]
+@dataclasses.dataclass(frozen=True)
+class Bullets:
+    items: list[str]
+
+
+# A report section: a title and its blocks (paragraphs, tables, bullet lists, images).
+Section = tuple[str, list["str | Table | Bullets | Path"]]
 
 
 NUMBER = re.compile(r"^(–|[-+]?[\d,.]+( ± [\d,.]+)?)$")
@@ -30,6 +35,15 @@ def _numeric(table: Table) -> list[bool]:
     ]
 
 
+def markdown_table(table: Table) -> str:
+    """A Markdown table, numeric columns right-aligned."""
+    cells = [[c.replace("|", "\\|") for c in row] for row in [table.header, *table.rows]]
+    lines = ["| " + " | ".join(cells[0]) + " |"]
+    lines.append("|" + "|".join("---:" if n else ":---" for n in _numeric(table)) + "|")
+    lines += ["| " + " | ".join(row) + " |" for row in cells[1:]]
+    return "\n".join(lines)
+
+
 def to_markdown(title: str, sections: list[Section]) -> str:
     """The report as Markdown; images are the PNG files beside it."""
     lines = [f"# {title}", ""]
@@ -37,12 +51,9 @@ def to_markdown(title: str, sections: list[Section]) -> str:
         lines += [f"## {heading}", ""]
         for block in blocks:
             if isinstance(block, Table):
-                cells = [
-                    [c.replace("|", "\\|") for c in row] for row in [block.header, *block.rows]
-                ]
-                lines += ["| " + " | ".join(row) + " |" for row in cells[:1]]
-                lines.append("|" + "|".join("---:" if n else ":---" for n in _numeric(block)) + "|")
-                lines += ["| " + " | ".join(row) + " |" for row in cells[1:]]
+                lines.append(markdown_table(block))
+            elif isinstance(block, Bullets):
+                lines += [f"- {item}" for item in block.items]
             elif isinstance(block, Path):
                 lines.append(f"![{heading}]({block.name})")
             else:
@@ -93,6 +104,9 @@ def to_html(title: str, sections: list[Section]) -> str:
         for block in blocks:
             if isinstance(block, Table):
                 parts.append(_html_table(block))
+            elif isinstance(block, Bullets):
+                items = "".join(f"<li>{html.escape(item)}</li>" for item in block.items)
+                parts.append(f"<ul>{items}</ul>")
             elif isinstance(block, Path):
                 data = base64.b64encode(block.read_bytes()).decode("ascii")
                 alt = html.escape(heading, quote=True)

@@ -1,0 +1,395 @@
+"""A reproduction's report in its paper's layout: the results table with the published numbers
+beside ours, BLEU by source length, learning curves, attention heatmaps and the claims table.
+
+Everything comes from the paper file (configs/paper/NAME.yaml) and the finished run directories
+(results.json, metrics.jsonl, test.* files, checkpoints/best.pt); nothing is read from logs.
+The claim tests are the paper file's `claims`, each of one `kind` (see CLAIM_TESTS).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+import numpy as np
+from omegaconf import DictConfig
+
+from nmt.alignment import Monotonicity, monotonicity, word_weights
+from nmt.data import n_words
+from nmt.metrics import bleu
+from nmt.plots import attention_heatmap, bleu_by_length_plot, learning_curves
+from nmt.report import Run, load_run, mean_std
+from nmt.report_render import Bullets, Section, Table, markdown_table, to_html, to_markdown
+from nmt.reproduce import Job, scale_spec, wall_times
+from nmt.significance import paired_bootstrap
+
+NOT_TESTABLE = "not testable here"
+
+
+@dataclasses.dataclass(frozen=True)
+class Row:
+    """A paper row and its finished runs (seed order)."""
+
+    spec: DictConfig
+    runs: list[Run]
+
+    def by_seed(self) -> dict[int, Run]:
+        return {int(r.seed): r for r in self.runs}
+
+
+def load_rows(paper: DictConfig, jobs: list[Job]) -> dict[str, Row]:
+    finished: dict[str, list[Run]] = {row.id: [] for row in paper.rows}
+    for job in jobs:
+        if job.status() == "done":
+            finished[job.row].append(load_run(job.directory))
+    return {row.id: Row(row, finished[row.id]) for row in paper.rows}
+
+
+def _values(row: Row, get: Callable[[dict], float | None]) -> list[float]:
+    return [v for v in (get(r.results) for r in row.runs) if v is not None]
+
+
+def _published(row: Row, key: str) -> str:
+    value = row.spec.published.get(key)
+    return "–" if value is None else f"{value:.2f}"
+
+
+def results_table(paper: DictConfig, rows: dict[str, Row], walls: dict) -> Table:
+    columns = paper.published_columns
+    header = ["model", "seeds", "BLEU", *(f"paper: {c}" for c in columns.values())]
+    header += ["multi-ref BLEU", "chrF", "test ppl", "params", "updates (best)"]
+    header += ["train (min)", "job wall-clock (min)"]
+    table = []
+    for row in rows.values():
+        runs = row.runs
+        wall = [
+            walls[(row.spec.id, int(r.seed))] / 60
+            for r in runs
+            if (row.spec.id, int(r.seed)) in walls
+        ]
+        steps = mean_std(_values(row, lambda r: r.get("steps")), ".0f", spread=False)
+        best = mean_std(_values(row, lambda r: r.get("best_step")), ".0f")
+        table.append(
+            [
+                row.spec.label,
+                str(len(runs)),
+                mean_std(_values(row, lambda r: r.get("bleu")), ".2f"),
+                *(_published(row, key) for key in columns),
+                mean_std(_values(row, lambda r: r.get("bleu_multi_ref")), ".2f"),
+                mean_std(_values(row, lambda r: r.get("chrf")), ".2f"),
+                mean_std(_values(row, lambda r: r.get("test_ppl")), ".2f"),
+                mean_std(_values(row, lambda r: r.get("params")), ",.0f", spread=False),
+                "–" if not runs else f"{steps} ({best})",
+                mean_std(_values(row, lambda r: (r.get("train_time_s") or 0) / 60), ".1f"),
+                mean_std(wall, ".1f"),
+            ]
+        )
+    return Table(header, table)
+
+
+def mean_by_length(row: Row) -> list[dict]:
+    """The row's bleu_by_length buckets with BLEU averaged over seeds (and its std)."""
+    tables = [r.results["bleu_by_length"] for r in row.runs if r.results.get("bleu_by_length")]
+    merged = []
+    for cells in zip(*tables, strict=True):
+        scores = [c["bleu"] for c in cells if c["bleu"] is not None]
+        merged.append(
+            {
+                "bucket": cells[0]["bucket"],
+                "n": cells[0]["n"],
+                "bleu": statistics.mean(scores) if scores else None,
+                "std": statistics.stdev(scores) if len(scores) > 1 else None,
+            }
+        )
+    return merged
+
+
+def length_section(paper: DictConfig, rows: dict[str, Row], out: Path) -> list:
+    shown = {rows[r].spec.label: mean_by_length(rows[r]) for r in paper.length_rows if rows[r].runs}
+    shown = {label: buckets for label, buckets in shown.items() if buckets}
+    if not shown:
+        return ["No finished runs yet."]
+    plot = bleu_by_length_plot(shown, out / "bleu_by_length.png")
+    buckets = next(iter(shown.values()))
+    header = ["model", *(f"{b['bucket']} (n={b['n']})" for b in buckets)]
+    table = [
+        [
+            label,
+            *(
+                mean_std([b["bleu"]], ".2f")
+                if b["std"] is None
+                else f"{b['bleu']:.2f} ± {b['std']:.2f}"
+                for b in cells
+            ),
+        ]
+        for label, cells in shown.items()
+    ]
+    return [
+        "Test BLEU per source-length bucket (words; n = test verses in the bucket), mean over "
+        "seeds (± std across seeds in the table). The paper's Figure 2 plots the same curves on "
+        "news-test-2014.",
+        plot,
+        Table(header, table),
+    ]
+
+
+def curves_section(rows: dict[str, Row], out: Path) -> list:
+    curves, colors = {}, {}
+    for i, row in enumerate(rows.values()):
+        for run in row.runs:
+            label = f"{row.spec.label} s{run.seed}"
+            curves[label], colors[label] = run.metrics, f"C{i % 10}"
+    if not curves:
+        return ["No finished runs yet."]
+    path = learning_curves(curves, out / "learning_curves.png", colors=colors)
+    return ["Dev perplexity and dev BLEU at every validation, every run (one colour a row).", path]
+
+
+def alignment_verses(lines: list[str], spec: DictConfig) -> list[int]:
+    return [i for i, s in enumerate(lines) if spec.min_words <= n_words(s) <= spec.max_words]
+
+
+def heatmap_section(paper: DictConfig, rows: dict[str, Row], out: Path) -> tuple[list, list]:
+    """Heatmaps of the heatmap row's first run on the first `count` verses, and the
+    monotonicity of its attention over every verse of the given lengths."""
+    spec = paper.heatmaps
+    row = rows[spec.row]
+    if not row.runs:
+        return [f"{row.spec.label} has no finished run yet."], []
+    import torch
+
+    from nmt.config import DecodeConfig, typed
+    from nmt.translate import load_model, translate_texts
+
+    run = row.runs[0]
+    sources = run.lines("test.src")
+    chosen = alignment_verses(sources, spec)
+    if not chosen:
+        return [f"No test verse of {spec.min_words}-{spec.max_words} words."], []
+    device = torch.device("cpu")
+    model, tokenizer, saved = load_model(str(run.path / "checkpoints" / "best.pt"), device)
+    decode = typed(DecodeConfig, DictConfig(saved["config"]["decode"]), "decode")
+    lines = [sources[i] for i in chosen]
+    with torch.no_grad():
+        _, hyps = translate_texts(model, tokenizer, lines, decode, device)
+    blocks: list = [
+        f"Attention of {row.spec.label} (seed {run.seed}, best checkpoint, {decode.beam_size}-beam"
+        f" search) on test verses of {spec.min_words}-{spec.max_words} source words; words "
+        "are merged from their pieces (a source word sums its pieces' weights, a target word "
+        "averages its pieces' rows). White = 1, black = 0. Compare the paper's Figure 3."
+    ]
+    measures = []
+    for k, (line, hyp) in enumerate(zip(lines, hyps, strict=True)):
+        src = tokenizer.src_tokens(line)
+        tgt = tokenizer.tgt_tokens(hyp.ids) + ["</s>"]
+        words, src_words, tgt_words = word_weights(hyp.attention[:, : len(src)].numpy(), src, tgt)
+        measures.append(monotonicity(words[:-1, :-1]))  # without </s> on either axis
+        if k < spec.count:
+            title = f"test verse {chosen[k] + 1}"
+            blocks.append(
+                attention_heatmap(words, src_words, tgt_words, out / f"heatmap_{k + 1}.png", title)
+            )
+    return blocks, measures
+
+
+def signed_mean_std(values: Sequence[float]) -> str:
+    """'+1.23 ± 0.45' (the mean signed, the spread not)."""
+    if len(values) == 1:
+        return f"{values[0]:+.2f}"
+    return f"{statistics.mean(values):+.2f} ± {statistics.stdev(values):.2f}"
+
+
+def _p_text(values: Sequence[float]) -> str:
+    return ", ".join(f"{p:.4f}" for p in values) if values else "–"
+
+
+def test_better(rows: dict[str, Row], test: DictConfig, alpha: float, n: int) -> tuple:
+    a, b = rows[test.a], rows[test.b]
+    pairs = [(s, a.by_seed()[s], b.by_seed()[s]) for s in a.by_seed() if s in b.by_seed()]
+    if not pairs:
+        return "–", "–", f"{NOT_TESTABLE} (no seed of both rows has finished)"
+    gains, p_values = [], []
+    for _, run_a, run_b in pairs:
+        result = paired_bootstrap(
+            run_b.lines("test.hyp"),
+            run_a.lines("test.hyp"),
+            [run_b.lines("test.ref")],
+            n_samples=n,
+        )
+        gains.append(result["system_bleu"] - result["baseline_bleu"])
+        p_values.append(result["p_value"])
+    scores = f"{mean_std([r.results['bleu'] for _, r, _ in pairs], '.2f')} vs " + mean_std(
+        [r.results["bleu"] for _, _, r in pairs], ".2f"
+    )
+    ours = f"{signed_mean_std(gains)} BLEU ({scores}; {len(pairs)} seed pairs)"
+    if statistics.mean(gains) > 0 and all(p < alpha for p in p_values):
+        verdict = "held"
+    elif statistics.mean(gains) > 0:
+        verdict = f"did not hold: better, but not significant in every seed pair (p < {alpha})"
+    else:
+        verdict = "did not hold: not better"
+    return ours, _p_text(p_values), verdict
+
+
+def _subset_bleu(run: Run, keep: Callable[[int], bool]) -> float | None:
+    """Corpus BLEU of the test sentences whose source length in words `keep` accepts (None
+    when there are none)."""
+    src, hyps, refs = run.lines("test.src"), run.lines("test.hyp"), run.lines("test.ref")
+    chosen = [i for i, s in enumerate(src) if keep(n_words(s))]
+    if not chosen:
+        return None
+    return bleu([hyps[i] for i in chosen], [[refs[i] for i in chosen]])[0]
+
+
+def test_length_gap(rows: dict[str, Row], test: DictConfig, alpha: float, n: int) -> tuple:
+    a, b = rows[test.a], rows[test.b]
+    seeds = [s for s in a.by_seed() if s in b.by_seed()]
+    if not seeds:
+        return "–", "–", f"{NOT_TESTABLE} (no seed of both rows has finished)"
+    short, long = [], []
+    for s in seeds:
+        run_a, run_b = a.by_seed()[s], b.by_seed()[s]
+        for gaps, keep in (
+            (short, lambda k: k < test.short_below),
+            (long, lambda k: k >= test.long_from),
+        ):
+            score_a, score_b = _subset_bleu(run_a, keep), _subset_bleu(run_b, keep)
+            if score_a is None or score_b is None:
+                return "–", "–", f"{NOT_TESTABLE} (a length range has no test sentence)"
+            gaps.append(score_a - score_b)
+    ours = (
+        f"gap {signed_mean_std(short)} under {test.short_below} words, "
+        f"{signed_mean_std(long)} from {test.long_from} ({len(seeds)} seeds)"
+    )
+    widened = all(g_long > g_short for g_short, g_long in zip(short, long, strict=True))
+    return ours, "–", "held" if widened else "did not hold: the gap does not widen in every seed"
+
+
+def test_monotonic(measures: list[Monotonicity], test: DictConfig, paper: DictConfig) -> tuple:
+    rhos = [m.rho for m in measures if m.rho is not None]
+    if not rhos:
+        return "–", "–", f"{NOT_TESTABLE} (no heatmap verse has two output words)"
+    median = float(np.median(rhos))
+    backward = statistics.mean(m.backward for m in measures)
+    spec = paper.heatmaps
+    ours = (
+        f"median Spearman rho {median:.2f} over {len(rhos)} verses of {spec.min_words}-"
+        f"{spec.max_words} words; {backward:.0%} of target words step backwards"
+    )
+    verdict = "held" if median >= test.min_rho else f"did not hold: median rho < {test.min_rho}"
+    return ours, "–", verdict
+
+
+def claims_table(paper: DictConfig, rows: dict[str, Row], measures: list, n: int) -> Table:
+    lines = []
+    for claim in paper.claims:
+        test = claim.test
+        if test.kind == "better":
+            ours, p, verdict = test_better(rows, test, paper.alpha, n)
+        elif test.kind == "length_gap":
+            ours, p, verdict = test_length_gap(rows, test, paper.alpha, n)
+        elif test.kind == "monotonic":
+            ours, p, verdict = test_monotonic(measures, test, paper)
+        else:
+            ours, p, verdict = "–", "–", f"{NOT_TESTABLE} (no test of kind '{test.kind}')"
+        lines.append([str(claim.id), claim.claim, claim.paper, ours, p, verdict])
+    header = ["#", "claim", "paper", "ours (mean ± std over seeds)", "p (per seed)", "verdict"]
+    return Table(header, lines)
+
+
+def _commit() -> str:
+    try:
+        found = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=Path(__file__).parent,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return found.stdout.strip() or "unknown"
+
+
+def machine() -> str:
+    import torch
+
+    model = platform.processor() or platform.machine()
+    cpuinfo = Path("/proc/cpuinfo")
+    if cpuinfo.is_file():
+        names = [
+            ln.split(":", 1)[1].strip()
+            for ln in cpuinfo.read_text().splitlines()
+            if ln.startswith("model name")
+        ]
+        model = f"{len(names)}-core {names[0]}" if names else model
+    return f"{model}, torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()})"
+
+
+def write_paper_report(
+    paper: DictConfig,
+    scale: str,
+    jobs: list[Job],
+    out: Path,
+    extra: list[str],
+    *,
+    n_samples: int = 1000,
+) -> tuple[Path, str]:
+    """Write OUT/report.md, OUT/report.html and their PNGs; return report.md's path and the
+    claims table as Markdown."""
+    out.mkdir(parents=True, exist_ok=True)
+    rows = load_rows(paper, jobs)
+    walls = wall_times(out.parent)
+    spec = scale_spec(paper, scale)
+    finished = sum(len(r.runs) for r in rows.values())
+    changes = list(spec.changes)
+    if extra:
+        changes.append(f"Extra overrides of every run: {' '.join(extra)}")
+    heatmaps, measures = heatmap_section(paper, rows, out)
+    claims = claims_table(paper, rows, measures, n_samples)
+    command = " ".join(["nmt-reproduce", *sys.argv[1:]]) if sys.argv[1:] else "nmt-reproduce"
+    sections: list[Section] = [
+        (
+            "Setup",
+            [
+                f"Command: `{command}`. Scale {scale}; {finished} of {len(jobs)} runs finished. "
+                f"Commit {_commit()}, {machine()}, {datetime.now():%Y-%m-%d %H:%M}.",
+                f"The paper: {paper.published_setup}",
+                "Changes from the paper at this scale, and why:",
+                Bullets(changes),
+            ],
+        ),
+        (
+            "Claims",
+            [
+                "Each claim of the paper with its test (declared in the paper file): 'better' "
+                "compares each seed's pair of runs (same seed) by paired bootstrap resampling of "
+                f"test BLEU ({n_samples} resamples, sacrebleu's test), held when the gain is "
+                f"positive on average and p < {paper.alpha} in every pair.",
+                claims,
+            ],
+        ),
+        (
+            "Table 1: BLEU",
+            [
+                "Test BLEU (sacrebleu, 13a, mixed case, against the primary reference), mean ± std "
+                "over seeds, beside the paper's; multi-ref BLEU uses every reference. Updates: "
+                "trained (best checkpoint's). Train: time in training steps; job: the whole run, "
+                "validations and test decoding included.",
+                results_table(paper, rows, walls),
+            ],
+        ),
+        ("Figure 2: BLEU by source length", length_section(paper, rows, out)),
+        ("Learning curves", curves_section(rows, out)),
+        ("Figure 3: attention", heatmaps),
+    ]
+    title = f"Reproduction of {paper.title}"
+    (out / "report.md").write_text(to_markdown(title, sections), encoding="utf-8")
+    (out / "report.html").write_text(to_html(title, sections), encoding="utf-8")
+    return out / "report.md", markdown_table(claims)

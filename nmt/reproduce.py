@@ -1,0 +1,286 @@
+"""`nmt-reproduce paper=NAME [scale=cpu] [seeds=N] [out=DIR]`: run a paper's rows, then report.
+
+A paper is a file under configs/paper/ (its rows, published numbers, per-scale overrides and the
+claims to check); this module only runs what it declares. Every row x seed is one `nmt-train` job
+in its own subdirectory OUT/ROW/seedS, run as a child process. Run again, the command skips the
+jobs that have results.json, resumes those that have a checkpoint, and starts the others, so a
+reproduction can span several sittings and `seeds=5` later adds seeds 4 and 5 only. It ends by
+writing OUT/report/ (nmt.paper_report) and printing the claims table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import fcntl
+import json
+import logging
+import os
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from nmt.config import CONFIG_DIR, cli
+from nmt.errors import NmtError
+
+log = logging.getLogger(__name__)
+
+JOBS_LOG = "jobs.jsonl"  # one line per finished sitting of a job: row, seed, wall_s, exit
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One row x seed of a reproduction and the `nmt-train` overrides that make it."""
+
+    row: str
+    label: str
+    seed: int
+    directory: Path
+    overrides: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.label} seed {self.seed}"
+
+    def status(self) -> str:
+        """'done' (results.json), 'resume' (a checkpoint), 'partial' (started, no checkpoint)
+        or 'new'."""
+        if (self.directory / "results.json").is_file():
+            return "done"
+        if (self.directory / "checkpoints" / "last.pt").is_file():
+            return "resume"
+        return "partial" if self.directory.exists() else "new"
+
+
+def scale_spec(paper: DictConfig, scale: str) -> DictConfig:
+    if scale not in paper.scales:
+        raise NmtError(
+            f"scale: '{scale}' is not one of paper {paper.name}'s scales "
+            f"({', '.join(paper.scales)})"
+        )
+    return paper.scales[scale]
+
+
+def row_overrides(paper: DictConfig, row: DictConfig, scale: str, extra: list[str]) -> list[str]:
+    """The `nmt-train` overrides of one row at `scale` (the seed and directory come apart)."""
+    spec = scale_spec(paper, scale)
+    overrides = [f"experiment={row.experiment}", *spec.overrides]
+    if spec.max_steps is not None:
+        overrides.append(f"trainer.max_steps={int(spec.max_steps * row.get('steps_factor', 1))}")
+    return overrides + list(extra)
+
+
+def plan(paper: DictConfig, scale: str, seeds: int, out: Path, extra: list[str]) -> list[Job]:
+    """All jobs, seed by seed (every row of seed 1 first), so that whole seeds finish first."""
+    if seeds < 1:
+        raise NmtError(f"seeds: must be at least 1, not {seeds}")
+    return [
+        Job(
+            row=row.id,
+            label=row.label,
+            seed=seed,
+            directory=out / row.id / f"seed{seed}",
+            overrides=(*row_overrides(paper, row, scale, extra), f"seed={seed}"),
+        )
+        for seed in range(1, seeds + 1)
+        for row in paper.rows
+    ]
+
+
+def check_same_job(job: Job) -> None:
+    """Refuse to resume or reuse a job directory made with other overrides."""
+    saved = job.directory / ".hydra" / "overrides.yaml"
+    if not saved.is_file():
+        return
+    before = [str(o) for o in OmegaConf.load(saved)]
+    if before != list(job.overrides):
+        raise NmtError(
+            f"{job.directory} was run with other overrides ({' '.join(before)}), not "
+            f"({' '.join(job.overrides)}); move it away or choose another out="
+        )
+
+
+def command(job: Job) -> list[str]:
+    """The child's command line: resume from the checkpoint, or a fresh run in the directory."""
+    train = [sys.executable, "-m", "nmt.train"]
+    if job.status() == "resume":
+        return [*train, f"resume={job.directory}"]
+    return [*train, *job.overrides, f"hydra.run.dir={job.directory}"]
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when the parent dies, so no orphan keeps writing the job."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _new_lines(path: Path, seen: int) -> tuple[list[dict], int]:
+    """The metrics.jsonl records after the first `seen` lines, and the new line count."""
+    if not path.is_file():
+        return [], seen
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if len(lines) < seen:  # a resumed run drops the records after its checkpoint
+        seen = 0
+    return [json.loads(line) for line in lines[seen:]], len(lines)
+
+
+def run_job(job: Job, log_file: Path, tag: str) -> int:
+    """Run the job's `nmt-train` with its output in `log_file`; print each validation."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    metrics = job.directory / "metrics.jsonl"
+    seen = _new_lines(metrics, 0)[1]
+    with open(log_file, "a", encoding="utf-8") as out:
+        out.write(f"\n$ {' '.join(command(job))}\n")
+        out.flush()
+        child = subprocess.Popen(
+            command(job), stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
+        try:
+            while True:
+                try:
+                    code = child.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    code = None
+                records, seen = _new_lines(metrics, seen)
+                for r in records:
+                    bleu = "" if r.get("dev_bleu") is None else f", dev BLEU {r['dev_bleu']:.2f}"
+                    print(f"{tag}   step {r['step']}: dev ppl {r['dev_ppl']:.2f}{bleu}", flush=True)
+                if code is not None:
+                    return code
+        finally:
+            if child.poll() is None:  # interrupted: the child saves nothing more, resume redoes
+                child.terminate()
+                child.wait()
+
+
+def busy_cpu_s() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (/proc/stat; None elsewhere)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    ticks = [int(f) for f in fields]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def children_cpu_s() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
+def _duration(seconds: float) -> str:
+    minutes = seconds / 60
+    return f"{minutes:.1f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+
+
+def wall_times(out: Path) -> dict[tuple[str, int], float]:
+    """Wall-clock seconds spent on each finished (row, seed), summed over its sittings."""
+    path = out / JOBS_LOG
+    totals: dict[tuple[str, int], float] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            totals[(r["row"], r["seed"])] = totals.get((r["row"], r["seed"]), 0.0) + r["wall_s"]
+    return totals
+
+
+def time_left(jobs: list[Job], out: Path) -> str:
+    """About how long the unfinished jobs take: each at its row's mean wall-clock so far (or
+    the mean over all finished jobs before its row has finished once)."""
+    walls = wall_times(out)
+    done = {
+        (j.row, j.seed): walls[(j.row, j.seed)]
+        for j in jobs
+        if j.status() == "done" and (j.row, j.seed) in walls
+    }
+    if not done:
+        return "time left unknown"
+    overall = sum(done.values()) / len(done)
+    total = 0.0
+    for job in jobs:
+        if job.status() != "done":
+            same = [s for (row, _), s in done.items() if row == job.row]
+            total += sum(same) / len(same) if same else overall
+    return f"about {_duration(total)} left"
+
+
+@contextmanager
+def locked(out: Path) -> Iterator[None]:
+    """Hold OUT/.lock: a second nmt-reproduce on the same directory is refused (the lock goes
+    with the process, so a killed one leaves none)."""
+    out.mkdir(parents=True, exist_ok=True)
+    with open(out / ".lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise NmtError(f"out={out}: another nmt-reproduce is running there") from None
+        yield
+
+
+def run_all(jobs: list[Job], out: Path) -> None:
+    """Run every unfinished job in order, with a progress line per job."""
+    start = time.monotonic()
+    for n, job in enumerate(jobs, start=1):
+        tag = f"[{n}/{len(jobs)}]"
+        check_same_job(job)
+        status = job.status()
+        if status == "done":
+            bleu = json.loads((job.directory / "results.json").read_text())["bleu"]
+            print(f"{tag} {job.name}: finished earlier (test BLEU {bleu:.2f})", flush=True)
+            continue
+        if status == "partial":  # killed before its first checkpoint: nothing to keep
+            shutil.rmtree(job.directory)
+        verb = "resuming from its last checkpoint" if status == "resume" else "starting"
+        log_file = out / "logs" / f"{job.row}-seed{job.seed}.log"
+        print(f"{tag} {job.name}: {verb} (log: {log_file})", flush=True)
+        began, busy, own = time.monotonic(), busy_cpu_s(), children_cpu_s()
+        code = run_job(job, log_file, tag)
+        wall = time.monotonic() - began
+        # CPU time the rest of the machine took meanwhile: a timing shared with other work
+        other = None if busy is None else busy_cpu_s() - busy - (children_cpu_s() - own)
+        record = {"row": job.row, "seed": job.seed, "wall_s": wall, "exit": code}
+        with open(out / JOBS_LOG, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record | {"other_cpu_s": other}) + "\n")
+        if code != 0:
+            raise NmtError(f"{job.name} failed (exit {code}); its output is in {log_file}")
+        bleu = json.loads((job.directory / "results.json").read_text())["bleu"]
+        print(
+            f"{tag} {job.name}: done in {_duration(wall)}, test BLEU {bleu:.2f}; "
+            f"elapsed {_duration(time.monotonic() - start)}, {time_left(jobs, out)}",
+            flush=True,
+        )
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="reproduce", version_base="1.3")
+@cli
+def main(cfg: DictConfig) -> None:
+    from nmt.paper_report import write_paper_report
+
+    out = Path(cfg.out)
+    paper, scale = cfg.paper, str(cfg.scale)
+    extra = [str(o) for o in cfg.train_overrides]
+    jobs = plan(paper, scale, int(cfg.seeds), out, extra)
+    with locked(out):
+        if not cfg.report_only:
+            run_all(jobs, out)
+        report, claims = write_paper_report(
+            paper, scale, jobs, out / "report", extra, n_samples=int(cfg.bootstrap_samples)
+        )
+    print(f"report: {report}")
+    print(claims)
+
+
+if __name__ == "__main__":
+    main()
