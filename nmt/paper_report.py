@@ -26,7 +26,7 @@ from nmt.metrics import bleu
 from nmt.plots import attention_heatmap, bleu_by_length_plot, learning_curves
 from nmt.report import Run, load_run, mean_std
 from nmt.report_render import Bullets, Section, Table, markdown_table, to_html, to_markdown
-from nmt.reproduce import Job, scale_spec, wall_times
+from nmt.reproduce import Job, job_times, scale_spec
 from nmt.significance import paired_bootstrap
 
 NOT_TESTABLE = "not testable here"
@@ -69,7 +69,7 @@ def results_table(paper: DictConfig, rows: dict[str, Row], walls: dict) -> Table
     for row in rows.values():
         runs = row.runs
         wall = [
-            walls[(row.spec.id, int(r.seed))] / 60
+            walls[(row.spec.id, int(r.seed))]["wall_s"] / 60
             for r in runs
             if (row.spec.id, int(r.seed)) in walls
         ]
@@ -91,6 +91,32 @@ def results_table(paper: DictConfig, rows: dict[str, Row], walls: dict) -> Table
             ]
         )
     return Table(header, table)
+
+
+def runs_table(rows: dict[str, Row], walls: dict) -> Table:
+    """One line per run; 'shared' is the rest of the machine's CPU use while the run trained,
+    in cores (0.5: half a core busy with other work on average), which slows a timing."""
+    lines = []
+    for row in rows.values():
+        for run in row.runs:
+            times = walls.get((row.spec.id, int(run.seed)))
+            r = run.results
+            lines.append(
+                [
+                    row.spec.label,
+                    str(run.seed),
+                    f"{r['bleu']:.2f}",
+                    f"{r.get('steps', 0)} ({r.get('best_step', 0)})",
+                    f"{(r.get('train_time_s') or 0) / 60:.1f}",
+                    "–" if times is None else f"{times['wall_s'] / 60:.1f}",
+                    "–"
+                    if times is None or times["other_cpu_s"] is None
+                    else f"{times['other_cpu_s'] / max(times['wall_s'], 1e-9):.2f}",
+                    str(run.path),
+                ]
+            )
+    header = ["model", "seed", "BLEU", "updates (best)", "train (min)", "wall-clock (min)"]
+    return Table([*header, "shared (cores)", "directory"], lines)
 
 
 def mean_by_length(row: Row) -> list[dict]:
@@ -209,7 +235,7 @@ def _p_text(values: Sequence[float]) -> str:
     return ", ".join(f"{p:.4f}" for p in values) if values else "–"
 
 
-def test_better(rows: dict[str, Row], test: DictConfig, alpha: float, n: int) -> tuple:
+def check_better(rows: dict[str, Row], test: DictConfig, alpha: float, n: int) -> tuple:
     a, b = rows[test.a], rows[test.b]
     pairs = [(s, a.by_seed()[s], b.by_seed()[s]) for s in a.by_seed() if s in b.by_seed()]
     if not pairs:
@@ -247,7 +273,7 @@ def _subset_bleu(run: Run, keep: Callable[[int], bool]) -> float | None:
     return bleu([hyps[i] for i in chosen], [[refs[i] for i in chosen]])[0]
 
 
-def test_length_gap(rows: dict[str, Row], test: DictConfig, alpha: float, n: int) -> tuple:
+def check_length_gap(rows: dict[str, Row], test: DictConfig, alpha: float, n: int) -> tuple:
     a, b = rows[test.a], rows[test.b]
     seeds = [s for s in a.by_seed() if s in b.by_seed()]
     if not seeds:
@@ -271,7 +297,7 @@ def test_length_gap(rows: dict[str, Row], test: DictConfig, alpha: float, n: int
     return ours, "–", "held" if widened else "did not hold: the gap does not widen in every seed"
 
 
-def test_monotonic(measures: list[Monotonicity], test: DictConfig, paper: DictConfig) -> tuple:
+def check_monotonic(measures: list[Monotonicity], test: DictConfig, paper: DictConfig) -> tuple:
     rhos = [m.rho for m in measures if m.rho is not None]
     if not rhos:
         return "–", "–", f"{NOT_TESTABLE} (no heatmap verse has two output words)"
@@ -291,11 +317,11 @@ def claims_table(paper: DictConfig, rows: dict[str, Row], measures: list, n: int
     for claim in paper.claims:
         test = claim.test
         if test.kind == "better":
-            ours, p, verdict = test_better(rows, test, paper.alpha, n)
+            ours, p, verdict = check_better(rows, test, paper.alpha, n)
         elif test.kind == "length_gap":
-            ours, p, verdict = test_length_gap(rows, test, paper.alpha, n)
+            ours, p, verdict = check_length_gap(rows, test, paper.alpha, n)
         elif test.kind == "monotonic":
-            ours, p, verdict = test_monotonic(measures, test, paper)
+            ours, p, verdict = check_monotonic(measures, test, paper)
         else:
             ours, p, verdict = "–", "–", f"{NOT_TESTABLE} (no test of kind '{test.kind}')"
         lines.append([str(claim.id), claim.claim, claim.paper, ours, p, verdict])
@@ -345,7 +371,7 @@ def write_paper_report(
     claims table as Markdown."""
     out.mkdir(parents=True, exist_ok=True)
     rows = load_rows(paper, jobs)
-    walls = wall_times(out.parent)
+    walls = job_times(out.parent)
     spec = scale_spec(paper, scale)
     finished = sum(len(r.runs) for r in rows.values())
     changes = list(spec.changes)
@@ -388,6 +414,7 @@ def write_paper_report(
         ("Figure 2: BLEU by source length", length_section(paper, rows, out)),
         ("Learning curves", curves_section(rows, out)),
         ("Figure 3: attention", heatmaps),
+        ("Runs", [runs_table(rows, walls)]),
     ]
     title = f"Reproduction of {paper.title}"
     (out / "report.md").write_text(to_markdown(title, sections), encoding="utf-8")

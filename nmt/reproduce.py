@@ -15,7 +15,6 @@ import fcntl
 import json
 import logging
 import os
-import resource
 import shutil
 import signal
 import subprocess
@@ -135,35 +134,6 @@ def _new_lines(path: Path, seen: int) -> tuple[list[dict], int]:
     return [json.loads(line) for line in lines[seen:]], len(lines)
 
 
-def run_job(job: Job, log_file: Path, tag: str) -> int:
-    """Run the job's `nmt-train` with its output in `log_file`; print each validation."""
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    metrics = job.directory / "metrics.jsonl"
-    seen = _new_lines(metrics, 0)[1]
-    with open(log_file, "a", encoding="utf-8") as out:
-        out.write(f"\n$ {' '.join(command(job))}\n")
-        out.flush()
-        child = subprocess.Popen(
-            command(job), stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
-        )
-        try:
-            while True:
-                try:
-                    code = child.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    code = None
-                records, seen = _new_lines(metrics, seen)
-                for r in records:
-                    bleu = "" if r.get("dev_bleu") is None else f", dev BLEU {r['dev_bleu']:.2f}"
-                    print(f"{tag}   step {r['step']}: dev ppl {r['dev_ppl']:.2f}{bleu}", flush=True)
-                if code is not None:
-                    return code
-        finally:
-            if child.poll() is None:  # interrupted: the child saves nothing more, resume redoes
-                child.terminate()
-                child.wait()
-
-
 def busy_cpu_s() -> float | None:
     """CPU seconds the whole machine has spent busy since boot (/proc/stat; None elsewhere)."""
     try:
@@ -175,9 +145,64 @@ def busy_cpu_s() -> float | None:
     return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
 
 
-def children_cpu_s() -> float:
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
+def process_cpu_s(pid: int) -> float | None:
+    """CPU seconds of process `pid` and its waited-for children (None once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime .. cstime
+
+
+class JobClock:
+    """A job's wall-clock less the time it was suspended (SIGSTOP, Ctrl-Z: the poll comes
+    back late), and the CPU time the rest of the machine used while it ran (/proc, Linux)."""
+
+    SUSPENDED = 30.0  # a poll this late means the job was stopped meanwhile
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.active_s, self.other_cpu_s = pid, 0.0, 0.0
+        self.last, self.busy, self.own = time.monotonic(), busy_cpu_s(), process_cpu_s(pid)
+
+    def tick(self) -> None:
+        now, busy, own = time.monotonic(), busy_cpu_s(), process_cpu_s(self.pid)
+        if now - self.last < self.SUSPENDED:
+            self.active_s += now - self.last
+            if None not in (busy, own, self.busy, self.own):
+                self.other_cpu_s += max(0.0, (busy - self.busy) - (own - self.own))
+        self.last, self.busy, self.own = now, busy, own
+
+
+def run_job(job: Job, log_file: Path, tag: str) -> tuple[int, JobClock]:
+    """Run the job's `nmt-train` with its output in `log_file`, printing each validation; its
+    exit status and its clock."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    metrics = job.directory / "metrics.jsonl"
+    seen = _new_lines(metrics, 0)[1]
+    with open(log_file, "a", encoding="utf-8") as out:
+        out.write(f"\n$ {' '.join(command(job))}\n")
+        out.flush()
+        child = subprocess.Popen(
+            command(job), stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
+        clock = JobClock(child.pid)
+        try:
+            while True:
+                try:
+                    code = child.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    code = None
+                clock.tick()
+                records, seen = _new_lines(metrics, seen)
+                for r in records:
+                    bleu = "" if r.get("dev_bleu") is None else f", dev BLEU {r['dev_bleu']:.2f}"
+                    print(f"{tag}   step {r['step']}: dev ppl {r['dev_ppl']:.2f}{bleu}", flush=True)
+                if code is not None:
+                    return code, clock
+        finally:
+            if child.poll() is None:  # interrupted: the child saves nothing more, resume redoes
+                child.terminate()
+                child.wait()
 
 
 def _duration(seconds: float) -> str:
@@ -185,21 +210,27 @@ def _duration(seconds: float) -> str:
     return f"{minutes:.1f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
 
 
-def wall_times(out: Path) -> dict[tuple[str, int], float]:
-    """Wall-clock seconds spent on each finished (row, seed), summed over its sittings."""
+def job_times(out: Path) -> dict[tuple[str, int], dict[str, float | None]]:
+    """Per (row, seed), summed over its sittings: `wall_s`, the wall-clock seconds it ran, and
+    `other_cpu_s`, the CPU seconds the rest of the machine used meanwhile (None if unknown)."""
     path = out / JOBS_LOG
-    totals: dict[tuple[str, int], float] = {}
+    totals: dict[tuple[str, int], dict[str, float]] = {}
     if path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
             r = json.loads(line)
-            totals[(r["row"], r["seed"])] = totals.get((r["row"], r["seed"]), 0.0) + r["wall_s"]
+            total = totals.setdefault((r["row"], r["seed"]), {"wall_s": 0.0, "other_cpu_s": 0.0})
+            total["wall_s"] += r["wall_s"]
+            if r.get("other_cpu_s") is None or total["other_cpu_s"] is None:
+                total["other_cpu_s"] = None  # a sitting that did not measure it
+            else:
+                total["other_cpu_s"] += r["other_cpu_s"]
     return totals
 
 
 def time_left(jobs: list[Job], out: Path) -> str:
     """About how long the unfinished jobs take: each at its row's mean wall-clock so far (or
     the mean over all finished jobs before its row has finished once)."""
-    walls = wall_times(out)
+    walls = {key: t["wall_s"] for key, t in job_times(out).items()}
     done = {
         (j.row, j.seed): walls[(j.row, j.seed)]
         for j in jobs
@@ -245,14 +276,11 @@ def run_all(jobs: list[Job], out: Path) -> None:
         verb = "resuming from its last checkpoint" if status == "resume" else "starting"
         log_file = out / "logs" / f"{job.row}-seed{job.seed}.log"
         print(f"{tag} {job.name}: {verb} (log: {log_file})", flush=True)
-        began, busy, own = time.monotonic(), busy_cpu_s(), children_cpu_s()
-        code = run_job(job, log_file, tag)
-        wall = time.monotonic() - began
-        # CPU time the rest of the machine took meanwhile: a timing shared with other work
-        other = None if busy is None else busy_cpu_s() - busy - (children_cpu_s() - own)
+        code, clock = run_job(job, log_file, tag)
+        wall = clock.active_s
         record = {"row": job.row, "seed": job.seed, "wall_s": wall, "exit": code}
         with open(out / JOBS_LOG, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record | {"other_cpu_s": other}) + "\n")
+            f.write(json.dumps(record | {"other_cpu_s": clock.other_cpu_s}) + "\n")
         if code != 0:
             raise NmtError(f"{job.name} failed (exit {code}); its output is in {log_file}")
         bleu = json.loads((job.directory / "results.json").read_text())["bleu"]

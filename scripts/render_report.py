@@ -72,6 +72,24 @@ def render(*, page: Path, png: Path, width: int = 1400, height: int = 3000) -> P
     return png
 
 
+def dump_dom(page: Path) -> str:
+    """The page's DOM as Chromium has parsed it (`--dump-dom`)."""
+    if not page.is_file():
+        sys.exit(f"error: {page}: no such file")
+    with tempfile.TemporaryDirectory(prefix="chromium-profile-") as profile:
+        command = [
+            find_browser(),
+            *OFFLINE_FLAGS,
+            f"--user-data-dir={profile}",
+            "--dump-dom",
+            page.resolve().as_uri(),
+        ]
+        proc = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    if proc.returncode != 0 or "<body" not in proc.stdout:
+        sys.exit(f"error: chromium dumped no DOM (exit {proc.returncode}): {proc.stderr[-500:]}")
+    return proc.stdout
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("page", type=Path, help="report.html")

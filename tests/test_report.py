@@ -1,6 +1,7 @@
 """nmt-report end to end on hand-made run directories: two attention variants x two seeds."""
 
 import json
+import os
 import random
 import shutil
 import subprocess
@@ -169,8 +170,10 @@ def test_different_test_sets_are_refused(run_cli, multirun, tmp_path):
     _expect_error(run_cli, f"runs=[{multirun}]", f"out={tmp_path / 'r'}", message=f"{src} differs")
 
 
-@pytest.mark.slow
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium")
+@pytest.mark.skipif(
+    shutil.which("chromium") is None and not os.environ.get("CI"),
+    reason="needs chromium (.ci/run installs it)",
+)
 def test_report_renders_in_a_browser(run_cli, multirun, tmp_path):
     out = tmp_path / "report"
     run_cli("report", f"runs=[{multirun}]", f"out={out}", "bootstrap_samples=100")

@@ -1,0 +1,223 @@
+"""nmt-reproduce: every paper row composes and builds, the plan is stable across calls, and the
+whole pipeline runs on the toy corpus through the report, resuming after a SIGKILL mid-sweep."""
+
+import base64
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import TINY
+from hydra import compose, initialize_config_dir
+from matplotlib.image import imread
+from omegaconf import OmegaConf
+
+from nmt.config import CONFIG_DIR
+from nmt.errors import NmtError
+from nmt.model import build_model
+from nmt.reproduce import Job, check_same_job, plan, row_overrides
+
+PAPERS = sorted(p.stem for p in (Path(CONFIG_DIR) / "paper").glob("*.yaml"))
+
+
+def paper_file(name: str):
+    return OmegaConf.load(Path(CONFIG_DIR) / "paper" / f"{name}.yaml")
+
+
+def rows_at_every_scale():
+    for name in PAPERS:
+        paper = paper_file(name)
+        for row in paper.rows:
+            for scale in paper.scales:
+                yield pytest.param(name, row.id, scale, id=f"{name}-{row.id}-{scale}")
+
+
+@pytest.mark.parametrize(("name", "row_id", "scale"), list(rows_at_every_scale()))
+def test_every_row_composes_at_every_scale_and_builds_at_cpu(name, row_id, scale):
+    paper = paper_file(name)
+    row = next(r for r in paper.rows if r.id == row_id)
+    overrides = row_overrides(paper, row, scale, [])
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[*overrides, "seed=1"])
+    assert cfg.seed == 1
+    if scale == "cpu":
+        assert cfg.trainer.max_steps == paper.scales.cpu.max_steps * row.get("steps_factor", 1)
+        built = build_model(cfg.model, src_vocab_size=20, tgt_vocab_size=30)
+        assert built.generator.out_features == 30
+    else:
+        assert cfg.model.hidden_size == 1000
+
+
+@pytest.mark.parametrize("name", PAPERS)
+def test_a_paper_file_is_complete(name):
+    paper = paper_file(name)
+    ids = [row.id for row in paper.rows]
+    assert len(set(ids)) == len(ids)
+    for row in paper.rows:
+        experiment = Path(CONFIG_DIR) / "experiment" / f"{row.experiment}.yaml"
+        assert experiment.is_file(), experiment
+        assert set(row.published) <= set(paper.published_columns)
+    for scale in paper.scales.values():
+        assert scale.changes, "every scale says how it differs from the paper"
+    assert set(paper.length_rows) <= set(ids) and paper.heatmaps.row in ids
+    for claim in paper.claims:
+        assert claim.test.kind in ("better", "length_gap", "monotonic")
+        assert {claim.test.get("a", ids[0]), claim.test.get("b", ids[0])} <= set(ids)
+
+
+def test_the_main_rows_differ_only_where_the_papers_rows_do():
+    """Bahdanau's four main rows get the same budget and settings but model and length cap."""
+    paper = paper_file("bahdanau14")
+    main = [row for row in paper.rows if row.get("steps_factor", 1) == 1]
+    configs = []
+    for row in main:
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            cfg = compose("train", overrides=[*row_overrides(paper, row, "cpu", []), "seed=1"])
+        container = OmegaConf.to_container(cfg)
+        container["data"].pop("max_len")
+        container.pop("model")
+        configs.append(container)
+    assert len(main) == 4 and all(c == configs[0] for c in configs)
+
+
+def test_the_plan_names_jobs_stably_and_more_seeds_only_add_jobs(tmp_path):
+    paper = paper_file("bahdanau14")
+    three = plan(paper, "cpu", 3, tmp_path, ["trainer.num_threads=1"])
+    five = plan(paper, "cpu", 5, tmp_path, ["trainer.num_threads=1"])
+    assert [j.directory for j in three] == [j.directory for j in five if j.seed <= 3]
+    assert three[0].directory == tmp_path / "rnnencdec30" / "seed1"
+    assert [j.seed for j in three[:5]] == [1] * 5  # a whole seed first
+    long = next(j for j in three if j.row == "rnnsearch50_long")
+    assert "trainer.max_steps=3200" in long.overrides and long.overrides[-1] == "seed=1"
+    with pytest.raises(NmtError, match="seeds: must be at least 1"):
+        plan(paper, "cpu", 0, tmp_path, [])
+    with pytest.raises(NmtError, match="scale: 'gpu' is not one of"):
+        plan(paper, "gpu", 1, tmp_path, [])
+
+
+def test_a_job_directory_made_with_other_overrides_is_refused(tmp_path):
+    job = Job("r", "R", 1, tmp_path / "r" / "seed1", ("experiment=x", "seed=1"))
+    (job.directory / ".hydra").mkdir(parents=True)
+    (job.directory / ".hydra" / "overrides.yaml").write_text("- experiment=x\n- seed=1\n")
+    check_same_job(job)
+    (job.directory / ".hydra" / "overrides.yaml").write_text("- experiment=y\n- seed=1\n")
+    with pytest.raises(NmtError, match="was run with other overrides"):
+        check_same_job(job)
+
+
+# The toy reproduction: every row of bahdanau14 tiny, 2 seeds, claims adapted to toy lengths.
+TOY = [
+    "paper=bahdanau14",
+    "seeds=2",
+    "train_overrides=[{}]".format(
+        ",".join(f'"{o}"' for o in TINY if not o.startswith(("trainer.max_steps", "trainer.valid")))
+        + ',"trainer.valid_every=10"'
+    ),
+    "paper.scales.cpu.max_steps=30",
+    "paper.heatmaps.min_words=3",
+    "paper.heatmaps.max_words=8",
+    "paper.claims.3.test.short_below=5",
+    "paper.claims.3.test.long_from=6",
+    "bootstrap_samples=50",
+]
+
+
+def _interrupted_job(out: Path) -> Path | None:
+    """A job directory with a checkpoint but no results: a job caught mid-training."""
+    for last in out.glob("*/seed*/checkpoints/last.pt"):
+        if not (last.parent.parent / "results.json").exists():
+            return last.parent.parent
+    return None
+
+
+@pytest.fixture(scope="module")
+def toy_reproduction(tmp_path_factory, cache_dir):
+    """Run the toy reproduction, SIGKILL it in its third job, run it again: (out, the killed
+    job's directory, the second call's stdout)."""
+    out = tmp_path_factory.mktemp("reproduce") / "toy"
+    env = os.environ | {"NMT_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1"}
+    command = [sys.executable, "-m", "nmt.reproduce", *TOY, f"out={out}"]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while not (len(list(out.glob("*/seed*/results.json"))) >= 2 and _interrupted_job(out)):
+        assert first.poll() is None, first.stdout.read().decode()
+        assert time.time() < deadline
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed = _interrupted_job(out)
+    time.sleep(1)  # the child gets SIGKILL with its parent: nothing may write the job now
+    stamp = (killed / "checkpoints" / "last.pt").stat().st_mtime_ns
+    time.sleep(1)
+    assert (killed / "checkpoints" / "last.pt").stat().st_mtime_ns == stamp
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    return out, killed, second.stdout
+
+
+def test_the_toy_reproduction_resumes_after_sigkill_and_reports(toy_reproduction):
+    out, killed, stdout = toy_reproduction
+    assert re.search(r"\[1/10\] RNNencdec-30 seed 1: finished earlier", stdout)
+    # killed in its third job, once two had finished
+    assert killed == out / "rnnencdec50" / "seed1"
+    assert "[3/10] RNNencdec-50 seed 1: resuming from its last checkpoint" in stdout, stdout
+    assert re.search(r"\[10/10\] RNNsearch-50\* seed 2: done in .* test BLEU", stdout)
+    # the resumed job went on from its checkpoint: its metrics have no step twice
+    steps = [json.loads(x)["step"] for x in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert steps == sorted(set(steps)) and steps[-1] == 30
+    assert len(list(out.glob("*/seed*/results.json"))) == 10
+    report = (out / "report" / "report.md").read_text()
+    for heading in ("Claims", "Table 1: BLEU", "Figure 2", "Learning curves", "Figure 3"):
+        assert f"## {heading}" in report
+    assert stdout.rstrip().splitlines()[-1].startswith("| 5 | Training longer")
+    for png in ("bleu_by_length", "learning_curves", "heatmap_1", "heatmap_3"):
+        assert (out / "report" / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
+    # every claim got a verdict, the length claims with the toy corpus's lengths
+    claims = [line for line in report.splitlines() if re.match(r"\| \d \|", line)]
+    assert len(claims) == 7
+    assert all(
+        line.rstrip(" |").endswith(("held", ")")) or "did not hold" in line for line in claims
+    )
+    assert "not testable" not in claims[3]
+
+
+def test_a_third_call_runs_nothing(toy_reproduction, cache_dir):
+    out, _, _ = toy_reproduction
+    env = os.environ | {"NMT_CACHE_DIR": str(cache_dir)}
+    before = sorted(p.stat().st_mtime_ns for p in out.glob("*/seed*/results.json"))
+    done = subprocess.run(
+        [sys.executable, "-m", "nmt.reproduce", *TOY, f"out={out}", "report_only=true"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert sorted(p.stat().st_mtime_ns for p in out.glob("*/seed*/results.json")) == before
+    assert "starting" not in done.stdout
+
+
+def test_the_toy_reproduction_report_renders_in_chromium(toy_reproduction, tmp_path):
+    """The report's HTML as Chromium draws it: its DOM holds every table and image, every
+    image is a PNG, and the screenshot is not blank. CI installs Chromium, so only a machine
+    without it skips."""
+    if shutil.which("chromium") is None and not os.environ.get("CI"):
+        pytest.skip("needs chromium (.ci/run installs it)")
+    sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
+    from render_report import dump_dom, render
+
+    out, _, _ = toy_reproduction
+    page = out / "report" / "report.html"
+    dom = dump_dom(page)
+    images = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,([^"]+)"', dom)
+    assert len(images) == 5 and dom.count("<table") == 4
+    assert all(base64.b64decode(data)[:4] == b"\x89PNG" for data in images)
+    png = render(page=page, png=tmp_path / "report.png", height=2000)
+    pixels = imread(png)  # (H, W, 4) floats in [0, 1]
+    assert pixels.shape[0] == 2000 and (pixels[..., :3] < 0.5).mean() > 0.01
