@@ -17,6 +17,8 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write `payload` to `path` via a temporary file and an atomic rename, so an interrupted
     write leaves the previous checkpoint intact."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.tmp*"):  # a killed writer's; the run is locked
+        stale.unlink(missing_ok=True)
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
         with open(tmp, "wb") as f:

@@ -8,6 +8,8 @@ import functools
 import logging
 import os
 import sys
+import types
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -43,6 +45,22 @@ def cache_dir(cfg: DictConfig) -> Path:
     return path
 
 
+# Run directories that already held a run's saved config when a fresh launch chose them: Hydra
+# is told not to write its config there (see _output_subdir), and the command refuses them.
+OCCUPIED: set[Path] = set()
+
+
+def _output_subdir(resume: str | None, output_dir: str) -> str | None:
+    """Where Hydra saves the launch's config: `.hydra` of a new run directory; nowhere when
+    resuming (the saved config is the run's) or when the directory holds another run's."""
+    if resume is not None:
+        return None
+    if (Path(output_dir) / ".hydra" / "config.yaml").is_file():
+        OCCUPIED.add(Path(output_dir).resolve())
+        return None
+    return ".hydra"
+
+
 def _register_resolvers() -> None:
     # `resume=RUN_DIR` continues in RUN_DIR and must not overwrite the config saved there.
     if not OmegaConf.has_resolver("nmt_run_dir"):
@@ -50,9 +68,7 @@ def _register_resolvers() -> None:
             "nmt_run_dir", lambda resume, default: default if resume is None else resume
         )
     if not OmegaConf.has_resolver("nmt_output_subdir"):
-        OmegaConf.register_new_resolver(
-            "nmt_output_subdir", lambda resume: ".hydra" if resume is None else None
-        )
+        OmegaConf.register_new_resolver("nmt_output_subdir", _output_subdir)
 
 
 _register_resolvers()
@@ -76,8 +92,17 @@ class TrainerConfig:
     label_smoothing: float = 0.0
     num_threads: int | None = None
     precision: str = "float32"
+    max_nonfinite: int = 5
 
     def __post_init__(self) -> None:
+        for name in ("max_steps", "max_epochs", "batch_size", "batch_tokens", "bucket_pool"):
+            at_least(f"trainer.{name}", getattr(self, name), 1)
+        for name in ("valid_every", "patience", "log_every", "num_threads", "max_nonfinite"):
+            at_least(f"trainer.{name}", getattr(self, name), 1)
+        if not 0 <= self.label_smoothing < 1:
+            raise NmtError(
+                f"trainer.label_smoothing: must be in [0, 1), got {self.label_smoothing}"
+            )
         if self.precision not in PRECISIONS:
             raise NmtError(
                 f"trainer.precision: '{self.precision}' is not one of {', '.join(PRECISIONS)}"
@@ -107,8 +132,10 @@ class DecodeConfig:
     workers: int = 1
 
     def __post_init__(self) -> None:
-        if self.workers < 1:
-            raise NmtError(f"decode.workers: must be >= 1, got {self.workers}")
+        for name in ("workers", "batch_size"):
+            at_least(f"decode.{name}", getattr(self, name), 1)
+        for name in ("max_len_ratio", "max_len_extra", "alpha"):
+            at_least(f"decode.{name}", getattr(self, name), 0)
         if self.precision not in PRECISIONS:
             raise NmtError(
                 f"decode.precision: '{self.precision}' is not one of {', '.join(PRECISIONS)}"
@@ -135,6 +162,11 @@ class TokenizerConfig:
     tgt_lang: str | None = None
 
     def __post_init__(self) -> None:
+        at_least("tokenizer.vocab_size", self.vocab_size, 8)  # specials and a few pieces
+        if not 0 < self.character_coverage <= 1:
+            raise NmtError(
+                f"tokenizer.character_coverage: must be in (0, 1], got {self.character_coverage}"
+            )
         if self.model_type not in ("bpe", "unigram", "word"):
             raise NmtError(
                 f"tokenizer.model_type: '{self.model_type}' is not one of bpe, unigram, word"
@@ -146,8 +178,38 @@ class TokenizerConfig:
 T = TypeVar("T")
 
 
+KINDS = {int: "an integer", float: "a number", bool: "true or false", str: "a string"}
+
+
+def _check_type(key: str, value: Any, hint: Any) -> None:
+    """Refuse a value whose type the field's hint (int, float, bool, str, X | None) rules out."""
+    allowed = (
+        typing.get_args(hint)
+        if typing.get_origin(hint) in (typing.Union, types.UnionType)
+        else (hint,)
+    )
+    if value is None and type(None) in allowed:
+        return
+    for kind in allowed:
+        if kind is float and isinstance(value, int | float) and not isinstance(value, bool):
+            return
+        if kind is int and isinstance(value, int) and not isinstance(value, bool):
+            return
+        if kind in (bool, str) and isinstance(value, kind):
+            return
+    wanted = " or ".join(KINDS.get(k, "null") for k in allowed)
+    raise NmtError(f"{key}: {value!r} is not {wanted}")
+
+
+def at_least(key: str, value: float | None, low: float) -> None:
+    """Refuse a number below `low` (None passes: the fields that allow it mean 'no limit')."""
+    if value is not None and value < low:
+        raise NmtError(f"{key}: must be at least {low}, got {value}")
+
+
 def typed(cls: type[T], cfg: DictConfig, key: str) -> T:
-    """Read config group `key` into the dataclass `cls`; an unknown key is an error naming it."""
+    """Read config group `key` into the dataclass `cls`; an unknown key or a value of the wrong
+    type is an error naming it (the dataclass checks ranges)."""
     values = OmegaConf.to_container(cfg, resolve=True)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
@@ -155,11 +217,15 @@ def typed(cls: type[T], cfg: DictConfig, key: str) -> T:
         raise NmtError(
             f"unknown config key '{key}.{unknown[0]}' (valid keys: {', '.join(sorted(known))})"
         )
+    hints = typing.get_type_hints(cls)
+    for name, value in values.items():
+        _check_type(f"{key}.{name}", value, hints[name])
     return cls(**values)
 
 
 def cli(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """Turn NmtError into a one-line message on stderr and exit status 2 (no traceback)."""
+    """Turn NmtError into a one-line message on stderr and its exit status (2; 128 + the
+    signal for an interrupted run), with no traceback."""
 
     @functools.wraps(task)
     def wrapper(cfg: DictConfig) -> Any:
@@ -167,6 +233,6 @@ def cli(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
             return task(cfg)
         except NmtError as err:
             print(f"error: {err}", file=sys.stderr)
-            sys.exit(2)
+            sys.exit(err.exit_code)
 
     return wrapper

@@ -6,7 +6,6 @@ writes into its own run directory, never into the training run.
 
 from __future__ import annotations
 
-import json
 import logging
 import math
 from pathlib import Path
@@ -16,6 +15,7 @@ import torch
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
+from nmt import jsonfile
 from nmt.batching import make_batch, sorted_batches
 from nmt.config import CONFIG_DIR, DecodeConfig, cache_dir, cli, typed
 from nmt.data import Split, load_corpus, n_words
@@ -91,7 +91,7 @@ def save_heatmaps(
 
 
 def write_results(path: Path, results: dict) -> None:
-    path.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    path.write_text(jsonfile.dumps(results, indent=2) + "\n", encoding="utf-8")
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="evaluate", version_base="1.3")

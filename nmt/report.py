@@ -246,6 +246,19 @@ def results_table(variants: list[Variant]) -> Table:
     return Table(["variant", "seeds"] + [c[0] for c in COLUMNS], rows)
 
 
+def run_flags(run: Run) -> str:
+    """What makes a run's numbers suspect: updates skipped for a non-finite loss or gradient
+    norm, and scores that are missing (null: not finite when written)."""
+    flags = []
+    if run.results.get("nonfinite_steps"):
+        flags.append(f"{run.results['nonfinite_steps']} updates skipped (non-finite)")
+    missing = [key for key in ("bleu", "test_ppl") if run.results.get(key) is None]
+    missing += ["dev ppl"] if any(r.get("dev_ppl") is None for r in run.metrics) else []
+    if missing:
+        flags.append(f"no finite {', '.join(missing)}")
+    return "; ".join(flags)
+
+
 def runs_table(variants: list[Variant]) -> Table:
     rows = [
         [
@@ -254,12 +267,14 @@ def runs_table(variants: list[Variant]) -> Table:
             mean_std([run.results.get("bleu")], ".2f"),
             mean_std([run.final_dev_ppl()], ".2f"),
             str(run.results.get("best_step", "–")),
+            run_flags(run) or "–",
             str(run.path),
         ]
         for v in variants
         for run in v.runs
     ]
-    return Table(["variant", "seed", "BLEU", "final dev ppl", "best step", "directory"], rows)
+    header = ["variant", "seed", "BLEU", "final dev ppl", "best step", "flags", "directory"]
+    return Table(header, rows)
 
 
 def _test_files(run: Run, source: list[str] | None) -> tuple[list[str], list[str]]:

@@ -20,11 +20,22 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmt.allocator import keep_freed_memory
 from nmt.checkpoint import load_checkpoint
-from nmt.config import CONFIG_DIR, DecodeConfig, TokenizerConfig, cache_dir, cli, typed
+from nmt.config import (
+    CONFIG_DIR,
+    DecodeConfig,
+    TokenizerConfig,
+    TrainerConfig,
+    at_least,
+    cache_dir,
+    cli,
+    typed,
+)
 from nmt.data import load_corpus
 from nmt.errors import NmtError
 from nmt.evaluate import save_heatmaps, score_split, write_results, write_split_files
 from nmt.model import Seq2Seq, build_model, count_parameters, resolve_device
+from nmt.rundir import check_fresh, discard_failed, exclusive
+from nmt.signals import StopRequest, stop_requests
 from nmt.tokenizer import build_tokenizer, encode_split
 from nmt.trainer import Data, Fit, TrainState, set_rng_state
 
@@ -95,6 +106,30 @@ def restore(
 
 
 def run(cfg: DictConfig, run_dir: Path) -> dict:
+    resume_hint = f"continue with: nmt-train resume={run_dir}"
+    first = "before its first checkpoint (nothing to resume)"
+    with stop_requests(f"before training; {resume_hint}" if cfg.resume else first) as stop:
+        return train_and_score(cfg, run_dir, stop, resume_hint)
+
+
+def check_values(cfg: DictConfig) -> None:
+    """Every value a run reads, checked before any work: the typed groups' types and ranges,
+    and the sizes the builder and the corpus take."""
+    typed(TrainerConfig, cfg.trainer, "trainer")
+    typed(DecodeConfig, cfg.decode, "decode")
+    typed(TokenizerConfig, cfg.tokenizer, "tokenizer")
+    for key in ("model.emb_size", "model.hidden_size", "model.decoder_size", "data.max_len"):
+        value = OmegaConf.select(cfg, key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise NmtError(f"{key}: {value!r} is not an integer")
+        at_least(key, value, 1)
+    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
+        raise NmtError(f"seed: {cfg.seed!r} is not an integer")
+
+
+def train_and_score(cfg: DictConfig, run_dir: Path, stop: StopRequest, resume_hint: str) -> dict:
+    """Train (or go on training), then score the best checkpoint on test into results.json."""
+    check_values(cfg)
     keep_freed_memory()
     random.seed(cfg.seed)
     torch.manual_seed(cfg.seed)
@@ -116,8 +151,9 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         device,
     )
     state = restore(cfg, run_dir, model, optimizer) if cfg.resume else TrainState()
-    fit = Fit(cfg, run_dir, model, optimizer, tokenizer, data, device, state)
+    fit = Fit(cfg, run_dir, model, optimizer, tokenizer, data, device, state, stop)
     fit.run()
+    stop.where = f"while scoring the test set; {resume_hint}"
 
     best = load_checkpoint(run_dir / "checkpoints" / "best.pt", map_location=device)
     model.load_state_dict(best["model"])
@@ -130,6 +166,7 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
         "train_tokens_per_s": state.train_tokens / max(state.train_time_s, 1e-9),
         "best_step": state.best_step,
         "steps": state.step,
+        "nonfinite_steps": state.nonfinite_steps,
         "decode": OmegaConf.to_container(cfg.decode),
     }
     write_results(run_dir / "results.json", results)
@@ -139,10 +176,24 @@ def run(cfg: DictConfig, run_dir: Path) -> dict:
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
 @cli
 def main(cfg: DictConfig) -> float:
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    log_name = f"{hydra_cfg.job.name}.log"
     if cfg.resume:
-        cfg = resumed_config(Path(cfg.resume), list(HydraConfig.get().overrides.task))
-    results = run(cfg, run_dir)
+        try:
+            cfg = resumed_config(Path(cfg.resume), list(hydra_cfg.overrides.task))
+        except NmtError:
+            discard_failed(run_dir, log_name)  # e.g. a mistyped resume= directory
+            raise
+    else:
+        check_fresh(run_dir)
+    with exclusive(run_dir, "run directory "):
+        try:
+            results = run(cfg, run_dir)
+        except Exception:
+            if not cfg.resume:
+                discard_failed(run_dir, log_name)
+            raise
     multi = results["bleu_multi_ref"]
     multi_text = "" if multi is None else f", {multi:.2f} with {results['n_refs']} references"
     print(f"test BLEU {results['bleu']:.2f}{multi_text} ({results['bleu_signature']})")

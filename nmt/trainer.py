@@ -8,7 +8,6 @@ where its last checkpoint left it.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import math
 import random
@@ -22,14 +21,16 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from nmt import packed
+from nmt import jsonfile, packed
 from nmt.batching import Batch, epoch_batches, make_batch
 from nmt.checkpoint import save_checkpoint
 from nmt.config import DecodeConfig, TrainerConfig, typed
+from nmt.errors import NmtError, RunInterruptedError
 from nmt.evaluate import mean_loss
 from nmt.metrics import bleu
 from nmt.model import Seq2Seq
 from nmt.precision import autocast, check_precision
+from nmt.signals import StopRequest
 from nmt.tokenizer import Tokenizer
 from nmt.translate import translate_texts
 
@@ -47,6 +48,8 @@ class TrainState:
     train_time_s: float = 0.0
     train_tokens: int = 0
     stopped_early: bool = False
+    nonfinite_steps: int = 0  # updates skipped for a non-finite loss or gradient norm
+    nonfinite_in_a_row: int = 0
 
 
 @dataclasses.dataclass
@@ -77,16 +80,26 @@ def train_step(
     cfg: TrainerConfig,
     clip_norm: float | None,
 ) -> tuple[float, float]:
-    """One update on the mean token loss. Returns (summed loss, gradient norm before clipping)."""
+    """One update on the mean token loss. Returns (summed loss, gradient norm before clipping).
+    A loss or norm that is not finite skips the update: the weights and the optimizer's state
+    stay as they were (see `finite_step`)."""
     model.train()
     optimizer.zero_grad(set_to_none=True)
     with autocast(cfg.precision, batch.src.device):
         loss = model.loss(batch, cfg.label_smoothing)
     (loss / batch.n_tokens).backward()
     norm = clip_gradients(model, clip_norm)
-    optimizer.step()
-    packed.weights_changed()  # a fused optimizer updates the weights without a version bump
-    return float(loss.detach()), norm
+    value = float(loss.detach())
+    if finite_step(value, norm):
+        optimizer.step()
+        packed.weights_changed()  # a fused optimizer updates the weights without a version bump
+    else:
+        optimizer.zero_grad(set_to_none=True)
+    return value, norm
+
+
+def finite_step(loss: float, norm: float) -> bool:
+    return math.isfinite(loss) and math.isfinite(norm)
 
 
 def clip_gradients(model: torch.nn.Module, clip_norm: float | None) -> float:
@@ -167,8 +180,11 @@ class Fit:
         data: Data,
         device: torch.device,
         state: TrainState,
+        stop: StopRequest | None = None,
     ) -> None:
         self.cfg, self.run_dir, self.model, self.optimizer = cfg, run_dir, model, optimizer
+        self.stop = stop  # SIGINT / SIGTERM, seen between steps
+        self.saved_step = state.step if state.step else None  # of last.pt
         self.tokenizer, self.data, self.device, self.state = tokenizer, data, device, state
         self.trainer = typed(TrainerConfig, cfg.trainer, "trainer")
         check_precision(self.trainer.precision, device, "trainer.precision")
@@ -185,6 +201,8 @@ class Fit:
         if with_optimizer:
             payload |= {"optimizer": self.optimizer.state_dict(), "rng": rng_state()}
         save_checkpoint(self.ckpt_dir / name, payload)
+        if name == "last.pt":
+            self.saved_step = self.state.step
 
     def budget_left(self) -> bool:
         t = self.trainer
@@ -212,7 +230,7 @@ class Fit:
             "elapsed_s": state.train_time_s,
         }
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(json.dumps(record) + "\n")
+            f.write(jsonfile.dumps(record) + "\n")
         for key in ("dev_loss", "dev_ppl", "dev_bleu"):
             if record[key] is not None:
                 self.tensorboard.add_scalar(key.replace("_", "/", 1), record[key], state.step)
@@ -258,6 +276,7 @@ class Fit:
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.cfg.optim, state.epoch)
         while state.batch_in_epoch < len(batches) and self.budget_left():
+            self.stop_if_asked()
             batch = make_batch(d.train_src, d.train_tgt, batches[state.batch_in_epoch])
             start = time.perf_counter()
             loss, grad_norm = train_step(
@@ -268,10 +287,14 @@ class Fit:
             state.batch_in_epoch += 1
             state.train_time_s += elapsed
             state.train_tokens += batch.n_tokens
+            progress.update(1)
+            if not finite_step(loss, grad_norm):
+                self.skipped(loss, grad_norm)
+                continue
+            state.nonfinite_in_a_row = 0
             self.window["loss"] += loss
             self.window["tokens"] += batch.n_tokens
             self.window["time"] += elapsed
-            progress.update(1)
             if state.step % t.log_every == 0:
                 self.log_progress(progress, loss / batch.n_tokens, grad_norm)
             if state.step % t.valid_every == 0:
@@ -279,7 +302,54 @@ class Fit:
         if state.batch_in_epoch >= len(batches):
             state.epoch, state.batch_in_epoch = state.epoch + 1, 0
 
+    def skipped(self, loss: float, grad_norm: float) -> None:
+        """Count an update skipped for a non-finite loss or gradient norm; stop the run after
+        `trainer.max_nonfinite` in a row (its last checkpoint is the last finite state)."""
+        state, limit = self.state, self.trainer.max_nonfinite
+        state.nonfinite_steps += 1
+        state.nonfinite_in_a_row += 1
+        log.warning(
+            "step %d: loss %s, gradient norm %s: update skipped (%d in a row, %d in all)",
+            state.step,
+            loss,
+            grad_norm,
+            state.nonfinite_in_a_row,
+            state.nonfinite_steps,
+        )
+        self.tensorboard.add_scalar("train/nonfinite_steps", state.nonfinite_steps, state.step)
+        if state.nonfinite_in_a_row >= limit:
+            raise NmtError(
+                f"step {state.step}: the loss or gradient norm was not finite {limit} updates in "
+                f"a row (trainer.max_nonfinite={limit}); the run stopped "
+                + (
+                    "before its first checkpoint"
+                    if self.saved_step is None
+                    else f"(its last checkpoint is at step {self.saved_step})"
+                )
+            )
+
+    def stop_if_asked(self) -> None:
+        """After a SIGINT or SIGTERM: save last.pt at this step and stop the run."""
+        if self.stop is None or self.stop.signum is None:
+            return
+        self.save("last.pt", with_optimizer=True)
+        self.tensorboard.close()
+        raise RunInterruptedError(
+            f"interrupted by {self.stop.name} at step {self.state.step}: saved "
+            f"{self.ckpt_dir / 'last.pt'}; continue with: nmt-train resume={self.run_dir}",
+            self.stop.signum,
+        )
+
     def run(self) -> None:
+        if self.stop is not None:
+            self.stop.training = True  # a signal now waits for the step to end
+        try:
+            self.loop()
+        finally:
+            if self.stop is not None:
+                self.stop.training = False
+
+    def loop(self) -> None:
         t = self.trainer
         steps_per_epoch = max(1, len(self.data.train_src) // t.batch_size)
         total = t.max_steps if t.max_steps is not None else t.max_epochs * steps_per_epoch
@@ -297,4 +367,5 @@ class Fit:
         last = self.ckpt_dir / "last.pt"
         if not last.is_file() or self.state.step % t.valid_every != 0:
             self.validate_and_save()  # the budget ended between validations
+        self.stop_if_asked()
         self.tensorboard.close()

@@ -5,7 +5,6 @@ stderr, and no run directory is made."""
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ import hydra
 import torch
 from omegaconf import DictConfig, OmegaConf
 
+from nmt import jsonfile
 from nmt.batching import make_batch, sorted_batches
 from nmt.checkpoint import load_checkpoint
 from nmt.config import CONFIG_DIR, DecodeConfig, cli, typed
@@ -122,7 +122,7 @@ def save_attention(directory: Path, tokenizer, lines: list[str], hyps: list[Hypo
         tgt = tokenizer.tgt_tokens(hyp.ids) + ["</s>"]
         weights = hyp.attention[:, : len(src)]
         record = {"source": src, "target": tgt, "weights": weights.tolist()}
-        (directory / f"{i:04d}.json").write_text(json.dumps(record), encoding="utf-8")
+        (directory / f"{i:04d}.json").write_text(jsonfile.dumps(record), encoding="utf-8")
         attention_heatmap(weights, src, tgt, directory / f"{i:04d}.png")
 
 

@@ -269,3 +269,25 @@ def test_console_script_works_from_any_directory(tmp_path, cache_dir):
     )
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert list((tmp_path / "outputs" / "runs").glob("*/*/results.json"))
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("trainer.batch_size=-4", "trainer.batch_size: must be at least 1, got -4"),
+        ("trainer.max_steps=abc", "trainer.max_steps: 'abc' is not an integer or null"),
+        ("trainer.label_smoothing=2", "trainer.label_smoothing: must be in [0, 1), got 2"),
+        ("trainer.valid_every=0", "trainer.valid_every: must be at least 1, got 0"),
+        ("decode.batch_size=0", "decode.batch_size: must be at least 1, got 0"),
+        ("tokenizer.vocab_size=0", "tokenizer.vocab_size: must be at least 8, got 0"),
+        ("data.max_len=0", "data.max_len: must be at least 1, got 0"),
+        ("model.hidden_size=ten", "model.hidden_size: 'ten' is not an integer"),
+        ("seed=1.5", "seed: 1.5 is not an integer"),
+    ],
+)
+def test_bad_values_are_refused_before_any_work(run_cli, tmp_path, override, expected):
+    run = tmp_path / "run"
+    proc = run_cli("train", *TINY, override, f"hydra.run.dir={run}", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines() == [f"error: {expected}"]
+    assert not run.exists()  # refused before the corpus was read; nothing left behind

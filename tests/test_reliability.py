@@ -1,0 +1,176 @@
+"""No run is lost: a run directory belongs to one run, and SIGINT or SIGTERM save the step a
+run was at, from which `resume=` ends bit for bit where an uninterrupted run ends. Everything
+goes through the console script, as a user runs it."""
+
+import hashlib
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import TINY
+
+from nmt.checkpoint import load_checkpoint
+
+LONG = [*TINY, "trainer.max_steps=240", "trainer.valid_every=20", "data.corpus.n_train=800"]
+LONG += ["model.encoder.dropout=0.3", "seed=7"]
+
+
+def hashes(directory: Path) -> dict[str, str]:
+    return {
+        str(p.relative_to(directory)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(directory.rglob("*"))
+        if p.is_file()
+    }
+
+
+def one_line_error(proc: subprocess.CompletedProcess, expected: str) -> None:
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    lines = [line for line in proc.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 1 and expected in lines[0], proc.stderr[-2000:]
+
+
+def start(cache_dir: Path, *args: str) -> subprocess.Popen:
+    env = os.environ | {"NMT_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1"}
+    return subprocess.Popen(
+        [sys.executable, "-m", "nmt.train", *args],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def wait_for(path: Path, proc: subprocess.Popen) -> None:
+    deadline = time.time() + 300
+    while not path.exists():
+        assert proc.poll() is None, proc.stderr.read()[-2000:]
+        assert time.time() < deadline
+        time.sleep(0.02)
+
+
+def test_a_fresh_launch_into_a_run_directory_is_refused_and_changes_nothing(run_cli, tmp_path):
+    run = tmp_path / "run"
+    run_cli("train", *TINY, f"hydra.run.dir={run}")
+    before = hashes(run)
+    again = run_cli("train", *TINY, "trainer.max_steps=6", f"hydra.run.dir={run}", check=False)
+    one_line_error(again, f"hydra.run.dir={run}: holds a run already")
+    assert hashes(run) == before
+
+
+def test_a_second_process_on_a_live_run_directory_is_refused(run_cli, tmp_path, cache_dir):
+    run = tmp_path / "live"
+    first = start(cache_dir, *LONG, f"hydra.run.dir={run}")
+    try:
+        wait_for(run / "checkpoints" / "last.pt", first)
+        second = run_cli("train", f"resume={run}", check=False)
+        one_line_error(second, f"run directory {run}: in use by another process (pid {first.pid})")
+    finally:
+        first.kill()
+        first.wait()
+    # the kernel drops a killed process's lock: the run resumes
+    at = load_checkpoint(run / "checkpoints" / "last.pt")["step"]
+    run_cli("train", f"resume={run}", f"trainer.max_steps={at + 20}")
+    assert load_checkpoint(run / "checkpoints" / "last.pt")["step"] == at + 20
+
+
+def test_failed_launches_leave_no_directory(run_cli, tmp_path):
+    typo = tmp_path / "no-such-run"
+    one_line_error(run_cli("train", f"resume={typo}", check=False), "no saved config")
+    assert not typo.exists()
+    failed = tmp_path / "failed"
+    proc = run_cli("train", *TINY, "model.encoder.cell=rnn", f"hydra.run.dir={failed}", check=False)
+    one_line_error(proc, "cell")
+    assert not failed.exists()
+    # a directory the user named keeps whatever else it held
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.txt").write_text("keep me")
+    mine = tmp_path / "mine"
+    proc = run_cli("train", *TINY, "model.encoder.cell=rnn", f"hydra.run.dir={mine}", check=False)
+    assert proc.returncode == 2 and sorted(os.listdir(mine)) == ["notes.txt"]
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory, cache_dir) -> dict:
+    """The uninterrupted run's final checkpoint."""
+    run = tmp_path_factory.mktemp("straight") / "run"
+    proc = start(cache_dir, *LONG, f"hydra.run.dir={run}")
+    _, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err[-2000:]
+    return load_checkpoint(run / "checkpoints" / "last.pt")
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT], ids=["SIGTERM", "SIGINT"])
+def test_a_signal_saves_the_step_and_resume_ends_as_an_uninterrupted_run(
+    run_cli, straight, tmp_path, cache_dir, signum
+):
+    run = tmp_path / "run"
+    proc = start(cache_dir, *LONG, f"hydra.run.dir={run}")
+    wait_for(run / "checkpoints" / "last.pt", proc)  # step 20
+    time.sleep(0.5)
+    proc.send_signal(signum)
+    _, err = proc.communicate(timeout=120)
+    saved = load_checkpoint(run / "checkpoints" / "last.pt")["step"]
+    if saved >= 240:
+        pytest.skip("the run finished before the signal")
+    assert proc.returncode == 128 + signum
+    assert "Traceback" not in err
+    name = signal.Signals(signum).name
+    lines = [line for line in err.splitlines() if line.startswith("error: ")]
+    assert lines == [
+        f"error: interrupted by {name} at step {saved}: saved {run}/checkpoints/last.pt; "
+        f"continue with: nmt-train resume={run}"
+    ]
+    assert not list(run.rglob("*.tmp*")), "no temporary file is left behind"
+
+    run_cli("train", f"resume={run}")
+    resumed = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert resumed["step"] == straight["step"] == 240
+    for key, tensor in straight["model"].items():
+        assert torch.equal(tensor, resumed["model"][key]), key
+
+
+def strict_json(text: str) -> object:
+    """json.loads that refuses NaN and Infinity, which Python's reader takes but JSON is not."""
+
+    def refuse(constant: str) -> None:
+        raise ValueError(f"{constant} is not JSON")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+def test_a_diverging_run_skips_then_stops_and_writes_only_json(run_cli, tmp_path):
+    run = tmp_path / "diverging"
+    proc = run_cli(
+        "train",
+        *TINY,
+        "optim=sgd_halving",
+        "optim.optimizer.lr=1e12",
+        "optim.clip_norm=null",
+        "trainer.max_steps=60",
+        "trainer.max_nonfinite=3",
+        "trainer.valid_every=1",  # a checkpoint after every applied update
+        "trainer.valid_bleu=false",
+        "trainer.early_stop_metric=dev_loss",
+        f"hydra.run.dir={run}",
+        check=False,
+    )
+    one_line_error(proc, "updates in a row (trainer.max_nonfinite=3); the run stopped")
+    log = (run / "train.log").read_text()
+    assert "update skipped (1 in a row" in log and "update skipped (3 in a row" in log
+    for path in [*run.rglob("*.json"), *run.rglob("*.jsonl")]:
+        for line in (
+            path.read_text().splitlines() if path.suffix == ".jsonl" else [path.read_text()]
+        ):
+            strict_json(line)
+    # its last checkpoint is the last applied update's, and the skipped ones never reached it
+    saved = load_checkpoint(run / "checkpoints" / "last.pt")
+    assert f"(its last checkpoint is at step {saved['step']})" in proc.stderr
+    assert saved["train_state"]["nonfinite_in_a_row"] == 0
+    assert all(torch.isfinite(t).all() for t in saved["model"].values())
