@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import platform
 import statistics
-import subprocess
 import sys
 from collections.abc import Callable, Sequence
 from datetime import datetime
@@ -24,9 +23,9 @@ from nmt.alignment import Monotonicity, monotonicity, word_weights
 from nmt.data import n_words
 from nmt.metrics import bleu
 from nmt.plots import attention_heatmap, bleu_by_length_plot, learning_curves
-from nmt.report import Run, load_run, mean_std
+from nmt.report import Run, load_run, mean_std, run_flags
 from nmt.report_render import Bullets, Section, Table, markdown_table, to_html, to_markdown
-from nmt.reproduce import Job, job_times, scale_spec
+from nmt.reproduce import Job, code_version, job_times, scale_spec
 from nmt.significance import paired_bootstrap
 
 NOT_TESTABLE = "not testable here"
@@ -112,11 +111,12 @@ def runs_table(rows: dict[str, Row], walls: dict) -> Table:
                     "–"
                     if times is None or times["other_cpu_s"] is None
                     else f"{times['other_cpu_s'] / max(times['wall_s'], 1e-9):.2f}",
+                    run_flags(run) or "–",
                     str(run.path),
                 ]
             )
     header = ["model", "seed", "BLEU", "updates (best)", "train (min)", "wall-clock (min)"]
-    return Table([*header, "shared (cores)", "directory"], lines)
+    return Table([*header, "shared (cores)", "flags", "directory"], lines)
 
 
 def mean_by_length(row: Row) -> list[dict]:
@@ -235,8 +235,25 @@ def _p_text(values: Sequence[float]) -> str:
     return ", ".join(f"{p:.4f}" for p in values) if values else "–"
 
 
-def check_better(rows: dict[str, Row], test: DictConfig, alpha: float, n: int) -> tuple:
-    a, b = rows[test.a], rows[test.b]
+@dataclasses.dataclass(frozen=True)
+class Evidence:
+    """What the claim tests read: the rows' runs, the attention measures, the paper file's
+    significance level and heatmap spec, and the bootstrap's resamples."""
+
+    rows: dict[str, Row]
+    measures: list[Monotonicity]
+    alpha: float
+    heatmaps: DictConfig
+    n_samples: int
+
+
+# A claim test: (its `test` spec, the evidence) -> (ours, p-values, verdict), as text.
+ClaimTest = Callable[[DictConfig, Evidence], tuple[str, str, str]]
+
+
+def check_better(test: DictConfig, evidence: Evidence) -> tuple[str, str, str]:
+    """Row a beats row b: paired bootstrap of each seed's pair of runs."""
+    a, b, alpha = evidence.rows[test.a], evidence.rows[test.b], evidence.alpha
     pairs = [(s, a.by_seed()[s], b.by_seed()[s]) for s in a.by_seed() if s in b.by_seed()]
     if not pairs:
         return "–", "–", f"{NOT_TESTABLE} (no seed of both rows has finished)"
@@ -246,7 +263,7 @@ def check_better(rows: dict[str, Row], test: DictConfig, alpha: float, n: int) -
             run_b.lines("test.hyp"),
             run_a.lines("test.hyp"),
             [run_b.lines("test.ref")],
-            n_samples=n,
+            n_samples=evidence.n_samples,
         )
         gains.append(result["system_bleu"] - result["baseline_bleu"])
         p_values.append(result["p_value"])
@@ -273,8 +290,9 @@ def _subset_bleu(run: Run, keep: Callable[[int], bool]) -> float | None:
     return bleu([hyps[i] for i in chosen], [[refs[i] for i in chosen]])[0]
 
 
-def check_length_gap(rows: dict[str, Row], test: DictConfig, alpha: float, n: int) -> tuple:
-    a, b = rows[test.a], rows[test.b]
+def check_length_gap(test: DictConfig, evidence: Evidence) -> tuple[str, str, str]:
+    """The gap a - b is larger on long sources than on short ones, in every seed."""
+    a, b = evidence.rows[test.a], evidence.rows[test.b]
     seeds = [s for s in a.by_seed() if s in b.by_seed()]
     if not seeds:
         return "–", "–", f"{NOT_TESTABLE} (no seed of both rows has finished)"
@@ -297,13 +315,15 @@ def check_length_gap(rows: dict[str, Row], test: DictConfig, alpha: float, n: in
     return ours, "–", "held" if widened else "did not hold: the gap does not widen in every seed"
 
 
-def check_monotonic(measures: list[Monotonicity], test: DictConfig, paper: DictConfig) -> tuple:
+def check_monotonic(test: DictConfig, evidence: Evidence) -> tuple[str, str, str]:
+    """The attention is mostly diagonal: the median Spearman rho over the heatmap verses."""
+    measures = evidence.measures
     rhos = [m.rho for m in measures if m.rho is not None]
     if not rhos:
         return "–", "–", f"{NOT_TESTABLE} (no heatmap verse has two output words)"
     median = float(np.median(rhos))
     backward = statistics.mean(m.backward for m in measures)
-    spec = paper.heatmaps
+    spec = evidence.heatmaps
     ours = (
         f"median Spearman rho {median:.2f} over {len(rhos)} verses of {spec.min_words}-"
         f"{spec.max_words} words; {backward:.0%} of target words step backwards"
@@ -312,35 +332,24 @@ def check_monotonic(measures: list[Monotonicity], test: DictConfig, paper: DictC
     return ours, "–", verdict
 
 
-def claims_table(paper: DictConfig, rows: dict[str, Row], measures: list, n: int) -> Table:
+CLAIM_TESTS: dict[str, ClaimTest] = {
+    "better": check_better,
+    "length_gap": check_length_gap,
+    "monotonic": check_monotonic,
+}
+
+
+def claims_table(paper: DictConfig, evidence: Evidence) -> Table:
     lines = []
     for claim in paper.claims:
-        test = claim.test
-        if test.kind == "better":
-            ours, p, verdict = check_better(rows, test, paper.alpha, n)
-        elif test.kind == "length_gap":
-            ours, p, verdict = check_length_gap(rows, test, paper.alpha, n)
-        elif test.kind == "monotonic":
-            ours, p, verdict = check_monotonic(measures, test, paper)
+        check = CLAIM_TESTS.get(claim.test.kind)
+        if check is None:
+            ours, p, verdict = "–", "–", f"{NOT_TESTABLE} (no test of kind '{claim.test.kind}')"
         else:
-            ours, p, verdict = "–", "–", f"{NOT_TESTABLE} (no test of kind '{test.kind}')"
+            ours, p, verdict = check(claim.test, evidence)
         lines.append([str(claim.id), claim.claim, claim.paper, ours, p, verdict])
     header = ["#", "claim", "paper", "ours (mean ± std over seeds)", "p (per seed)", "verdict"]
     return Table(header, lines)
-
-
-def _commit() -> str:
-    try:
-        found = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            cwd=Path(__file__).parent,
-        )
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return found.stdout.strip() or "unknown"
 
 
 def machine() -> str:
@@ -362,30 +371,35 @@ def write_paper_report(
     paper: DictConfig,
     scale: str,
     jobs: list[Job],
+    sweep: Path,
     out: Path,
     extra: list[str],
     *,
     n_samples: int = 1000,
 ) -> tuple[Path, str]:
-    """Write OUT/report.md, OUT/report.html and their PNGs; return report.md's path and the
-    claims table as Markdown."""
+    """Write OUT/report.md, OUT/report.html and their PNGs from the finished `jobs` of the
+    reproduction in `sweep` (its jobs.jsonl gives the timings); return report.md's path and
+    the claims table as Markdown."""
     out.mkdir(parents=True, exist_ok=True)
     rows = load_rows(paper, jobs)
-    walls = job_times(out.parent)
+    walls = job_times(sweep)
+    commits = sorted({c for t in walls.values() for c in t["commits"]})
     spec = scale_spec(paper, scale)
     finished = sum(len(r.runs) for r in rows.values())
     changes = list(spec.changes)
     if extra:
         changes.append(f"Extra overrides of every run: {' '.join(extra)}")
     heatmaps, measures = heatmap_section(paper, rows, out)
-    claims = claims_table(paper, rows, measures, n_samples)
+    evidence = Evidence(rows, measures, paper.alpha, paper.heatmaps, n_samples)
+    claims = claims_table(paper, evidence)
     command = " ".join(["nmt-reproduce", *sys.argv[1:]]) if sys.argv[1:] else "nmt-reproduce"
     sections: list[Section] = [
         (
             "Setup",
             [
                 f"Command: `{command}`. Scale {scale}; {finished} of {len(jobs)} runs finished. "
-                f"Commit {_commit()}, {machine()}, {datetime.now():%Y-%m-%d %H:%M}.",
+                f"Runs trained at commit {', '.join(commits) or 'unknown'}; report written at "
+                f"{code_version()}, {machine()}, {datetime.now():%Y-%m-%d %H:%M}.",
                 f"The paper: {paper.published_setup}",
                 "Changes from the paper at this scale, and why:",
                 Bullets(changes),

@@ -11,7 +11,6 @@ writing OUT/report/ (nmt.paper_report) and printing the claims table.
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import logging
 import os
@@ -20,19 +19,20 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from nmt import jsonfile
 from nmt.config import CONFIG_DIR, cli
 from nmt.errors import NmtError
+from nmt.rundir import exclusive
+from nmt.signals import stop_requests
 
 log = logging.getLogger(__name__)
 
-JOBS_LOG = "jobs.jsonl"  # one line per finished sitting of a job: row, seed, wall_s, exit
+JOBS_LOG = "jobs.jsonl"  # a line per sitting of a job: row, seed, wall_s, exit, other_cpu_s
 
 
 @dataclasses.dataclass(frozen=True)
@@ -48,6 +48,14 @@ class Job:
     @property
     def name(self) -> str:
         return f"{self.label} seed {self.seed}"
+
+    @property
+    def max_steps(self) -> int | None:
+        """The job's update budget (the last trainer.max_steps override), if it has one."""
+        budgets = [
+            o.partition("=")[2] for o in self.overrides if o.startswith("trainer.max_steps=")
+        ]
+        return int(budgets[-1]) if budgets and budgets[-1] != "null" else None
 
     def status(self) -> str:
         """'done' (results.json), 'resume' (a checkpoint), 'partial' (started, no checkpoint)
@@ -173,19 +181,20 @@ class JobClock:
         self.last, self.busy, self.own = now, busy, own
 
 
-def run_job(job: Job, log_file: Path, tag: str) -> tuple[int, JobClock]:
-    """Run the job's `nmt-train` with its output in `log_file`, printing each validation; its
-    exit status and its clock."""
+def run_job(job: Job, out: Path, log_file: Path, tag: str) -> tuple[int, float]:
+    """Run the job's `nmt-train` with its output in `log_file`, printing each validation, and
+    record the sitting in OUT/jobs.jsonl, interrupted or not. Returns the exit status and the
+    sitting's wall-clock seconds."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     metrics = job.directory / "metrics.jsonl"
     seen = _new_lines(metrics, 0)[1]
-    with open(log_file, "a", encoding="utf-8") as out:
-        out.write(f"\n$ {' '.join(command(job))}\n")
-        out.flush()
+    with open(log_file, "a", encoding="utf-8") as log_stream:
+        log_stream.write(f"\n$ {' '.join(command(job))}\n")
+        log_stream.flush()
         child = subprocess.Popen(
-            command(job), stdout=out, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+            command(job), stdout=log_stream, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
         )
-        clock = JobClock(child.pid)
+        clock, code = JobClock(child.pid), None
         try:
             while True:
                 try:
@@ -198,11 +207,31 @@ def run_job(job: Job, log_file: Path, tag: str) -> tuple[int, JobClock]:
                     bleu = "" if r.get("dev_bleu") is None else f", dev BLEU {r['dev_bleu']:.2f}"
                     print(f"{tag}   step {r['step']}: dev ppl {r['dev_ppl']:.2f}{bleu}", flush=True)
                 if code is not None:
-                    return code, clock
+                    return code, clock.active_s
         finally:
-            if child.poll() is None:  # interrupted: the child saves nothing more, resume redoes
+            if child.poll() is None:  # interrupted: SIGTERM makes the child save its step
                 child.terminate()
                 child.wait()
+                clock.tick()
+            record = {"row": job.row, "seed": job.seed, "wall_s": clock.active_s, "exit": code}
+            record |= {"commit": code_version()}
+            with open(out / JOBS_LOG, "a", encoding="utf-8") as f:
+                f.write(jsonfile.dumps(record | {"other_cpu_s": clock.other_cpu_s}) + "\n")
+
+
+def code_version() -> str:
+    """`git describe` of the code that runs (a checkout's commit, '-dirty' if changed)."""
+    try:
+        found = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=Path(__file__).parent,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return found.stdout.strip() or "unknown"
 
 
 def _duration(seconds: float) -> str:
@@ -218,8 +247,11 @@ def job_times(out: Path) -> dict[tuple[str, int], dict[str, float | None]]:
     if path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
             r = json.loads(line)
-            total = totals.setdefault((r["row"], r["seed"]), {"wall_s": 0.0, "other_cpu_s": 0.0})
+            total = totals.setdefault(
+                (r["row"], r["seed"]), {"wall_s": 0.0, "other_cpu_s": 0.0, "commits": []}
+            )
             total["wall_s"] += r["wall_s"]
+            total["commits"] += [r["commit"]] if r.get("commit") else []
             if r.get("other_cpu_s") is None or total["other_cpu_s"] is None:
                 total["other_cpu_s"] = None  # a sitting that did not measure it
             else:
@@ -228,8 +260,9 @@ def job_times(out: Path) -> dict[tuple[str, int], dict[str, float | None]]:
 
 
 def time_left(jobs: list[Job], out: Path) -> str:
-    """About how long the unfinished jobs take: each at its row's mean wall-clock so far (or
-    the mean over all finished jobs before its row has finished once)."""
+    """About how long the unfinished jobs take: each at its row's mean wall-clock so far, or,
+    before its row has finished once, at the finished jobs' mean time per update times its
+    budget (their mean wall-clock without one). A resumed job counts whole: an upper bound."""
     walls = {key: t["wall_s"] for key, t in job_times(out).items()}
     done = {
         (j.row, j.seed): walls[(j.row, j.seed)]
@@ -239,25 +272,19 @@ def time_left(jobs: list[Job], out: Path) -> str:
     if not done:
         return "time left unknown"
     overall = sum(done.values()) / len(done)
+    budgets = {(j.row, j.seed): j.max_steps for j in jobs}
+    per_step = [s / budgets[key] for key, s in done.items() if budgets.get(key)]
     total = 0.0
     for job in jobs:
         if job.status() != "done":
             same = [s for (row, _), s in done.items() if row == job.row]
-            total += sum(same) / len(same) if same else overall
+            if same:
+                total += sum(same) / len(same)
+            elif per_step and job.max_steps:
+                total += sum(per_step) / len(per_step) * job.max_steps
+            else:
+                total += overall
     return f"about {_duration(total)} left"
-
-
-@contextmanager
-def locked(out: Path) -> Iterator[None]:
-    """Hold OUT/.lock: a second nmt-reproduce on the same directory is refused (the lock goes
-    with the process, so a killed one leaves none)."""
-    out.mkdir(parents=True, exist_ok=True)
-    with open(out / ".lock", "w") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise NmtError(f"out={out}: another nmt-reproduce is running there") from None
-        yield
 
 
 def run_all(jobs: list[Job], out: Path) -> None:
@@ -276,11 +303,7 @@ def run_all(jobs: list[Job], out: Path) -> None:
         verb = "resuming from its last checkpoint" if status == "resume" else "starting"
         log_file = out / "logs" / f"{job.row}-seed{job.seed}.log"
         print(f"{tag} {job.name}: {verb} (log: {log_file})", flush=True)
-        code, clock = run_job(job, log_file, tag)
-        wall = clock.active_s
-        record = {"row": job.row, "seed": job.seed, "wall_s": wall, "exit": code}
-        with open(out / JOBS_LOG, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record | {"other_cpu_s": clock.other_cpu_s}) + "\n")
+        code, wall = run_job(job, out, log_file, tag)
         if code != 0:
             raise NmtError(f"{job.name} failed (exit {code}); its output is in {log_file}")
         bleu = json.loads((job.directory / "results.json").read_text())["bleu"]
@@ -300,11 +323,19 @@ def main(cfg: DictConfig) -> None:
     paper, scale = cfg.paper, str(cfg.scale)
     extra = [str(o) for o in cfg.train_overrides]
     jobs = plan(paper, scale, int(cfg.seeds), out, extra)
-    with locked(out):
-        if not cfg.report_only:
-            run_all(jobs, out)
+    again = "(the same command again goes on from each job's last checkpoint)"
+    with stop_requests(again):
+        if not cfg.report_only:  # only writing the report: runs may go on meanwhile
+            with exclusive(out, "out="):
+                run_all(jobs, out)
         report, claims = write_paper_report(
-            paper, scale, jobs, out / "report", extra, n_samples=int(cfg.bootstrap_samples)
+            paper,
+            scale,
+            jobs,
+            out,
+            Path(cfg.report_dir),
+            extra,
+            n_samples=int(cfg.bootstrap_samples),
         )
     print(f"report: {report}")
     print(claims)

@@ -4,7 +4,7 @@ import random
 
 from omegaconf import OmegaConf
 
-from nmt.paper_report import NOT_TESTABLE, Row, check_better, check_length_gap
+from nmt.paper_report import NOT_TESTABLE, Evidence, Row, check_better, check_length_gap
 from nmt.report import Run
 
 WORDS = "le la les un une de du des et est dans pour sur avec maison homme".split()
@@ -37,12 +37,16 @@ def rows(tmp_path, a_hyps, b_hyps, seeds=(1, 2)) -> dict[str, Row]:
     }
 
 
+def evidence(found: dict[str, Row], n_samples: int) -> Evidence:
+    return Evidence(found, [], 0.05, OmegaConf.create({}), n_samples)
+
+
 BETTER = OmegaConf.create({"kind": "better", "a": "a", "b": "b"})
 
 
 def test_a_clearly_better_row_holds_with_a_p_value_per_seed(tmp_path):
     found = rows(tmp_path, lambda s: REFS, lambda s: [garbled(r) for r in REFS])
-    ours, p, verdict = check_better(found, BETTER, 0.05, 200)
+    ours, p, verdict = check_better(BETTER, evidence(found, 200))
     assert verdict == "held"
     assert ours.startswith("+") and "2 seed pairs" in ours
     assert [float(x) < 0.05 for x in p.split(", ")] == [True, True]
@@ -51,9 +55,9 @@ def test_a_clearly_better_row_holds_with_a_p_value_per_seed(tmp_path):
 def test_equal_rows_do_not_hold_and_missing_seeds_are_not_testable(tmp_path):
     same = [garbled(r) for r in REFS]
     found = rows(tmp_path, lambda s: same, lambda s: same)
-    assert check_better(found, BETTER, 0.05, 100)[2] == "did not hold: not better"
+    assert check_better(BETTER, evidence(found, 100))[2] == "did not hold: not better"
     found["b"] = Row(found["b"].spec, [])
-    assert check_better(found, BETTER, 0.05, 100)[2].startswith(NOT_TESTABLE)
+    assert check_better(BETTER, evidence(found, 100))[2].startswith(NOT_TESTABLE)
 
 
 def test_the_length_gap_holds_only_when_it_widens(tmp_path):
@@ -71,8 +75,8 @@ def test_the_length_gap_holds_only_when_it_widens(tmp_path):
         {"kind": "length_gap", "a": "a", "b": "b", "short_below": 6, "long_from": 10}
     )
     widening = rows(tmp_path / "w", long_right, short_right)
-    assert check_length_gap(widening, test, 0.05, 100)[2] == "held"
+    assert check_length_gap(test, evidence(widening, 100))[2] == "held"
     narrowing = rows(tmp_path / "n", short_right, long_right)
-    assert check_length_gap(narrowing, test, 0.05, 100)[2].startswith("did not hold")
+    assert check_length_gap(test, evidence(narrowing, 100))[2].startswith("did not hold")
     test.long_from = 100
-    assert check_length_gap(widening, test, 0.05, 100)[2].startswith(NOT_TESTABLE)
+    assert check_length_gap(test, evidence(widening, 100))[2].startswith(NOT_TESTABLE)

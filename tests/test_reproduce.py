@@ -21,6 +21,7 @@ from omegaconf import OmegaConf
 from nmt.config import CONFIG_DIR
 from nmt.errors import NmtError
 from nmt.model import build_model
+from nmt.paper_report import CLAIM_TESTS
 from nmt.reproduce import Job, check_same_job, plan, row_overrides
 
 PAPERS = sorted(p.stem for p in (Path(CONFIG_DIR) / "paper").glob("*.yaml"))
@@ -51,7 +52,20 @@ def test_every_row_composes_at_every_scale_and_builds_at_cpu(name, row_id, scale
         built = build_model(cfg.model, src_vocab_size=20, tgt_vocab_size=30)
         assert built.generator.out_features == 30
     else:
-        assert cfg.model.hidden_size == 1000
+        assert cfg.model.hidden_size == 1000 and cfg.trainer.max_steps is None
+
+
+def test_bahdanau_at_paper_scale_keeps_the_published_setup():
+    paper = paper_file("bahdanau14")
+    row = next(r for r in paper.rows if r.id == "rnnsearch50")
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[*row_overrides(paper, row, "paper", []), "seed=1"])
+    assert (cfg.model.emb_size, cfg.model.hidden_size) == (620, 1000)
+    assert cfg.model.decoder.maxout_size is None  # hidden_size / 2 = 500
+    assert (cfg.tokenizer.model_type, cfg.tokenizer.vocab_size) == ("word", 30000)
+    assert cfg.optim.optimizer._target_ == "torch.optim.Adadelta" and cfg.optim.clip_norm == 1
+    assert (cfg.trainer.batch_size, cfg.data.max_len) == (80, 50)
+    assert cfg.data.corpus.path == "wmt14" and cfg.data.corpus.name == "fr-en"
 
 
 @pytest.mark.parametrize("name", PAPERS)
@@ -67,7 +81,7 @@ def test_a_paper_file_is_complete(name):
         assert scale.changes, "every scale says how it differs from the paper"
     assert set(paper.length_rows) <= set(ids) and paper.heatmaps.row in ids
     for claim in paper.claims:
-        assert claim.test.kind in ("better", "length_gap", "monotonic")
+        assert claim.test.kind in CLAIM_TESTS
         assert {claim.test.get("a", ids[0]), claim.test.get("b", ids[0])} <= set(ids)
 
 
@@ -221,3 +235,48 @@ def test_the_toy_reproduction_report_renders_in_chromium(toy_reproduction, tmp_p
     png = render(page=page, png=tmp_path / "report.png", height=2000)
     pixels = imread(png)  # (H, W, 4) floats in [0, 1]
     assert pixels.shape[0] == 2000 and (pixels[..., :3] < 0.5).mean() > 0.01
+
+
+def test_sigterm_reaches_the_running_job_which_saves_its_step(tmp_path, cache_dir):
+    out = tmp_path / "toy"
+    env = os.environ | {"NMT_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1"}
+    steps = [o for o in TOY if not o.startswith(("paper.scales", "seeds"))]
+    command = [sys.executable, "-m", "nmt.reproduce", *steps, "seeds=1", f"out={out}"]
+    command += ["paper.scales.cpu.max_steps=400"]
+    proc = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    last = out / "rnnencdec30" / "seed1" / "checkpoints" / "last.pt"
+    deadline = time.time() + 300
+    while not last.exists():
+        assert proc.poll() is None and time.time() < deadline
+        time.sleep(0.02)
+    time.sleep(0.5)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 128 + signal.SIGTERM
+    assert err.decode().strip().splitlines()[-1] == (
+        "error: interrupted by SIGTERM (the same command again goes on from each job's last "
+        "checkpoint)"
+    )
+    from nmt.checkpoint import load_checkpoint
+
+    step = load_checkpoint(last)["step"]
+    child_log = (out / "logs" / "rnnencdec30-seed1.log").read_text()
+    assert f"error: interrupted by SIGTERM at step {step}: saved {last}" in child_log
+    sitting = json.loads((out / "jobs.jsonl").read_text().splitlines()[-1])
+    assert sitting["exit"] is None and sitting["wall_s"] > 0
+
+
+def test_time_left_goes_by_row_then_by_update(tmp_path):
+    from nmt.reproduce import time_left
+
+    def job(row: str, seed: int, steps: int) -> Job:
+        directory = tmp_path / row / f"seed{seed}"
+        return Job(row, row, seed, directory, (f"trainer.max_steps={steps}", f"seed={seed}"))
+
+    jobs = [job("a", 1, 100), job("b", 1, 400), job("a", 2, 100)]
+    assert time_left(jobs, tmp_path) == "time left unknown"
+    (jobs[0].directory).mkdir(parents=True)
+    (jobs[0].directory / "results.json").write_text("{}")
+    (tmp_path / "jobs.jsonl").write_text('{"row": "a", "seed": 1, "wall_s": 60.0}\n')
+    # a's next seed at a's 60 s; b, unseen, at 0.6 s an update for 400 updates
+    assert time_left(jobs, tmp_path) == f"about {(60 + 0.6 * 400) / 60:.1f} min left"
