@@ -90,6 +90,13 @@ def save_heatmaps(
     save_attention(directory, tokenizer, lines, hyps)
 
 
+def bleu_line(scores: dict) -> str:
+    """'16.32, 21.77 with 3 references (signature)': what nmt-train and nmt-evaluate print."""
+    multi = scores["bleu_multi_ref"]
+    multi_text = "" if multi is None else f", {multi:.2f} with {scores['n_refs']} references"
+    return f"{scores['bleu']:.2f}{multi_text} ({scores['bleu_signature']})"
+
+
 def write_results(path: Path, results: dict) -> None:
     path.write_text(jsonfile.dumps(results, indent=2) + "\n", encoding="utf-8")
 
@@ -100,12 +107,12 @@ def main(cfg: DictConfig) -> None:
     if OmegaConf.is_missing(cfg, "checkpoint"):
         raise NmtError("checkpoint=PATH is required")
     device = resolve_device(cfg.device)
+    decode = typed(DecodeConfig, cfg.decode, "decode")  # checked before any work
     model, tokenizer, saved = load_model(cfg.checkpoint, device)
     data_cfg = (
         cfg.data if cfg.get("data") is not None else OmegaConf.create(saved["config"]["data"])
     )
     split = load_corpus(data_cfg).split(cfg.split)
-    decode = typed(DecodeConfig, cfg.decode, "decode")
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     hyps, scores = score_split(model, tokenizer, split, decode, device, cache_dir(cfg))
     write_split_files(run_dir, cfg.split, split, hyps)
@@ -118,7 +125,7 @@ def main(cfg: DictConfig) -> None:
         "decode": OmegaConf.to_container(cfg.decode),
     }
     write_results(run_dir / "results.json", results)
-    print(f"{cfg.split} BLEU {scores['bleu']:.2f} ({scores['bleu_signature']})")
+    print(f"{cfg.split} BLEU {bleu_line(scores)}")
     print(f"run directory: {run_dir}")
 
 

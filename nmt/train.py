@@ -32,7 +32,7 @@ from nmt.config import (
 )
 from nmt.data import load_corpus
 from nmt.errors import NmtError
-from nmt.evaluate import save_heatmaps, score_split, write_results, write_split_files
+from nmt.evaluate import bleu_line, save_heatmaps, score_split, write_results, write_split_files
 from nmt.model import Seq2Seq, build_model, count_parameters, resolve_device
 from nmt.rundir import check_fresh, discard_failed, exclusive
 from nmt.signals import StopRequest, stop_requests
@@ -194,9 +194,7 @@ def main(cfg: DictConfig) -> float:
             if not cfg.resume:
                 discard_failed(run_dir, log_name)
             raise
-    multi = results["bleu_multi_ref"]
-    multi_text = "" if multi is None else f", {multi:.2f} with {results['n_refs']} references"
-    print(f"test BLEU {results['bleu']:.2f}{multi_text} ({results['bleu_signature']})")
+    print(f"test BLEU {bleu_line(results)}")
     print(f"run directory: {run_dir}")
     return results["bleu"]
 

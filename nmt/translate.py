@@ -6,7 +6,9 @@ stderr, and no run directory is made."""
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import hydra
@@ -112,12 +114,20 @@ def translate_texts(
     return [render(h, line) for h, line in zip(best, lines, strict=True)], best
 
 
-def save_attention(directory: Path, tokenizer, lines: list[str], hyps: list[Hypothesis]) -> None:
-    """{i}.json (tokens and weights) and {i}.png (heatmap) for every translated line."""
+def save_attention(
+    directory: Path,
+    tokenizer,
+    lines: list[str],
+    hyps: list[Hypothesis],
+    numbers: list[int] | None = None,
+) -> None:
+    """{i}.json (tokens and weights) and {i}.png (heatmap) for every translated line; i is the
+    line's number in `numbers` (its input line), else its position."""
     from nmt.plots import attention_heatmap
 
     directory.mkdir(parents=True, exist_ok=True)
-    for i, (line, hyp) in enumerate(zip(lines, hyps, strict=True)):
+    numbers = list(range(len(lines))) if numbers is None else numbers
+    for i, line, hyp in zip(numbers, lines, hyps, strict=True):
         src = tokenizer.src_tokens(line)
         tgt = tokenizer.tgt_tokens(hyp.ids) + ["</s>"]
         weights = hyp.attention[:, : len(src)]
@@ -126,14 +136,49 @@ def save_attention(directory: Path, tokenizer, lines: list[str], hyps: list[Hypo
         attention_heatmap(weights, src, tgt, directory / f"{i:04d}.png")
 
 
+def decode_lines(data: bytes, name: str) -> list[str]:
+    """UTF-8 lines, whitespace-normalised; a bad byte is an error naming its line."""
+    lines = []
+    for number, raw in enumerate(data.splitlines(), start=1):
+        try:
+            lines.append(normalize(raw.decode("utf-8")))
+        except UnicodeDecodeError as err:
+            raise NmtError(
+                f"input {name}:{number}: not valid UTF-8 (byte {raw[err.start]:#04x} at column "
+                f"{err.start + 1})"
+            ) from None
+    return lines
+
+
 def read_input(name: str) -> list[str]:
+    """The lines of file `name`, or of standard input for '-'."""
     if name == "-":
-        return [normalize(line) for line in sys.stdin]
+        if sys.stdin is None or sys.stdin.closed:
+            raise NmtError("input -: standard input is closed")
+        try:
+            return decode_lines(sys.stdin.buffer.read(), "-")
+        except OSError as err:
+            raise NmtError(f"input -: cannot read standard input ({err.strerror})") from None
     try:
-        with open(name, encoding="utf-8") as f:
-            return [normalize(line) for line in f]
+        data = Path(name).read_bytes()
     except FileNotFoundError:
         raise NmtError(f"input {name}: no such file") from None
+    except IsADirectoryError:
+        raise NmtError(f"input {name}: is a directory, not a file") from None
+    except OSError as err:
+        raise NmtError(f"input {name}: {err.strerror}") from None
+    return decode_lines(data, name)
+
+
+def write_quietly_to_a_closed_pipe(write: Callable[[], None]) -> None:
+    """Run `write`; if stdout's reader has gone (`| head -1`), end quietly as Unix tools do."""
+    try:
+        write()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail
+        sys.exit(0)
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="translate", version_base="1.3")
@@ -145,14 +190,25 @@ def main(cfg: DictConfig) -> None:
     device = resolve_device(cfg.device)
     model, tokenizer, _ = load_model(cfg.checkpoint, device)
     lines = read_input(str(cfg.input))
-    nbests = translate_lines(model, tokenizer, lines, decode_cfg, device) if lines else []
+    # an empty line translates to an empty line, not to what the model invents for nothing
+    given = [i for i, line in enumerate(lines) if line]
+    kept = [lines[i] for i in given]
+    found = translate_lines(model, tokenizer, kept, decode_cfg, device) if kept else []
+    nbests: dict[int, list[Hypothesis]] = dict(zip(given, found, strict=True))
     render = Renderer(tokenizer, decode_cfg)
-    for i, (line, nbest) in enumerate(zip(lines, nbests, strict=True)):
-        for hyp in nbest:
-            text = render(hyp, line)
-            print(text if decode_cfg.n_best == 1 else f"{i}\t{hyp.score:.4f}\t{text}")
+
+    def write() -> None:
+        for i, line in enumerate(lines):
+            if i not in nbests:
+                print("" if decode_cfg.n_best == 1 else f"{i}\t\t")
+            for hyp in nbests.get(i, []):
+                text = render(hyp, line)
+                print(text if decode_cfg.n_best == 1 else f"{i}\t{hyp.score:.4f}\t{text}")
+
+    write_quietly_to_a_closed_pipe(write)
     if cfg.save_attention:
-        save_attention(Path(cfg.save_attention), tokenizer, lines, [n[0] for n in nbests])
+        best = [n[0] for n in found]
+        save_attention(Path(cfg.save_attention), tokenizer, kept, best, numbers=given)
 
 
 if __name__ == "__main__":

@@ -291,3 +291,63 @@ def test_bad_values_are_refused_before_any_work(run_cli, tmp_path, override, exp
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines() == [f"error: {expected}"]
     assert not run.exists()  # refused before the corpus was read; nothing left behind
+
+
+def test_translate_takes_ordinary_shell_use(learned_run, run_cli, tmp_path):
+    run_dir, _ = learned_run
+    ckpt = f"checkpoint={run_dir}/checkpoints/best.pt"
+    sources = (run_dir / "test.src").read_text().splitlines()[:3]
+    # an empty line stays an empty line, and the others are what they are alone
+    proc = run_cli("translate", ckpt, "input=-", input=f"{sources[0]}\n\n{sources[1]}\n")
+    alone = run_cli("translate", ckpt, "input=-", input=f"{sources[0]}\n{sources[1]}\n")
+    first, second = alone.stdout.splitlines()
+    assert proc.stdout.splitlines() == [first, "", second]
+
+    def refused(*args: str, expected: str, **kwargs) -> None:
+        proc = run_cli("translate", ckpt, *args, check=False, **kwargs)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr
+        assert proc.stderr.strip().splitlines()[-1] == f"error: {expected}"
+
+    bad = tmp_path / "bad.en"
+    bad.write_bytes(b"one fine line\nthen caf\xe9 in latin-1\n")
+    refused(f"input={bad}", expected=f"input {bad}:2: not valid UTF-8 (byte 0xe9 at column 9)")
+    refused(f"input={tmp_path}", expected=f"input {tmp_path}: is a directory, not a file")
+    refused("input=-", "decode.beam_size=0", expected="decode.beam_size: must be >= 1, got 0")
+
+
+def test_translate_into_a_closed_pipe_ends_quietly(learned_run, cache_dir):
+    import os
+    import sys
+
+    run_dir, _ = learned_run
+    env = os.environ | {"NMT_CACHE_DIR": str(cache_dir)}
+    sources = (run_dir / "test.src").read_text() * 20  # more than a pipe's buffer of output
+    translate = [sys.executable, "-m", "nmt.translate", f"checkpoint={run_dir}/checkpoints/best.pt"]
+    proc = subprocess.run(
+        ["bash", "-c", '"$@" input=- | head -1; exit "${PIPESTATUS[0]}"', "bash", *translate],
+        input=sources,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 1
+    assert "Traceback" not in proc.stderr and "Broken pipe" not in proc.stderr
+
+
+def test_translate_with_stdin_closed_is_one_line(learned_run, cache_dir):
+    import os
+    import sys
+
+    run_dir, _ = learned_run
+    env = os.environ | {"NMT_CACHE_DIR": str(cache_dir)}
+    translate = [sys.executable, "-m", "nmt.translate", f"checkpoint={run_dir}/checkpoints/best.pt"]
+    proc = subprocess.run(
+        ["bash", "-c", '"$@" input=- <&-', "bash", *translate],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == "error: input -: standard input is closed"
