@@ -224,6 +224,10 @@ def heatmap_section(paper: DictConfig, rows: dict[str, Row], out: Path) -> tuple
     return blocks, measures
 
 
+def plural(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def signed_mean_std(values: Sequence[float]) -> str:
     """'+1.23 ± 0.45' (the mean signed, the spread not)."""
     if len(values) == 1:
@@ -270,7 +274,7 @@ def check_better(test: DictConfig, evidence: Evidence) -> tuple[str, str, str]:
     scores = f"{mean_std([r.results['bleu'] for _, r, _ in pairs], '.2f')} vs " + mean_std(
         [r.results["bleu"] for _, _, r in pairs], ".2f"
     )
-    ours = f"{signed_mean_std(gains)} BLEU ({scores}; {len(pairs)} seed pairs)"
+    ours = f"{signed_mean_std(gains)} BLEU ({scores}; {plural(len(pairs), 'seed pair')})"
     if statistics.mean(gains) > 0 and all(p < alpha for p in p_values):
         verdict = "held"
     elif statistics.mean(gains) > 0:
@@ -309,7 +313,7 @@ def check_length_gap(test: DictConfig, evidence: Evidence) -> tuple[str, str, st
             gaps.append(score_a - score_b)
     ours = (
         f"gap {signed_mean_std(short)} under {test.short_below} words, "
-        f"{signed_mean_std(long)} from {test.long_from} ({len(seeds)} seeds)"
+        f"{signed_mean_std(long)} from {test.long_from} ({plural(len(seeds), 'seed')})"
     )
     widened = all(g_long > g_short for g_short, g_long in zip(short, long, strict=True))
     return ours, "–", "held" if widened else "did not hold: the gap does not widen in every seed"
