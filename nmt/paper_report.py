@@ -173,8 +173,12 @@ def curves_section(rows: dict[str, Row], out: Path) -> list:
             curves[label], colors[label] = run.metrics, f"C{i % 10}"
     if not curves:
         return ["No finished runs yet."]
-    path = learning_curves(curves, out / "learning_curves.png", colors=colors)
-    return ["Dev perplexity and dev BLEU at every validation, every run (one colour a row).", path]
+    path = learning_curves(curves, out / "learning_curves.png", colors=colors, by_time=False)
+    return [
+        "Dev perplexity and dev BLEU at every validation against updates, every run (one colour "
+        "a row, one line style a seed).",
+        path,
+    ]
 
 
 def alignment_verses(lines: list[str], spec: DictConfig) -> list[int]:
@@ -217,7 +221,7 @@ def heatmap_section(paper: DictConfig, rows: dict[str, Row], out: Path) -> tuple
         words, src_words, tgt_words = word_weights(hyp.attention[:, : len(src)].numpy(), src, tgt)
         measures.append(monotonicity(words[:-1, :-1]))  # without </s> on either axis
         if k < spec.count:
-            title = f"test verse {chosen[k] + 1}"
+            title = f"line {chosen[k] + 1} of test.src"
             blocks.append(
                 attention_heatmap(words, src_words, tgt_words, out / f"heatmap_{k + 1}.png", title)
             )
@@ -425,7 +429,9 @@ def write_paper_report(
                 "Test BLEU (sacrebleu, 13a, mixed case, against the primary reference), mean ± std "
                 "over seeds, beside the paper's; multi-ref BLEU uses every reference. Updates: "
                 "trained (best checkpoint's). Train: time in training steps; job: the whole run, "
-                "validations and test decoding included.",
+                "validations and test decoding included, less any time it was suspended. Both "
+                "grow when other work shares the machine (the Runs table's 'shared' column); the "
+                "train time also counts a suspension that fell inside a step.",
                 results_table(paper, rows, walls),
             ],
         ),

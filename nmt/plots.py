@@ -141,26 +141,34 @@ def learning_curves(
     path: str | Path,
     *,
     colors: Mapping[str, str] | None = None,
+    by_time: bool = True,
 ) -> Path:
-    """Dev perplexity and dev BLEU against training steps and wall-clock time (2 x 2 panels).
+    """Dev perplexity and dev BLEU against training steps and wall-clock time (2 x 2 panels;
+    without `by_time`, against steps only: 1 x 2).
 
     Args:
         runs: label -> the run's metrics.jsonl records (dicts with `step`, `elapsed_s`,
             `dev_ppl`, `dev_bleu`; a null `dev_bleu` is skipped).
         path: the PNG to write.
         colors: label -> matplotlib colour, e.g. one per variant for all its seeds.
+        by_time: also plot against wall-clock time (which other work on the machine stretches).
 
     Returns:
         The path written.
     """
-    fig = Figure(figsize=(11, 7.5), layout="constrained")
-    axes = fig.subplots(2, 2)
-    panels = [
-        (axes[0, 0], "step", "dev_ppl"),
-        (axes[0, 1], "elapsed_s", "dev_ppl"),
-        (axes[1, 0], "step", "dev_bleu"),
-        (axes[1, 1], "elapsed_s", "dev_bleu"),
-    ]
+    if by_time:
+        fig = Figure(figsize=(11, 7.5), layout="constrained")
+        axes = fig.subplots(2, 2)
+        panels = [
+            (axes[0, 0], "step", "dev_ppl"),
+            (axes[0, 1], "elapsed_s", "dev_ppl"),
+            (axes[1, 0], "step", "dev_bleu"),
+            (axes[1, 1], "elapsed_s", "dev_bleu"),
+        ]
+    else:
+        fig = Figure(figsize=(11, 4.5), layout="constrained")
+        axes = fig.subplots(1, 2)
+        panels = [(axes[0], "step", "dev_ppl"), (axes[1], "step", "dev_bleu")]
     styles = _styles(list(runs), colors)
     for ax, x, y in panels:
         for label, records in runs.items():
@@ -174,7 +182,7 @@ def learning_curves(
             ax.set_yscale("log")
             _plain_log_axis(ax.yaxis)
         ax.grid(alpha=0.3)
-    handles, labels = axes[0, 0].get_legend_handles_labels()
+    handles, labels = panels[0][0].get_legend_handles_labels()
     if handles:
         fig.legend(handles, labels, loc="outside lower center", ncols=min(len(labels), 4))
     return _save(fig, path)
