@@ -130,8 +130,10 @@ class DecodeConfig:
     stop: str = "k_finished"
     precision: str = "float32"
     workers: int = 1
+    max_src_len: int = 256
 
     def __post_init__(self) -> None:
+        at_least("decode.max_src_len", self.max_src_len, 2)  # a piece and </s>
         for name in ("workers", "batch_size"):
             at_least(f"decode.{name}", getattr(self, name), 1)
         for name in ("max_len_ratio", "max_len_extra", "alpha"):

@@ -25,7 +25,7 @@ from nmt.model import Seq2Seq, build_model, resolve_device
 from nmt.parallel import map_items
 from nmt.precision import check_precision
 from nmt.search import Hypothesis, decode
-from nmt.tokenizer import load_tokenizer
+from nmt.tokenizer import EOS, load_tokenizer
 from nmt.unk import load_dictionary, replace_unks
 
 log = logging.getLogger(__name__)
@@ -52,6 +52,20 @@ def translate_lines(
     return translate_ids(model, tokenizer.encode_src(lines), decode_cfg, device)
 
 
+def cut_long_sources(src_ids: list[list[int]], limit: int) -> list[list[int]]:
+    """Sources of more than `limit` ids cut to their first limit - 1 and </s>, each cut logged:
+    search memory grows with the source, and one huge line must not stop the others."""
+    cut = []
+    for i, ids in enumerate(src_ids):
+        if len(ids) > limit:
+            log.warning(
+                "sentence %d: %d source pieces cut to decode.max_src_len=%d", i + 1, len(ids), limit
+            )
+            ids = ids[: limit - 1] + [EOS]
+        cut.append(ids)
+    return cut
+
+
 def translate_ids(
     model: Seq2Seq, src_ids: list[list[int]], decode_cfg: DecodeConfig, device: torch.device
 ) -> list[list[Hypothesis]]:
@@ -74,6 +88,7 @@ def translate_ids(
             threads,
         )
     model.eval()
+    src_ids = cut_long_sources(src_ids, decode_cfg.max_src_len)
     batches = sorted_batches([len(s) for s in src_ids], decode_cfg.batch_size)
 
     def translate_batch(k: int) -> list[list[tuple]]:  # picklable n-best lists of batch k
@@ -129,6 +144,8 @@ def save_attention(
     numbers = list(range(len(lines))) if numbers is None else numbers
     for i, line, hyp in zip(numbers, lines, hyps, strict=True):
         src = tokenizer.src_tokens(line)
+        if len(src) > hyp.attention.size(1):  # a source cut to decode.max_src_len
+            src = src[: hyp.attention.size(1) - 1] + ["</s>"]
         tgt = tokenizer.tgt_tokens(hyp.ids) + ["</s>"]
         weights = hyp.attention[:, : len(src)]
         record = {"source": src, "target": tgt, "weights": weights.tolist()}

@@ -351,3 +351,15 @@ def test_translate_with_stdin_closed_is_one_line(learned_run, cache_dir):
     )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == "error: input -: standard input is closed"
+
+
+def test_a_huge_line_is_cut_and_every_other_line_translated(learned_run, run_cli):
+    run_dir, _ = learned_run
+    ckpt = f"checkpoint={run_dir}/checkpoints/best.pt"
+    first, second = (run_dir / "test.src").read_text().splitlines()[:2]
+    huge = " ".join([first] * 20_000)
+    proc = run_cli("translate", ckpt, "input=-", input=f"{first}\n{huge}\n{second}\n")
+    alone = run_cli("translate", ckpt, "input=-", input=f"{first}\n{second}\n").stdout
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 3 and [lines[0], lines[2]] == alone.splitlines()
+    assert "sentence 2: " in proc.stderr and "cut to decode.max_src_len=256" in proc.stderr
