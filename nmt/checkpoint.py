@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +27,20 @@ def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
+    except (OSError, RuntimeError) as err:  # torch reports a full disk as "unexpected pos"
+        raise NmtError(f"checkpoint {path}: cannot write it ({write_failure(err, path)})") from None
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def write_failure(err: Exception, path: Path) -> str:
+    """What went wrong in words: the OS's reason, or a full disk that torch hides."""
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror.lower()
+    free = shutil.disk_usage(path.parent).free
+    if free < 64 * 2**20:
+        return f"no space left on device: {free // 2**20} MiB free"
+    return str(err).splitlines()[0]
 
 
 def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
@@ -38,7 +51,11 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as err:  # noqa: BLE001 - any unreadable file gets the same one-line error
-        raise NmtError(f"checkpoint {path}: not a readable nmt checkpoint ({err})") from None
+        # torch's message goes on to advise weights_only=False: wrong for a file one distrusts
+        reason = str(err).splitlines()[0].strip() if str(err).strip() else type(err).__name__
+        if "Weights only load failed" in reason:
+            reason = "it holds objects other than tensors and plain data, which are never loaded"
+        raise NmtError(f"checkpoint {path}: not a readable nmt checkpoint ({reason})") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise NmtError(f"checkpoint {path}: not an nmt checkpoint of format {FORMAT}")
     return payload

@@ -40,7 +40,14 @@ def load_model(path: str, device: torch.device) -> tuple[Seq2Seq, object, dict]:
         src_vocab_size=tokenizer.src_vocab_size,
         tgt_vocab_size=tokenizer.tgt_vocab_size,
     )
-    model.load_state_dict(saved["model"])
+    try:
+        model.load_state_dict(saved["model"])
+    except RuntimeError as err:
+        first = str(err).splitlines()[1:2] or str(err).splitlines()[:1]
+        raise NmtError(
+            f"checkpoint {path}: its weights do not fit the model its config describes "
+            f"({first[0].strip() if first else 'state_dict mismatch'})"
+        ) from None
     return model.to(device).eval(), tokenizer, saved
 
 

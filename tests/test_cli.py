@@ -363,3 +363,24 @@ def test_a_huge_line_is_cut_and_every_other_line_translated(learned_run, run_cli
     lines = proc.stdout.splitlines()
     assert len(lines) == 3 and [lines[0], lines[2]] == alone.splitlines()
     assert "sentence 2: " in proc.stderr and "cut to decode.max_src_len=256" in proc.stderr
+
+
+def test_a_checkpoint_whose_weights_do_not_fit_its_config_is_one_line(
+    learned_run, run_cli, tmp_path
+):
+    import torch
+
+    from nmt.checkpoint import load_checkpoint, save_checkpoint
+
+    run_dir, _ = learned_run
+    saved = load_checkpoint(run_dir / "checkpoints" / "best.pt")
+    saved["config"]["model"]["hidden_size"] *= 2
+    saved.pop("format")
+    save_checkpoint(tmp_path / "odd.pt", saved)
+    proc = run_cli(
+        "translate", f"checkpoint={tmp_path}/odd.pt", "input=-", input="a\n", check=False
+    )
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"error: checkpoint {tmp_path}/odd.pt: its weights do not fit the model")
+    assert torch.is_tensor(saved["model"][next(iter(saved["model"]))])

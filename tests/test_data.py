@@ -180,3 +180,13 @@ def test_hf_presets_compose_to_hub_names():
             cfg = compose("train", overrides=[f"data={name}"])
             assert (cfg.data.corpus.path, cfg.data.corpus.name) == (path, config)
             assert cfg.data.corpus.tgt_lang == tgt and cfg.data.corpus.src_lang == "en"
+
+
+def test_invalid_utf8_names_its_file_and_line(tmp_path):
+    from nmt.data.text_files import read_lines
+    from nmt.errors import NmtError
+
+    path = tmp_path / "train.en"
+    path.write_bytes(b"fine\n" * 5000 + b"caf\xe9\n")
+    with pytest.raises(NmtError, match=r"train.en:5001: not UTF-8 text \(.* at column 4\)"):
+        read_lines(path)

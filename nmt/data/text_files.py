@@ -11,11 +11,16 @@ from nmt.errors import NmtError
 def read_lines(path: Path) -> list[str]:
     if not path.is_file():
         raise NmtError(f"{path}: no such file")
-    try:
-        with path.open(encoding="utf-8") as f:
-            return [normalize(line) for line in f]
-    except UnicodeDecodeError as err:
-        raise NmtError(f"{path}: not UTF-8 text ({err.reason} at byte {err.start})") from None
+    lines = []
+    with path.open("rb") as f:
+        for number, raw in enumerate(f, start=1):
+            try:
+                lines.append(normalize(raw.decode("utf-8")))
+            except UnicodeDecodeError as err:
+                raise NmtError(
+                    f"{path}:{number}: not UTF-8 text ({err.reason} at column {err.start + 1})"
+                ) from None
+    return lines
 
 
 def load_split(prefix: str, name: str, src_lang: str, tgt_lang: str) -> Split:
