@@ -190,3 +190,45 @@ def test_invalid_utf8_names_its_file_and_line(tmp_path):
     path.write_bytes(b"fine\n" * 5000 + b"caf\xe9\n")
     with pytest.raises(NmtError, match=r"train.en:5001: not UTF-8 text \(.* at column 4\)"):
         read_lines(path)
+
+
+def test_the_readme_local_files_example_runs_from_the_command_line(run_cli, tmp_path):
+    """data=hf on local json files as the README writes it, through the config the command line
+    builds; a record with a null side names its split, file and record."""
+    import json
+
+    from conftest import TINY
+
+    records = {
+        "train": [
+            {"translation": {"en": f"w{i} w{i + 1}", "fr": f"m{i + 1} m{i}"}} for i in range(80)
+        ],
+        "validation": [{"translation": {"en": "w1 w2", "fr": "m2 m1"}}],
+        "test": [{"translation": {"en": "w3 w4", "fr": "m4 m3"}}],
+    }
+    files = {}
+    for split, rows in records.items():
+        files[split] = tmp_path / f"{split}.jsonl"
+        files[split].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    data = [
+        "data=hf",
+        "data.corpus.path=json",
+        "data.corpus.data_files={"
+        + ", ".join(f"{split}: {path}" for split, path in files.items())
+        + "}",
+        "data.src_lang=en",
+        "data.tgt_lang=fr",
+    ]
+    tiny = [o for o in TINY if not o.startswith("data")] + ["trainer.max_steps=4"]
+    run_cli("train", *tiny, *data, "trainer.valid_every=2", f"hydra.run.dir={tmp_path}/run")
+    assert (tmp_path / "run" / "results.json").is_file()
+
+    rows = records["train"]
+    rows[6]["translation"]["fr"] = None
+    files["train"].write_text("".join(json.dumps(r) + "\n" for r in rows))
+    proc = run_cli("train", *tiny, *data, f"hydra.run.dir={tmp_path}/bad", check=False)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        f"error: data.corpus, split 'train' ({files['train']}): record 7: 'translation.fr' is "
+        "None, not text"
+    )

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from omegaconf import OmegaConf
+
 from nmt.data import Corpus, Split, normalize
 from nmt.errors import NmtError
 
@@ -15,6 +17,8 @@ from nmt.errors import NmtError
 def open_dataset(path: str, name: str | None, data_files: Any, from_disk: bool) -> Any:
     import datasets
 
+    if OmegaConf.is_config(data_files):  # from the command line: datasets wants plain dicts
+        data_files = OmegaConf.to_container(data_files, resolve=True)
     try:
         if from_disk:
             return datasets.load_from_disk(path)
@@ -30,19 +34,33 @@ def columns(
         for field in (src_field, tgt_field):
             if field not in dataset.column_names:
                 raise NmtError(
-                    f"data.corpus: no column '{field}' (columns: {', '.join(dataset.column_names)})"
+                    f"no column '{field}' (columns: {', '.join(dataset.column_names)})"
                 )
-        return dataset[src_field], dataset[tgt_field]
+        return no_nulls(dataset[src_field], src_field), no_nulls(dataset[tgt_field], tgt_field)
     if "translation" not in dataset.column_names:
         raise NmtError(
-            "data.corpus: records have no 'translation' field; set src_field and tgt_field "
+            "records have no 'translation' field; set data.corpus.src_field and tgt_field "
             f"(columns: {', '.join(dataset.column_names)})"
         )
     pairs = dataset["translation"]
     for lang in (src_lang, tgt_lang):
-        if pairs and lang not in pairs[0]:
-            raise NmtError(f"data: no language '{lang}' in translation records ({list(pairs[0])})")
-    return [p[src_lang] for p in pairs], [p[tgt_lang] for p in pairs]
+        for number, pair in enumerate(pairs, start=1):
+            if not isinstance(pair, dict) or lang not in pair:
+                found = list(pair) if isinstance(pair, dict) else pair
+                raise NmtError(
+                    f"record {number}: no language '{lang}' in its translation "
+                    f"({found})"
+                )
+    src = no_nulls([p[src_lang] for p in pairs], f"translation.{src_lang}")
+    return src, no_nulls([p[tgt_lang] for p in pairs], f"translation.{tgt_lang}")
+
+
+def no_nulls(values: list, field: str) -> list[str]:
+    """The values, each a string; a null or other value is an error naming its record."""
+    for number, value in enumerate(values, start=1):
+        if not isinstance(value, str):
+            raise NmtError(f"record {number}: '{field}' is {value!r}, not text")
+    return values
 
 
 def load_hf(
@@ -59,6 +77,10 @@ def load_hf(
     max_train: int | None = None,
 ) -> Corpus:
     dataset = open_dataset(path, name, data_files, from_disk)
+
+    def has_file(split: str) -> bool:
+        return bool(data_files) and split in data_files
+
     parts = {}
     for ours, theirs in splits.items():
         if theirs not in dataset:
@@ -69,6 +91,10 @@ def load_hf(
         part = dataset[theirs]
         if ours == "train" and max_train is not None:
             part = part.select(range(min(max_train, len(part))))
-        src, tgt = columns(part, src_lang, tgt_lang, src_field, tgt_field)
+        try:
+            src, tgt = columns(part, src_lang, tgt_lang, src_field, tgt_field)
+        except NmtError as err:  # name the split and its file
+            where = f" ({data_files[theirs]})" if has_file(theirs) else ""
+            raise NmtError(f"data.corpus, split '{theirs}'{where}: {err}") from None
         parts[ours] = Split([normalize(s) for s in src], [normalize(t) for t in tgt])
     return Corpus(**parts)
