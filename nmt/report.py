@@ -21,6 +21,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
+from nmt import jsonfile
 from nmt.config import CONFIG_DIR, cli
 from nmt.errors import NmtError
 from nmt.plots import bleu_by_length_plot, learning_curves, ppl_vs_bleu
@@ -100,8 +101,9 @@ def find_run_dirs(entries: Sequence[str]) -> list[Path]:
 
 
 def _read_json(path: Path) -> object:
+    """The file's JSON, a NaN or infinity in it (from older runs) read as null."""
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
+        return jsonfile.finite(json.loads(path.read_text(encoding="utf-8")))
     except FileNotFoundError:
         raise NmtError(f"{path}: no such file") from None
     except json.JSONDecodeError as err:
@@ -115,7 +117,7 @@ def _read_jsonl(path: Path) -> list[dict]:
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if line.strip():
             try:
-                records.append(json.loads(line))
+                records.append(jsonfile.finite(json.loads(line)))
             except json.JSONDecodeError as err:
                 raise NmtError(f"{path}:{number}: not valid JSON ({err})") from None
     return records

@@ -201,3 +201,16 @@ def test_attention_heatmap_writes_a_png_and_checks_shapes(tmp_path):
     assert path.read_bytes()[:4] == b"\x89PNG"
     with pytest.raises(ValueError, match="3 target x 5 source"):
         attention_heatmap(weights, list("abcde"), list("xyz"), tmp_path / "b.png")
+
+
+def test_runs_with_non_finite_numbers_are_flagged_not_printed_as_nan(run_cli, multirun, tmp_path):
+    results = multirun / "1" / "results.json"
+    # an older run's file, with Python's non-JSON NaN, and skipped updates
+    text = results.read_text().replace('"test_ppl": ', '"test_ppl": NaN, "was": ')
+    results.write_text(text.replace("{", '{"nonfinite_steps": 7, ', 1))
+    out = tmp_path / "report"
+    run_cli("report", f"runs=[{multirun}]", f"out={out}", "bootstrap_samples=50")
+    markdown = (out / "report.md").read_text()
+    assert "nan" not in markdown.lower()
+    runs = _section(markdown, "Runs")
+    assert "7 updates skipped (non-finite); no finite test_ppl" in runs

@@ -33,9 +33,7 @@ def columns(
     if src_field or tgt_field:
         for field in (src_field, tgt_field):
             if field not in dataset.column_names:
-                raise NmtError(
-                    f"no column '{field}' (columns: {', '.join(dataset.column_names)})"
-                )
+                raise NmtError(f"no column '{field}' (columns: {', '.join(dataset.column_names)})")
         return no_nulls(dataset[src_field], src_field), no_nulls(dataset[tgt_field], tgt_field)
     if "translation" not in dataset.column_names:
         raise NmtError(
@@ -48,8 +46,7 @@ def columns(
             if not isinstance(pair, dict) or lang not in pair:
                 found = list(pair) if isinstance(pair, dict) else pair
                 raise NmtError(
-                    f"record {number}: no language '{lang}' in its translation "
-                    f"({found})"
+                    f"record {number}: no language '{lang}' in its translation ({found})"
                 )
     src = no_nulls([p[src_lang] for p in pairs], f"translation.{src_lang}")
     return src, no_nulls([p[tgt_lang] for p in pairs], f"translation.{tgt_lang}")
