@@ -22,17 +22,48 @@ from nmt.data import Split, load_corpus, n_words
 from nmt.errors import NmtError
 from nmt.metrics import attention_entropy, corpus_scores
 from nmt.model import Seq2Seq, count_parameters, resolve_device
-from nmt.tokenizer import encode_split
+from nmt.tokenizer import EOS, encode_split
 from nmt.translate import load_model, save_attention, translate_texts
 
 log = logging.getLogger(__name__)
 
 
+def cut_long_pairs(src_ids: list, tgt_ids: list, limit: int) -> tuple[list, list]:
+    """Pairs with a side of more than `limit` ids cut to their first limit - 1 and </s> on that
+    side (logged): teacher forcing holds (T, S) attention weights, which one huge pair would
+    make too large for memory."""
+
+    def cut(ids: list) -> list:
+        return ids if len(ids) <= limit else ids[: limit - 1] + [EOS]
+
+    long = [
+        i
+        for i, (s, t) in enumerate(zip(src_ids, tgt_ids, strict=True))
+        if max(len(s), len(t)) > limit
+    ]
+    if long:
+        log.warning(
+            "%d pairs cut to %d pieces a side for perplexity (decode.max_src_len; first: %d)",
+            len(long),
+            limit,
+            long[0] + 1,
+        )
+    return [cut(s) for s in src_ids], [cut(t) for t in tgt_ids]
+
+
 @torch.inference_mode()
 def mean_loss(
-    model: Seq2Seq, src_ids: list, tgt_ids: list, device: torch.device, batch_size: int = 64
+    model: Seq2Seq,
+    src_ids: list,
+    tgt_ids: list,
+    device: torch.device,
+    batch_size: int = 64,
+    max_len: int | None = None,
 ) -> float:
-    """Teacher-forced cross-entropy per target token (log of the perplexity)."""
+    """Teacher-forced cross-entropy per target token (log of the perplexity); with `max_len`,
+    longer pairs are cut first (`cut_long_pairs`)."""
+    if max_len is not None:
+        src_ids, tgt_ids = cut_long_pairs(src_ids, tgt_ids, max_len)
     model.eval()
     total, n = 0.0, 0
     for index in sorted_batches([len(s) for s in src_ids], batch_size):
@@ -52,7 +83,7 @@ def score_split(
 ) -> tuple[list[str], dict]:
     """Translate a split and score it. Returns the hypotheses and the scores of results.json."""
     src_ids, tgt_ids = encode_split(tokenizer, split, cache)
-    loss = mean_loss(model, src_ids, tgt_ids, device, decode.batch_size)
+    loss = mean_loss(model, src_ids, tgt_ids, device, decode.batch_size, decode.max_src_len)
     texts, hyps = translate_texts(model, tokenizer, split.src, decode, device)
     scores = corpus_scores(split.src, texts, [split.tgt, *split.refs])
     scores |= {

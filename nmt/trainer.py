@@ -121,7 +121,9 @@ def validate(
     decode: DecodeConfig,
     device: torch.device,
 ) -> dict[str, float | None]:
-    dev_loss = mean_loss(model, data.dev_src, data.dev_tgt, device, decode.batch_size)
+    dev_loss = mean_loss(
+        model, data.dev_src, data.dev_tgt, device, decode.batch_size, decode.max_src_len
+    )
     scores: dict[str, float | None] = {
         "dev_loss": dev_loss,
         "dev_ppl": math.exp(min(dev_loss, 50.0)),

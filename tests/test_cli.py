@@ -315,40 +315,36 @@ def test_translate_takes_ordinary_shell_use(learned_run, run_cli, tmp_path):
     refused("input=-", "decode.beam_size=0", expected="decode.beam_size: must be >= 1, got 0")
 
 
-def test_translate_into_a_closed_pipe_ends_quietly(learned_run, cache_dir):
+def translate_in_bash(run_dir, cache_dir, script: str, input: str | None = None):
+    """nmt-translate on the run's best checkpoint as `"$@"` of a bash script (pipes, closed
+    descriptors), the script's exit status its own."""
     import os
     import sys
 
-    run_dir, _ = learned_run
     env = os.environ | {"NMT_CACHE_DIR": str(cache_dir)}
-    sources = (run_dir / "test.src").read_text() * 20  # more than a pipe's buffer of output
     translate = [sys.executable, "-m", "nmt.translate", f"checkpoint={run_dir}/checkpoints/best.pt"]
-    proc = subprocess.run(
-        ["bash", "-c", '"$@" input=- | head -1; exit "${PIPESTATUS[0]}"', "bash", *translate],
-        input=sources,
+    return subprocess.run(
+        ["bash", "-c", script, "bash", *translate],
+        input=input,
         env=env,
         capture_output=True,
         text=True,
         timeout=600,
     )
+
+
+def test_translate_into_a_closed_pipe_ends_quietly(learned_run, cache_dir):
+    run_dir, _ = learned_run
+    sources = (run_dir / "test.src").read_text() * 20  # more than a pipe's buffer of output
+    script = '"$@" input=- | head -1; exit "${PIPESTATUS[0]}"'
+    proc = translate_in_bash(run_dir, cache_dir, script, input=sources)
     assert proc.returncode == 0 and len(proc.stdout.splitlines()) == 1
     assert "Traceback" not in proc.stderr and "Broken pipe" not in proc.stderr
 
 
 def test_translate_with_stdin_closed_is_one_line(learned_run, cache_dir):
-    import os
-    import sys
-
     run_dir, _ = learned_run
-    env = os.environ | {"NMT_CACHE_DIR": str(cache_dir)}
-    translate = [sys.executable, "-m", "nmt.translate", f"checkpoint={run_dir}/checkpoints/best.pt"]
-    proc = subprocess.run(
-        ["bash", "-c", '"$@" input=- <&-', "bash", *translate],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    proc = translate_in_bash(run_dir, cache_dir, '"$@" input=- <&-')
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip().splitlines()[-1] == "error: input -: standard input is closed"
 

@@ -174,3 +174,34 @@ def test_a_diverging_run_skips_then_stops_and_writes_only_json(run_cli, tmp_path
     assert f"(its last checkpoint is at step {saved['step']})" in proc.stderr
     assert saved["train_state"]["nonfinite_in_a_row"] == 0
     assert all(torch.isfinite(t).all() for t in saved["model"].values())
+
+
+def test_a_huge_test_line_is_cut_and_the_run_still_scores_its_test_set(run_cli, tmp_path):
+    """A 30,000-word test pair: search and perplexity cut it (logged), results.json is written,
+    and every test line has its hypothesis."""
+    import random
+
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(12)]
+
+    def pairs(n: int) -> list[tuple[str, str]]:
+        made = []
+        for _ in range(n):
+            sentence = rng.choices(words, k=rng.randint(3, 8))
+            made.append((" ".join(sentence), " ".join(reversed(sentence))))
+        return made
+
+    corpus = {"train": pairs(400), "dev": pairs(20), "test": pairs(10)}
+    huge = rng.choices(words, k=30_000)
+    corpus["test"][4] = (" ".join(huge), " ".join(reversed(huge)))
+    for split, rows in corpus.items():
+        for side, lang in enumerate(("src", "tgt")):
+            (tmp_path / f"{split}.{lang}").write_text("".join(r[side] + "\n" for r in rows))
+    data = ["data=text_files", f"data.corpus.prefix={tmp_path}/", "data.src_lang=src"]
+    tiny = [o for o in TINY if not o.startswith("data")]
+    run = tmp_path / "run"
+    proc = run_cli("train", *tiny, *data, "data.tgt_lang=tgt", f"hydra.run.dir={run}")
+    assert (run / "results.json").is_file()
+    assert len((run / "test.hyp").read_text().splitlines()) == 10
+    assert "sentence 5: " in proc.stderr and "cut to decode.max_src_len=256" in proc.stderr
+    assert "pairs cut to 256 pieces a side for perplexity" in proc.stderr
