@@ -142,8 +142,7 @@ class DecodeConfig:
             raise NmtError(
                 f"decode.precision: '{self.precision}' is not one of {', '.join(PRECISIONS)}"
             )
-        if self.beam_size < 1:
-            raise NmtError(f"decode.beam_size: must be >= 1, got {self.beam_size}")
+        at_least("decode.beam_size", self.beam_size, 1)
         if self.length_penalty not in ("none", "average", "gnmt"):
             raise NmtError(
                 f"decode.length_penalty: '{self.length_penalty}' is not one of none, average, gnmt"
@@ -164,7 +163,8 @@ class TokenizerConfig:
     tgt_lang: str | None = None
 
     def __post_init__(self) -> None:
-        at_least("tokenizer.vocab_size", self.vocab_size, 8)  # specials and a few pieces
+        # a word vocabulary's K words come beside its 4 specials; SentencePiece's include them
+        at_least("tokenizer.vocab_size", self.vocab_size, 1 if self.model_type == "word" else 8)
         if not 0 < self.character_coverage <= 1:
             raise NmtError(
                 f"tokenizer.character_coverage: must be in (0, 1], got {self.character_coverage}"

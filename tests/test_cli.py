@@ -312,7 +312,7 @@ def test_translate_takes_ordinary_shell_use(learned_run, run_cli, tmp_path):
     bad.write_bytes(b"one fine line\nthen caf\xe9 in latin-1\n")
     refused(f"input={bad}", expected=f"input {bad}:2: not valid UTF-8 (byte 0xe9 at column 9)")
     refused(f"input={tmp_path}", expected=f"input {tmp_path}: is a directory, not a file")
-    refused("input=-", "decode.beam_size=0", expected="decode.beam_size: must be >= 1, got 0")
+    refused("input=-", "decode.beam_size=0", expected="decode.beam_size: must be at least 1, got 0")
 
 
 def translate_in_bash(run_dir, cache_dir, script: str, input: str | None = None):

@@ -57,7 +57,7 @@ def test_a_worker_error_or_death_is_raised_not_waited_for():
         map_items(fails_in_child, 8, 2)
     with pytest.raises(NmtError, match="died"):
         map_items(dies_in_child, 8, 2)
-    with pytest.raises(NmtError, match="decode.workers: must be >= 1"):
+    with pytest.raises(NmtError, match="decode.workers: must be at least 1"):
         DecodeConfig(workers=0)
 
 

@@ -17,7 +17,7 @@ from conftest import TINY
 
 from nmt.checkpoint import load_checkpoint
 
-LONG = [*TINY, "trainer.max_steps=240", "trainer.valid_every=20", "data.corpus.n_train=800"]
+LONG = [*TINY, "trainer.max_steps=120", "trainer.valid_every=20", "data.corpus.n_train=800"]
 LONG += ["model.encoder.dropout=0.3", "seed=7"]
 
 
@@ -117,7 +117,7 @@ def test_a_signal_saves_the_step_and_resume_ends_as_an_uninterrupted_run(
     proc.send_signal(signum)
     _, err = proc.communicate(timeout=120)
     saved = load_checkpoint(run / "checkpoints" / "last.pt")["step"]
-    if saved >= 240:
+    if saved >= 120:
         pytest.skip("the run finished before the signal")
     assert proc.returncode == 128 + signum
     assert "Traceback" not in err
@@ -131,7 +131,7 @@ def test_a_signal_saves_the_step_and_resume_ends_as_an_uninterrupted_run(
 
     run_cli("train", f"resume={run}")
     resumed = load_checkpoint(run / "checkpoints" / "last.pt")
-    assert resumed["step"] == straight["step"] == 240
+    assert resumed["step"] == straight["step"] == 120
     for key, tensor in straight["model"].items():
         assert torch.equal(tensor, resumed["model"][key]), key
 
