@@ -4,16 +4,15 @@ the YAML files use, typed views of the non-instantiated groups, and the CLI erro
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import os
-import sys
 import types
 import typing
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from nmt.errors import NmtError
@@ -39,8 +38,9 @@ def default_cache_dir() -> Path:
     return Path.home() / ".cache" / "nmt"
 
 
-def cache_dir(cfg: DictConfig) -> Path:
-    path = Path(cfg.paths.cache_dir) if cfg.paths.cache_dir else default_cache_dir()
+def cache_dir(given: str | None) -> Path:
+    """`paths.cache_dir` if given, else `default_cache_dir()`; made if missing."""
+    path = Path(given) if given else default_cache_dir()
     path.mkdir(parents=True, exist_ok=True)
     return path
 
@@ -79,20 +79,23 @@ PRECISIONS = ("float32", "bfloat16")  # trainer.precision, decode.precision: of 
 
 @dataclasses.dataclass(frozen=True)
 class TrainerConfig:
-    max_steps: int | None = None
-    max_epochs: int = 10
-    batch_size: int = 80
-    batch_tokens: int | None = None
-    bucket_pool: int = 20
-    valid_every: int = 1000
-    valid_bleu: bool = True
-    early_stop_metric: str = "dev_bleu"
-    patience: int | None = 10
-    log_every: int = 20
-    label_smoothing: float = 0.0
-    num_threads: int | None = None
-    precision: str = "float32"
-    max_nonfinite: int = 5
+    """The `trainer` group (configs/trainer/default.yaml says what each key means)."""
+
+    FILE: ClassVar[str] = "trainer/default"
+    max_steps: int | None
+    max_epochs: int
+    batch_size: int
+    batch_tokens: int | None
+    bucket_pool: int
+    valid_every: int
+    valid_bleu: bool
+    early_stop_metric: str
+    patience: int | None
+    log_every: int
+    label_smoothing: float
+    num_threads: int | None
+    precision: str
+    max_nonfinite: int
 
     def __post_init__(self) -> None:
         for name in ("max_steps", "max_epochs", "batch_size", "batch_tokens", "bucket_pool"):
@@ -118,19 +121,22 @@ class TrainerConfig:
 
 @dataclasses.dataclass(frozen=True)
 class DecodeConfig:
-    beam_size: int = 1
-    length_penalty: str = "none"
-    alpha: float = 1.0
-    n_best: int = 1
-    max_len_ratio: float = 2.0
-    max_len_extra: int = 10
-    batch_size: int = 64
-    unk_replace: bool = False
-    unk_dict: str | None = None
-    stop: str = "k_finished"
-    precision: str = "float32"
-    workers: int = 1
-    max_src_len: int = 256
+    """The `decode` group (configs/decode/greedy.yaml)."""
+
+    FILE: ClassVar[str] = "decode/greedy"
+    beam_size: int
+    length_penalty: str
+    alpha: float
+    n_best: int
+    max_len_ratio: float
+    max_len_extra: int
+    batch_size: int
+    unk_replace: bool
+    unk_dict: str | None
+    stop: str
+    precision: str
+    workers: int
+    max_src_len: int
 
     def __post_init__(self) -> None:
         at_least("decode.max_src_len", self.max_src_len, 2)  # a piece and </s>
@@ -155,12 +161,15 @@ class DecodeConfig:
 
 @dataclasses.dataclass(frozen=True)
 class TokenizerConfig:
-    model_type: str = "bpe"
-    vocab_size: int = 8000
-    joint: bool = True
-    character_coverage: float = 1.0
-    src_lang: str | None = None  # the word vocabularies' Moses tokenizer languages
-    tgt_lang: str | None = None
+    """The `tokenizer` group (configs/tokenizer/spm_bpe.yaml)."""
+
+    FILE: ClassVar[str] = "tokenizer/spm_bpe"
+    model_type: str
+    vocab_size: int
+    joint: bool
+    character_coverage: float
+    src_lang: str | None
+    tgt_lang: str | None
 
     def __post_init__(self) -> None:
         # a word vocabulary's K words come beside its 4 specials; SentencePiece's include them
@@ -209,6 +218,13 @@ def at_least(key: str, value: float | None, low: float) -> None:
         raise NmtError(f"{key}: must be at least {low}, got {value}")
 
 
+def defaults(cls: type[T], **changes: Any) -> T:
+    """`cls` as its group's default file (`cls.FILE` under configs/) sets it, with `changes`:
+    the YAML is the one home of every default."""
+    cfg = OmegaConf.load(Path(CONFIG_DIR) / f"{cls.FILE}.yaml")
+    return typed(cls, OmegaConf.merge(cfg, changes), cls.FILE.split("/")[0])
+
+
 def typed(cls: type[T], cfg: DictConfig, key: str) -> T:
     """Read config group `key` into the dataclass `cls`; an unknown key or a value of the wrong
     type is an error naming it (the dataclass checks ranges)."""
@@ -225,16 +241,82 @@ def typed(cls: type[T], cfg: DictConfig, key: str) -> T:
     return cls(**values)
 
 
-def cli(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """Turn NmtError into a one-line message on stderr and its exit status (2; 128 + the
-    signal for an interrupted run), with no traceback."""
+def instantiate_or_fail(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
+    """`hydra.utils.instantiate(cfg, **kwargs)`, its failure one NmtError naming `key` (a
+    builder's own NmtError that already names it stays as it is)."""
+    try:
+        return instantiate(cfg, **kwargs)
+    except InstantiationException as err:
+        cause = err.__cause__
+        if isinstance(cause, NmtError) and str(cause).startswith(key):
+            raise cause from None
+        raise NmtError(f"{key}: {cause or err}") from None
 
-    @functools.wraps(task)
-    def wrapper(cfg: DictConfig) -> Any:
-        try:
-            return task(cfg)
-        except NmtError as err:
-            print(f"error: {err}", file=sys.stderr)
-            sys.exit(err.exit_code)
 
-    return wrapper
+@dataclasses.dataclass(frozen=True)
+class Schedule:
+    """The `optim` group's schedule: the base learning rate (its optimizer's `lr`), gradient
+    clipping, and halving the rate every epoch after `halve_after_epoch` (1-based)."""
+
+    lr: float
+    clip_norm: float | None
+    halve_after_epoch: int | None
+    halve_factor: float
+
+    def __post_init__(self) -> None:
+        at_least("optim.optimizer.lr", self.lr, 0)
+        at_least("optim.clip_norm", self.clip_norm, 0)
+        at_least("optim.halve_after_epoch", self.halve_after_epoch, 1)
+
+    def lr_at(self, epoch: int) -> float:
+        """The rate of 0-based `epoch`."""
+        if self.halve_after_epoch is None:
+            return self.lr
+        return self.lr * self.halve_factor ** max(0, epoch + 1 - self.halve_after_epoch)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainJob:
+    """What one `nmt-train` run reads, typed once by the command and passed down. The groups
+    that name classes to build stay config nodes for their builders."""
+
+    seed: int
+    device: str
+    resume: str | None
+    cache_dir: Path
+    trainer: TrainerConfig
+    decode: DecodeConfig
+    tokenizer: TokenizerConfig
+    schedule: Schedule
+    model: DictConfig  # built by nmt.models.build.build_model
+    data: DictConfig  # its `corpus` loaded by nmt.data.load_corpus
+    optimizer: DictConfig  # instantiated with the model's parameters
+    saved: dict  # the whole resolved config, which every checkpoint keeps
+
+
+def train_job(cfg: DictConfig) -> TrainJob:
+    """The typed view of `nmt-train`'s config, every value checked before any work: the typed
+    groups' types and ranges, and the sizes the builder and the corpus take."""
+    for key in ("model.emb_size", "model.hidden_size", "model.decoder_size", "data.max_len"):
+        value = OmegaConf.select(cfg, key)
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
+            raise NmtError(f"{key}: {value!r} is not an integer")
+        at_least(key, value, 1)
+    if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
+        raise NmtError(f"seed: {cfg.seed!r} is not an integer")
+    optim = cfg.optim
+    schedule = {k: optim.get(k) for k in ("clip_norm", "halve_after_epoch", "halve_factor")}
+    return TrainJob(
+        seed=cfg.seed,
+        device=str(cfg.device),
+        resume=None if cfg.resume is None else str(cfg.resume),
+        cache_dir=cache_dir(cfg.paths.cache_dir),
+        trainer=typed(TrainerConfig, cfg.trainer, "trainer"),
+        decode=typed(DecodeConfig, cfg.decode, "decode"),
+        tokenizer=typed(TokenizerConfig, cfg.tokenizer, "tokenizer"),
+        schedule=typed(Schedule, OmegaConf.create({"lr": optim.optimizer.lr, **schedule}), "optim"),
+        model=cfg.model,
+        data=cfg.data,
+        optimizer=optim.optimizer,
+        saved=OmegaConf.to_container(cfg, resolve=True),
+    )

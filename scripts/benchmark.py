@@ -46,10 +46,7 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 
-import nmt.model
-from nmt import packed
-from nmt.allocator import keep_freed_memory
-from nmt.batching import epoch_batches, make_batch
+import nmt.models.seq2seq
 from nmt.config import (
     CONFIG_DIR,
     PRECISIONS,
@@ -57,15 +54,20 @@ from nmt.config import (
     TokenizerConfig,
     TrainerConfig,
     default_cache_dir,
+    defaults,
 )
+from nmt.data.batching import epoch_batches, make_batch
 from nmt.data.bible import load_bible
-from nmt.evaluate import mean_loss
-from nmt.loss import plain_linear_cross_entropy
-from nmt.metrics import bleu
-from nmt.model import build_model, count_parameters
-from nmt.tokenizer import Tokenizer
-from nmt.trainer import train_step
-from nmt.translate import translate_texts
+from nmt.data.spm import Tokenizer
+from nmt.decoding.translate import translate_texts
+from nmt.evaluation.metrics import bleu
+from nmt.evaluation.scoring import mean_loss
+from nmt.fast import packed
+from nmt.fast.allocator import keep_freed_memory
+from nmt.fast.loss import plain_linear_cross_entropy
+from nmt.models.build import build_model
+from nmt.models.seq2seq import count_parameters
+from nmt.training.trainer import train_step
 
 sys.path.insert(0, str(Path(__file__).parent))
 from decode_vs_peer import compare, peer_dirs, summary  # noqa: E402
@@ -86,7 +88,7 @@ PROTOCOL = [
 
 def protocol_data(cache: Path):
     corpus = load_bible(src="4", tgt="l", extra_refs=[], dev_books=[8, 57], test_books=[41])
-    tokenizer = Tokenizer.train(corpus, TokenizerConfig(vocab_size=8000), cache)
+    tokenizer = Tokenizer.train(corpus, defaults(TokenizerConfig, vocab_size=8000), cache)
     src, tgt = tokenizer.encode_src(corpus.train.src), tokenizer.encode_tgt(corpus.train.tgt)
     keep = [i for i in range(len(src)) if len(src[i]) - 1 <= 50 and len(tgt[i]) - 2 <= 50]
     return corpus, tokenizer, [src[i] for i in keep], [tgt[i] for i in keep]
@@ -98,7 +100,7 @@ def protocol_model_config():
         return compose("train", overrides=PROTOCOL).model
 
 
-def protocol_model(model_cfg, tokenizer) -> nmt.model.Seq2Seq:
+def protocol_model(model_cfg, tokenizer) -> nmt.models.seq2seq.Seq2Seq:
     return build_model(
         model_cfg, src_vocab_size=tokenizer.src_vocab_size, tgt_vocab_size=tokenizer.tgt_vocab_size
     )
@@ -216,7 +218,8 @@ def protocol_batches(args, src: list, tgt: list, epoch: int) -> list[list[int]]:
 
 
 def train_benchmark(args, model, tokenizer, src, tgt) -> dict:
-    trainer = TrainerConfig(
+    trainer = defaults(
+        TrainerConfig,
         batch_size=args.batch,
         batch_tokens=args.batch_tokens,
         bucket_pool=args.pool,
@@ -281,8 +284,11 @@ def time_to_quality(args, model_cfg, corpus, tokenizer, src, tgt) -> tuple[dict,
     checks: dict[int, dict] = {}
     torch.manual_seed(args.seed)
     model = protocol_model(model_cfg, tokenizer)
-    trainer = TrainerConfig(
-        batch_size=args.batch, batch_tokens=args.batch_tokens, precision=args.precision
+    trainer = defaults(
+        TrainerConfig,
+        batch_size=args.batch,
+        batch_tokens=args.batch_tokens,
+        precision=args.precision,
     )
     optimizer = torch.optim.Adam(model.parameters(), lr=args.lr, fused=True)
     budget, spent, steps, tokens, epoch = args.train_minutes * 60 or math.inf, 0.0, 0, 0, 0
@@ -324,7 +330,8 @@ def time_to_quality(args, model_cfg, corpus, tokenizer, src, tgt) -> tuple[dict,
 
 def decode_config(beam: int, stop: str, precision: str, workers: int) -> DecodeConfig:
     """The protocol's decoding: batches of 64, at most 100 pieces, GNMT's penalty for beams."""
-    return DecodeConfig(
+    return defaults(
+        DecodeConfig,
         beam_size=beam,
         length_penalty="gnmt" if beam > 1 else "none",
         alpha=1.0,
@@ -557,7 +564,7 @@ def main() -> None:
     if not args.system_malloc:
         keep_freed_memory()
     if args.plain_loss:
-        nmt.model.linear_cross_entropy = plain_linear_cross_entropy
+        nmt.models.seq2seq.linear_cross_entropy = plain_linear_cross_entropy
     if args.plain_linear:
         packed.set_enabled(False)
     torch.set_num_threads(args.threads)

@@ -24,13 +24,13 @@ import torch
 sys.path.insert(0, str(Path(__file__).parent))
 from benchmark import protocol_data, protocol_model, protocol_model_config  # noqa: E402
 
-from nmt import packed  # noqa: E402
-from nmt.allocator import keep_freed_memory  # noqa: E402
-from nmt.batching import make_batch, sorted_batches  # noqa: E402
-from nmt.config import PRECISIONS, DecodeConfig, default_cache_dir  # noqa: E402
-from nmt.metrics import bleu  # noqa: E402
-from nmt.parallel import map_items  # noqa: E402
-from nmt.search import decode  # noqa: E402
+from nmt.config import PRECISIONS, DecodeConfig, default_cache_dir, defaults  # noqa: E402
+from nmt.data.batching import make_batch, sorted_batches  # noqa: E402
+from nmt.decoding.search import decode  # noqa: E402
+from nmt.evaluation.metrics import bleu  # noqa: E402
+from nmt.fast import packed
+from nmt.fast.allocator import keep_freed_memory  # noqa: E402
+from nmt.fast.parallel import map_items  # noqa: E402
 
 VARIANTS = {  # --compare: the two variants, alternated
     "packed": ("packed", "plain"),
@@ -63,7 +63,8 @@ def main() -> None:
     def run(variant: str) -> tuple[float, list]:
         stop = "best_finished" if variant == "best_finished" else "k_finished"
         length_penalty = "gnmt" if args.beam > 1 else "none"
-        decode_cfg = DecodeConfig(
+        decode_cfg = defaults(
+            DecodeConfig,
             beam_size=args.beam,
             length_penalty=length_penalty,
             max_len_ratio=0.0,

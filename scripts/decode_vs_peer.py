@@ -62,9 +62,9 @@ def nmt_once(args) -> None:
     )
     from onmt_weights import convert, source_ids
 
-    from nmt.allocator import keep_freed_memory
     from nmt.config import default_cache_dir
-    from nmt.translate import translate_ids
+    from nmt.decoding.translate import translate_ids
+    from nmt.fast.allocator import keep_freed_memory
 
     keep_freed_memory()
     torch.set_num_threads(args.threads)

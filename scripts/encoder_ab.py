@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Paired comparison of the protocol encoder's two training paths (scripts/benchmark.py): the
-packed `nn.LSTM` call against `nmt.encoder.lstm_steps`, the padded loop that training takes on
+packed `nn.LSTM` call against `nmt.models.encoder.lstm_steps`, the padded loop that training
+takes on
 CPU. Each batch of the first epoch runs forward and backward once on each path, the order
 alternating batch by batch; prints each path's median milliseconds per batch, the median
 per-batch ratio and how far apart the two paths' outputs and gradients are.
@@ -26,8 +27,8 @@ from benchmark import (  # noqa: E402
     protocol_model_config,
 )
 
-from nmt.batching import make_batch  # noqa: E402
-from nmt.precision import autocast  # noqa: E402
+from nmt.data.batching import make_batch  # noqa: E402
+from nmt.devices import autocast  # noqa: E402
 
 PATHS = ("packed", "lstm_steps")
 

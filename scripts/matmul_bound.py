@@ -30,10 +30,10 @@ from benchmark import (  # noqa: E402
     protocol_model_config,
 )
 
-from nmt import loss, step_sum  # noqa: E402
-from nmt.batching import make_batch  # noqa: E402
 from nmt.config import default_cache_dir  # noqa: E402
-from nmt.encoder import INPUT_ROWS  # noqa: E402
+from nmt.data.batching import make_batch  # noqa: E402
+from nmt.fast import loss, step_sum
+from nmt.models.encoder import INPUT_ROWS  # noqa: E402
 
 # (group, batch count g, m, k, n, dtype): g products of (m, k) x (k, n); g > 1 is a bmm
 Product = tuple[str, int, int, int, int, torch.dtype]
@@ -47,7 +47,7 @@ def step_products(
 
     The encoder's input product has the S * B rows of `lstm_steps`, padded in bfloat16; its
     steps are counted at B rows. The decoder's weight gradients are one product over all T * B
-    step rows (nmt.step_sum)."""
+    step rows (nmt.fast.step_sum)."""
     f32 = torch.float32
     D = 2 * H
     rows = S * B + -(S * B) % INPUT_ROWS if low != f32 else S * B
@@ -65,14 +65,14 @@ def step_products(
         (("decoder LSTM", 1, B, D, 4 * D, low), T),
         (("decoder LSTM", 1, B, 4 * D, E + D, low), T),
         (("decoder LSTM", 1, B, 4 * D, D, low), T),
-        (("decoder LSTM", 1, 4 * D, steps, E + D, low), 1),  # weight gradients (nmt.step_sum)
+        (("decoder LSTM", 1, 4 * D, steps, E + D, low), 1),  # weight gradients (nmt.fast.step_sum)
         (("decoder LSTM", 1, 4 * D, steps, D, low), 1),
         (("W_c", 1, B, 2 * D, D, low), T),
         (("W_c", 1, B, D, 2 * D, low), T),
         (("W_c", 1, D, steps, 2 * D, low), 1),
         (("attention", B, 1, D, S, f32), 2 * T),  # scores; gradient of the context weights
         (("attention", B, 1, S, D, f32), 2 * T),  # context; gradient of the query
-        (("attention", B, S, T, D, f32), 2),  # keys' and memory's gradients (nmt.step_sum)
+        (("attention", B, S, T, D, f32), 2),  # keys' and memory's gradients (nmt.fast.step_sum)
     ]
     for start in range(0, n_tgt, loss.CHUNK):
         m = min(loss.CHUNK, n_tgt - start)

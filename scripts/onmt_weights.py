@@ -30,7 +30,7 @@ from pathlib import Path
 
 from torch import Tensor
 
-from nmt.tokenizer import EOS
+from nmt.data.specials import EOS
 
 EXPORT = """
 import sys, torch

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Paired comparison of the protocol model's training forward and backward (scripts/benchmark.py)
-with the teacher-forced steps' products on oneDNN-packed weights (nmt.step_sum, the default on
-CPU) and on torch's own (`nmt.packed.enabled(False)`). Each batch of the first epoch runs the
+with the teacher-forced steps' products on oneDNN-packed weights (nmt.fast.step_sum, the default on
+CPU) and on torch's own (`nmt.fast.packed.enabled(False)`). Each batch of the first epoch runs the
 loss and its backward once on each path, from the same dropout seed and without an update, the
 order alternating batch by batch; prints each path's median target tokens/s, the median
 per-batch ratio and how far apart the two paths' losses and gradients are.
@@ -27,9 +27,9 @@ from benchmark import (  # noqa: E402
     protocol_model_config,
 )
 
-from nmt import packed  # noqa: E402
-from nmt.batching import make_batch  # noqa: E402
-from nmt.precision import autocast  # noqa: E402
+from nmt.data.batching import make_batch  # noqa: E402
+from nmt.devices import autocast  # noqa: E402
+from nmt.fast import packed
 
 PATHS = ("torch", "packed")
 

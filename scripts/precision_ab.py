@@ -24,9 +24,9 @@ from benchmark import (  # noqa: E402
     protocol_model_config,
 )
 
-from nmt.batching import make_batch  # noqa: E402
-from nmt.config import TrainerConfig  # noqa: E402
-from nmt.trainer import train_step  # noqa: E402
+from nmt.config import TrainerConfig, defaults  # noqa: E402
+from nmt.data.batching import make_batch  # noqa: E402
+from nmt.training.trainer import train_step  # noqa: E402
 
 PRECISIONS = ("float32", "bfloat16")
 
@@ -36,7 +36,7 @@ def main() -> None:
     tokenizer, src, tgt, batches = first_epoch_setup()
     model = protocol_model(protocol_model_config(), tokenizer)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)  # as optim=adam
-    configs = {p: TrainerConfig(batch_size=64, precision=p) for p in PRECISIONS}
+    configs = {p: defaults(TrainerConfig, batch_size=64, precision=p) for p in PRECISIONS}
     rates: dict[str, list[float]] = {p: [] for p in PRECISIONS}
     ratios = []
     for i in range(args.warmup + args.batches):

@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Where a protocol training step's time goes (scripts/benchmark.py): each batch of the first
-epoch is timed phase by phase, as `nmt.trainer.train_step` runs it (encoder forward, decoder
+epoch is timed phase by phase, as `nmt.training.trainer.train_step` runs it (encoder forward,
+decoder
 forward, output layer and loss, backward, clipping and Adam), and the medians are printed in
 milliseconds per 1,000 target tokens, with the whole step's tokens/s.
 
@@ -25,9 +26,9 @@ from benchmark import (  # noqa: E402
     protocol_model_config,
 )
 
-from nmt.batching import make_batch  # noqa: E402
-from nmt.loss import linear_cross_entropy  # noqa: E402
-from nmt.precision import autocast  # noqa: E402
+from nmt.data.batching import make_batch  # noqa: E402
+from nmt.devices import autocast  # noqa: E402
+from nmt.fast.loss import linear_cross_entropy  # noqa: E402
 
 PHASES = ("encoder", "decoder", "loss", "backward", "clip + Adam", "step")
 

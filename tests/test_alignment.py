@@ -4,7 +4,7 @@ monotonicity measures read a diagonal as 1 and a reversal as -1."""
 import numpy as np
 import pytest
 
-from nmt.alignment import monotonicity, spearman, word_groups, word_weights
+from nmt.evaluation.alignment import monotonicity, spearman, word_groups, word_weights
 
 
 def test_pieces_group_into_words_and_word_tokens_stay_alone():

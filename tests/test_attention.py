@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 
-from nmt.attention import (
+from nmt.models.attention import (
     BahdanauAttention,
     GlobalAttention,
     LocalMAttention,

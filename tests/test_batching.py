@@ -2,8 +2,8 @@ import random
 
 import torch
 
-from nmt.batching import epoch_batches, make_batch, sorted_batches
-from nmt.tokenizer import BOS, EOS, PAD
+from nmt.data.batching import epoch_batches, make_batch, sorted_batches
+from nmt.data.specials import BOS, EOS, PAD
 
 rng = random.Random(0)
 SRC = [[rng.randrange(4, 50) for _ in range(rng.randint(1, 30))] + [EOS] for _ in range(500)]

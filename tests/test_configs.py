@@ -6,7 +6,7 @@ import pytest
 from hydra import compose, initialize_config_dir
 
 from nmt.config import CONFIG_DIR
-from nmt.model import build_model
+from nmt.models.build import build_model
 
 
 def options(group: str) -> list[str]:

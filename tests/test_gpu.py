@@ -5,7 +5,7 @@ import pytest
 import torch
 from test_model import build, toy_batch
 
-from nmt.batching import make_batch
+from nmt.data.batching import make_batch
 
 pytestmark = [
     pytest.mark.gpu,
@@ -51,7 +51,7 @@ def test_training_run_on_cuda(run_cli, tmp_path, precision):
 
 
 def test_cuda_autocast_is_close_to_float32():
-    from nmt.precision import autocast
+    from nmt.devices import autocast
 
     model = build("model=luong", "model/encoder=bilstm").cuda()
     src, tgt = toy_batch()

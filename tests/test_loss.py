@@ -4,8 +4,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-import nmt.packed
-from nmt.loss import linear_cross_entropy
+import nmt.fast.packed
+from nmt.fast.loss import linear_cross_entropy
 
 
 def plain(x, weight, bias, y, eps):
@@ -41,20 +41,22 @@ def test_loss_and_gradients_equal_plain(eps, chunk):
 def test_float32_loss_and_gradients_equal_plain_on_packed_or_torchs_products(
     on_packed, monkeypatch
 ):
-    """In float32 on CPU the chunks multiply by W and W^T packed once per batch (nmt.packed);
+    """In float32 on CPU the chunks multiply by W and W^T packed once per batch (nmt.fast.packed);
     with that path off, torch's products into a reused buffer."""
-    if on_packed and not nmt.packed.available():
+    if on_packed and not nmt.fast.packed.available():
         pytest.skip("this torch build lacks oneDNN's packed linear")
     reorders = []
-    reorder = nmt.packed.reorder
-    monkeypatch.setattr(nmt.packed, "reorder", lambda w: reorders.append(w.shape) or reorder(w))
+    reorder = nmt.fast.packed.reorder
+    monkeypatch.setattr(
+        nmt.fast.packed, "reorder", lambda w: reorders.append(w.shape) or reorder(w)
+    )
     torch.manual_seed(3)
     N, D, V = 70, 16, 50
     x = torch.randn(N, D, requires_grad=True)
     weight = torch.randn(V, D, requires_grad=True)
     bias = torch.randn(V, requires_grad=True)
     y = torch.randint(V, (N,))
-    with nmt.packed.enabled(on_packed):
+    with nmt.fast.packed.enabled(on_packed):
         fused = linear_cross_entropy(x, weight, bias, y, 0.1, chunk=32)  # chunks of 32, 32, 6
     assert reorders == ([(V, D), (D, V)] if on_packed else [])
     got = (fused, *torch.autograd.grad(fused, (x, weight, bias)))

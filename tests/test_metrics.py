@@ -5,7 +5,7 @@ import subprocess
 import pytest
 import torch
 
-from nmt.metrics import attention_entropy, corpus_scores
+from nmt.evaluation.metrics import attention_entropy, corpus_scores
 
 HYPS = ["the cat sat on the mat", "a dog barked loudly at night", "it rains", "hello world again"]
 REFS = ["the cat sat on a mat", "the dog barked loudly at night", "it is raining", "hello world"]

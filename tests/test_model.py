@@ -2,12 +2,12 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from nmt.batching import make_batch
 from nmt.config import CONFIG_DIR
-from nmt.encoder import reverse_padded
-from nmt.model import build_model
-from nmt.search import greedy
-from nmt.tokenizer import BOS, EOS
+from nmt.data.batching import make_batch
+from nmt.data.specials import BOS, EOS
+from nmt.decoding.search import greedy
+from nmt.models.build import build_model
+from nmt.models.encoder import reverse_padded
 
 V = 40
 

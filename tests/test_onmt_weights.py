@@ -8,7 +8,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
 from onmt_weights import EMBEDDING, convert, source_ids  # noqa: E402
 
-from nmt.tokenizer import EOS  # noqa: E402
+from nmt.data.specials import EOS  # noqa: E402
 
 
 class Pieces:

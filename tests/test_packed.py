@@ -4,10 +4,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nmt import packed
-from nmt.batching import make_batch
-from nmt.search import beam_search, greedy
-from nmt.tokenizer import BOS
+from nmt.data.batching import make_batch
+from nmt.data.specials import BOS
+from nmt.decoding.search import beam_search, greedy
+from nmt.fast import packed
 from tests.test_search import MODELS, V, model_for, sources
 
 pytestmark = pytest.mark.skipif(not packed.available(), reason="no oneDNN packed linear")

@@ -4,8 +4,8 @@ import random
 
 from omegaconf import OmegaConf
 
-from nmt.paper_report import NOT_TESTABLE, Evidence, Row, check_better, check_length_gap
-from nmt.report import Run
+from nmt.evaluation.report import Run
+from nmt.papers.report import NOT_TESTABLE, Evidence, Row, check_better, check_length_gap
 
 WORDS = "le la les un une de du des et est dans pour sur avec maison homme".split()
 # 60 test sentences: sources of 3 to 14 words, references of as many French words
@@ -24,7 +24,7 @@ def fake_run(tmp_path, name: str, seed: int, hyps: list[str]) -> Run:
     path.mkdir(parents=True)
     for suffix, lines in (("src", SOURCES), ("hyp", hyps), ("ref", REFS)):
         (path / f"test.{suffix}").write_text("".join(x + "\n" for x in lines))
-    from nmt.metrics import bleu
+    from nmt.evaluation.metrics import bleu
 
     return Run(path, {"seed": seed}, (), {"bleu": bleu(hyps, [REFS])[0]}, [])
 

@@ -9,10 +9,10 @@ import time
 import pytest
 import torch
 
-from nmt.config import DecodeConfig
+from nmt.config import DecodeConfig, defaults
+from nmt.decoding.translate import translate_ids, translate_lines
 from nmt.errors import NmtError
-from nmt.parallel import map_items
-from nmt.translate import translate_ids, translate_lines
+from nmt.fast.parallel import map_items
 from tests.test_search import MODELS, model_for, sources
 
 
@@ -58,7 +58,7 @@ def test_a_worker_error_or_death_is_raised_not_waited_for():
     with pytest.raises(NmtError, match="died"):
         map_items(dies_in_child, 8, 2)
     with pytest.raises(NmtError, match="decode.workers: must be at least 1"):
-        DecodeConfig(workers=0)
+        defaults(DecodeConfig, workers=0)
 
 
 class Ids:
@@ -75,9 +75,9 @@ def test_two_workers_translate_as_one_process(overrides, beam):
     ids = sources(21)
     lines = [str(i) for i in range(len(ids))]
     kw = dict(beam_size=beam, n_best=beam, max_len_ratio=1.5, max_len_extra=3, batch_size=4)
-    one = translate_lines(model, Ids(ids), lines, DecodeConfig(**kw), torch.device("cpu"))
+    one = translate_lines(model, Ids(ids), lines, defaults(DecodeConfig, **kw), torch.device("cpu"))
     two = translate_lines(
-        model, Ids(ids), lines, DecodeConfig(workers=2, **kw), torch.device("cpu")
+        model, Ids(ids), lines, defaults(DecodeConfig, workers=2, **kw), torch.device("cpu")
     )
     for a, b in zip(one, two, strict=True):
         assert [h.ids for h in a] == [h.ids for h in b]
@@ -88,7 +88,7 @@ def test_two_workers_translate_as_one_process(overrides, beam):
 
 def test_workers_are_for_cpu():
     model = model_for("model=rnnsearch")
-    cfg = DecodeConfig(workers=2)
+    cfg = defaults(DecodeConfig, workers=2)
     with pytest.raises(NmtError, match="decode.workers: 2 processes are for decoding on CPU"):
         translate_ids(model, [[4, 2]], cfg, torch.device("cuda"))
 
@@ -105,7 +105,7 @@ def test_workers_survive_the_parent_openmp_threads():
     # waits forever; every worker runs one thread, so this finishes (it hung with two each).
     code = """
 import torch
-from nmt.parallel import map_items
+from nmt.fast.parallel import map_items
 torch.set_num_threads(4)
 a = torch.randn(512, 512)
 (a @ a).sum()  # the parent's OpenMP team is up
@@ -125,11 +125,11 @@ assert torch.get_num_threads() == 4
 
 def test_fewer_workers_than_threads_says_so(caplog):
     model = model_for(*MODELS[0])
-    cfg = DecodeConfig(workers=2, max_len_ratio=0.0, max_len_extra=5)
+    cfg = defaults(DecodeConfig, workers=2, max_len_ratio=0.0, max_len_extra=5)
     threads = torch.get_num_threads()
     torch.set_num_threads(4)
     try:
-        with caplog.at_level("WARNING", logger="nmt.translate"):
+        with caplog.at_level("WARNING", logger="nmt.decoding.translate"):
             translate_lines(model, Ids(sources(4)), ["0", "1"], cfg, torch.device("cpu"))
     finally:
         torch.set_num_threads(threads)

@@ -13,7 +13,7 @@ PLUGIN = '''
 import torch
 from torch import nn
 
-from nmt.attention import as_sequence, finish, masked_softmax, weighted_sum
+from nmt.models.attention import as_sequence, finish, masked_softmax, weighted_sum
 
 
 class FirstTokenAttention(nn.Module):

@@ -8,15 +8,16 @@ import pytest
 import torch
 from test_model import IDS, MODELS, build, toy_batch
 
-from nmt import encoder, packed
-from nmt.batching import make_batch
-from nmt.config import TrainerConfig
-from nmt.decoder import lstm_cell
-from nmt.encoder import lstm_steps
-from nmt.loss import linear_cross_entropy, plain_linear_cross_entropy
-from nmt.precision import autocast
-from nmt.search import greedy
-from nmt.trainer import train_step
+from nmt.config import TrainerConfig, defaults
+from nmt.data.batching import make_batch
+from nmt.decoding.search import greedy
+from nmt.devices import autocast
+from nmt.fast import packed
+from nmt.fast.loss import linear_cross_entropy, plain_linear_cross_entropy
+from nmt.models import encoder
+from nmt.models.decoder import lstm_cell
+from nmt.models.encoder import lstm_steps
+from nmt.training.trainer import train_step
 
 CPU = torch.device("cpu")
 
@@ -195,7 +196,7 @@ def test_a_bfloat16_training_step_keeps_float32_weights_and_learns():
     src, tgt = toy_batch()
     batch = make_batch(src, tgt, [0, 1, 2])
     optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
-    cfg = TrainerConfig(precision="bfloat16")
+    cfg = defaults(TrainerConfig, precision="bfloat16")
     losses = [train_step(model, optimizer, batch, cfg, clip_norm=5.0)[0] for _ in range(6)]
     assert losses[-1] < losses[0]
     assert {p.dtype for p in model.parameters()} == {torch.float32}

@@ -15,7 +15,7 @@ import pytest
 import torch
 from conftest import TINY
 
-from nmt.checkpoint import load_checkpoint
+from nmt.training.checkpoint import load_checkpoint
 
 LONG = [*TINY, "trainer.max_steps=120", "trainer.valid_every=20", "data.corpus.n_train=800"]
 LONG += ["model.encoder.dropout=0.3", "seed=7"]

@@ -13,8 +13,8 @@ import pytest
 from omegaconf import OmegaConf
 from sacrebleu.metrics import CHRF
 
-from nmt.metrics import bleu, bleu_by_length
-from nmt.report import group_runs, load_run
+from nmt.evaluation.metrics import bleu, bleu_by_length
+from nmt.evaluation.report import group_runs, load_run
 
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = "the a of and to in that he his was for on is with they be at by said not".split()
@@ -43,7 +43,10 @@ def make_run(
         "device": "auto",
         "resume": None,
         "paths": {"cache_dir": None},
-        "model": {"attention": {"_target_": f"nmt.attention.{attention}"}, "hidden_size": 16},
+        "model": {
+            "attention": {"_target_": f"nmt.models.attention.{attention}"},
+            "hidden_size": 16,
+        },
         "trainer": {"max_steps": 400},
     }
     OmegaConf.save(OmegaConf.create(config), path / ".hydra" / "config.yaml")
@@ -192,7 +195,7 @@ def test_report_renders_in_a_browser(run_cli, multirun, tmp_path):
 
 
 def test_attention_heatmap_writes_a_png_and_checks_shapes(tmp_path):
-    from nmt.plots import attention_heatmap
+    from nmt.evaluation.plots import attention_heatmap
 
     weights = np.full((3, 4), 0.25)  # (T, S): rows sum to 1
     path = attention_heatmap(

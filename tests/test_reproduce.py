@@ -20,9 +20,9 @@ from omegaconf import OmegaConf
 
 from nmt.config import CONFIG_DIR
 from nmt.errors import NmtError
-from nmt.model import build_model
-from nmt.paper_report import CLAIM_TESTS
-from nmt.reproduce import Job, check_same_job, plan, row_overrides
+from nmt.models.build import build_model
+from nmt.papers.jobs import Job, check_same_job, plan, row_overrides
+from nmt.papers.report import CLAIM_TESTS
 
 PAPERS = sorted(p.stem for p in (Path(CONFIG_DIR) / "paper").glob("*.yaml"))
 
@@ -257,7 +257,7 @@ def test_sigterm_reaches_the_running_job_which_saves_its_step(tmp_path, cache_di
         "error: interrupted by SIGTERM (the same command again goes on from each job's last "
         "checkpoint)"
     )
-    from nmt.checkpoint import load_checkpoint
+    from nmt.training.checkpoint import load_checkpoint
 
     step = load_checkpoint(last)["step"]
     child_log = (out / "logs" / "rnnencdec30-seed1.log").read_text()
@@ -267,7 +267,7 @@ def test_sigterm_reaches_the_running_job_which_saves_its_step(tmp_path, cache_di
 
 
 def test_time_left_goes_by_row_then_by_update(tmp_path):
-    from nmt.reproduce import time_left
+    from nmt.papers.jobs import time_left
 
     def job(row: str, seed: int, steps: int) -> Job:
         directory = tmp_path / row / f"seed{seed}"

@@ -10,7 +10,7 @@ import pytest
 import torch
 from conftest import TINY
 
-from nmt.checkpoint import load_checkpoint
+from nmt.training.checkpoint import load_checkpoint
 
 RUN = [
     *TINY,

@@ -4,11 +4,10 @@ import pytest
 import torch
 from hydra import compose, initialize_config_dir
 
-from nmt.batching import make_batch
-from nmt.config import CONFIG_DIR, DecodeConfig
-from nmt.errors import NmtError
-from nmt.model import build_model
-from nmt.search import (
+from nmt.config import CONFIG_DIR, DecodeConfig, defaults
+from nmt.data.batching import make_batch
+from nmt.data.specials import BOS, EOS
+from nmt.decoding.search import (
     ARGMAX_BLOCK,
     beam_search,
     decode,
@@ -17,7 +16,8 @@ from nmt.search import (
     normalize_score,
     topk_over_last,
 )
-from nmt.tokenizer import BOS, EOS
+from nmt.errors import NmtError
+from nmt.models.build import build_model
 
 V = 7
 
@@ -182,14 +182,14 @@ def test_normalisation_reranks_the_n_best_list():
 def test_decode_dispatches_and_validates():
     model = model_for("model=rnnsearch")
     batch = make_batch(sources(3), None, [0, 1, 2])
-    out = decode(model, batch.src, batch.src_mask, DecodeConfig(beam_size=3, n_best=2))
+    out = decode(model, batch.src, batch.src_mask, defaults(DecodeConfig, beam_size=3, n_best=2))
     assert [len(n) for n in out] == [2, 2, 2]
     with pytest.raises(NmtError, match="decode.n_best"):
-        DecodeConfig(beam_size=2, n_best=3)
+        defaults(DecodeConfig, beam_size=2, n_best=3)
     with pytest.raises(NmtError, match="decode.length_penalty"):
-        DecodeConfig(length_penalty="wu")
+        defaults(DecodeConfig, length_penalty="wu")
     with pytest.raises(NmtError, match="decode.stop"):
-        DecodeConfig(stop="first")
+        defaults(DecodeConfig, stop="first")
 
 
 @pytest.mark.parametrize("overrides", MODELS)

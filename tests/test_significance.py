@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from nmt.significance import paired_bootstrap
+from nmt.evaluation.significance import paired_bootstrap
 
 WORDS = "le la les de et à il que dans pour sur ne pas est avec ils dit par au se son".split()
 

@@ -1,12 +1,12 @@
 import pytest
 import torch
 
-import nmt.decoder
-import nmt.encoder
-import nmt.packed
-import nmt.step_sum
-from nmt.batching import make_batch
-from nmt.step_sum import shared_over_steps, step_linear, step_matmul
+import nmt.fast.packed
+import nmt.fast.step_sum
+import nmt.models.decoder
+import nmt.models.encoder
+from nmt.data.batching import make_batch
+from nmt.fast.step_sum import shared_over_steps, step_linear, step_matmul
 from tests.test_model import IDS, MODELS, build, toy_batch
 
 
@@ -25,7 +25,7 @@ def run_steps(c, x0, transpose, share):
 @pytest.mark.parametrize(("transpose", "padded"), [(True, False), (False, False), (False, True)])
 def test_step_matmul_gradients_equal_torchs(transpose, padded, monkeypatch):
     if padded:  # the zero rows that bound bfloat16 shapes, here in float64
-        monkeypatch.setattr(nmt.step_sum, "LOW_PRECISION", (torch.float64,))
+        monkeypatch.setattr(nmt.fast.step_sum, "LOW_PRECISION", (torch.float64,))
     g = torch.Generator().manual_seed(0)
     c = torch.randn(3, 5, 5, dtype=torch.float64, generator=g, requires_grad=True)
     x0 = torch.randn(3, 1, 5, dtype=torch.float64, generator=g, requires_grad=True)
@@ -40,7 +40,7 @@ def test_step_matmul_gradients_equal_torchs(transpose, padded, monkeypatch):
 @pytest.mark.parametrize(("bias", "padded"), [(True, False), (False, False), (True, True)])
 def test_step_linear_gradients_equal_torchs(bias, padded, monkeypatch):
     if padded:  # the zero rows that bound bfloat16 shapes, here in float64
-        monkeypatch.setattr(nmt.step_sum, "LOW_PRECISION", (torch.float64,))
+        monkeypatch.setattr(nmt.fast.step_sum, "LOW_PRECISION", (torch.float64,))
     g = torch.Generator().manual_seed(0)
     W = torch.randn(6, 6, dtype=torch.float64, generator=g, requires_grad=True)
     b = torch.randn(6, dtype=torch.float64, generator=g, requires_grad=True) if bias else None
@@ -81,7 +81,7 @@ def test_teacher_forcing_gradients_equal_per_step_autograd(overrides, monkeypatc
     model = build(*overrides).double()
 
     deferred = loss_and_grads(model, batch)
-    for module in (nmt.decoder, nmt.encoder):
+    for module in (nmt.models.decoder, nmt.models.encoder):
         monkeypatch.setattr(module, "shared_over_steps", lambda c, transpose=False: c)
     plain = loss_and_grads(model, batch)
     for got, want in zip(deferred, plain, strict=True):
@@ -89,7 +89,7 @@ def test_teacher_forcing_gradients_equal_per_step_autograd(overrides, monkeypatc
 
 
 needs_packed = pytest.mark.skipif(
-    not nmt.packed.available(), reason="this torch build lacks oneDNN's packed linear"
+    not nmt.fast.packed.available(), reason="this torch build lacks oneDNN's packed linear"
 )
 
 
@@ -107,18 +107,20 @@ def packed_recurrence(W, b, x0, dtype):
 @needs_packed
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_a_shared_weight_is_packed_once_per_pass_and_its_products_equal_torchs(dtype, monkeypatch):
-    if not nmt.packed.available(dtype):
+    if not nmt.fast.packed.available(dtype):
         pytest.skip(f"no packed {dtype} products on this CPU")
     g = torch.Generator().manual_seed(0)
     W = torch.randn(6, 6, generator=g, requires_grad=True)
     b = torch.randn(6, generator=g, requires_grad=True)
     x0 = torch.randn(3, 6, generator=g, requires_grad=True)
     reorders = []
-    reorder = nmt.packed.reorder
-    monkeypatch.setattr(nmt.packed, "reorder", lambda w: reorders.append(w.shape) or reorder(w))
+    reorder = nmt.fast.packed.reorder
+    monkeypatch.setattr(
+        nmt.fast.packed, "reorder", lambda w: reorders.append(w.shape) or reorder(w)
+    )
     fast = packed_recurrence(W, b, x0, dtype)
     assert len(reorders) == 2  # W for the four forward products, W^T for the four backward
-    with nmt.packed.enabled(False):
+    with nmt.fast.packed.enabled(False):
         plain = packed_recurrence(W, b, x0, dtype)
     assert len(reorders) == 2
     # float32: torch's default tolerance, the two kernels' rounding; bfloat16: its 8-bit mantissa
@@ -137,7 +139,7 @@ def test_teacher_forcing_on_packed_weights_equals_torchs_products(overrides):
     model = build(*overrides)
 
     fast = loss_and_grads(model, batch)
-    with nmt.packed.enabled(False):
+    with nmt.fast.packed.enabled(False):
         plain = loss_and_grads(model, batch)
     for got, want in zip(fast, plain, strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

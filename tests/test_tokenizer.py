@@ -1,8 +1,10 @@
 import pytest
 
-from nmt.config import TokenizerConfig
+from nmt.config import TokenizerConfig, defaults
 from nmt.data import Corpus, Split
-from nmt.tokenizer import BOS, EOS, Tokenizer, encode_split
+from nmt.data.specials import BOS, EOS
+from nmt.data.spm import Tokenizer
+from nmt.data.tokenizer import encode_split
 
 LINES_EN = [f"the cat number {i} sat on the mat" for i in range(200)]
 LINES_FR = [f"le chat numéro {i} était assis sur le tapis" for i in range(200)]
@@ -15,7 +17,7 @@ def corpus():
 
 
 def test_trained_once_then_reused_from_cache(corpus, tmp_path, monkeypatch):
-    cfg = TokenizerConfig(vocab_size=60)
+    cfg = defaults(TokenizerConfig, vocab_size=60)
     first = Tokenizer.train(corpus, cfg, tmp_path)
     assert len(list((tmp_path / "spm").glob("*.model"))) == 1
 
@@ -30,24 +32,26 @@ def test_trained_once_then_reused_from_cache(corpus, tmp_path, monkeypatch):
 
 
 def test_cache_key_changes_with_settings_and_text(corpus, tmp_path):
-    a = Tokenizer.train(corpus, TokenizerConfig(vocab_size=60), tmp_path)
-    b = Tokenizer.train(corpus, TokenizerConfig(vocab_size=70), tmp_path)
+    a = Tokenizer.train(corpus, defaults(TokenizerConfig, vocab_size=60), tmp_path)
+    b = Tokenizer.train(corpus, defaults(TokenizerConfig, vocab_size=70), tmp_path)
     other = Corpus(train=Split(LINES_EN[:100], LINES_FR[:100]), dev=corpus.dev, test=corpus.test)
-    c = Tokenizer.train(other, TokenizerConfig(vocab_size=60), tmp_path)
+    c = Tokenizer.train(other, defaults(TokenizerConfig, vocab_size=60), tmp_path)
     assert len({a.identity, b.identity, c.identity}) == 3
     assert len(list((tmp_path / "spm").glob("*.model"))) == 3
 
 
 def test_separate_vocabularies_and_unigram(corpus, tmp_path):
     tok = Tokenizer.train(
-        corpus, TokenizerConfig(model_type="unigram", vocab_size=60, joint=False), tmp_path
+        corpus,
+        defaults(TokenizerConfig, model_type="unigram", vocab_size=60, joint=False),
+        tmp_path,
     )
     assert tok.src_model != tok.tgt_model
     assert tok.decode_tgt(tok.encode_tgt([LINES_FR[3]])[0]) == LINES_FR[3]
 
 
 def test_ids_wrap_sentences_and_round_trip(corpus, tmp_path):
-    tok = Tokenizer.train(corpus, TokenizerConfig(vocab_size=60), tmp_path)
+    tok = Tokenizer.train(corpus, defaults(TokenizerConfig, vocab_size=60), tmp_path)
     src = tok.encode_src([LINES_EN[5]])[0]
     tgt = tok.encode_tgt([LINES_FR[5]])[0]
     assert src[-1] == EOS and BOS not in src
@@ -56,7 +60,7 @@ def test_ids_wrap_sentences_and_round_trip(corpus, tmp_path):
 
 
 def test_encoding_goes_through_a_reused_arrow_cache(corpus, tmp_path):
-    tok = Tokenizer.train(corpus, TokenizerConfig(vocab_size=60), tmp_path)
+    tok = Tokenizer.train(corpus, defaults(TokenizerConfig, vocab_size=60), tmp_path)
     src, tgt = encode_split(tok, corpus.train, tmp_path)
     files = list((tmp_path / "arrow").glob("*.arrow"))
     assert len(files) == 1

@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from nmt.decoding.unk import load_dictionary, replace_unks
 from nmt.errors import NmtError
-from nmt.unk import load_dictionary, replace_unks
 
 
 def test_each_unk_takes_the_most_attended_source_word():

@@ -1,7 +1,8 @@
-from nmt.config import TokenizerConfig
+from nmt.config import TokenizerConfig, defaults
 from nmt.data import Corpus, Split
-from nmt.tokenizer import BOS, EOS, UNK, load_tokenizer
-from nmt.word_tokenizer import WordTokenizer
+from nmt.data.specials import BOS, EOS, UNK
+from nmt.data.tokenizer import load_tokenizer
+from nmt.data.words import WordTokenizer
 
 EN = ["The cat sat on the mat.", "The dog sat.", "A cat, a dog!"]
 FR = ["Le chat était assis sur le tapis.", "Le chien était assis.", "Un chat, un chien !"]
@@ -13,8 +14,13 @@ def corpus():
 
 
 def config(size=4):
-    return TokenizerConfig(
-        model_type="word", vocab_size=size, joint=False, src_lang="en", tgt_lang="fr"
+    return defaults(
+        TokenizerConfig,
+        model_type="word",
+        vocab_size=size,
+        joint=False,
+        src_lang="en",
+        tgt_lang="fr",
     )
 
 

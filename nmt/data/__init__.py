@@ -6,10 +6,9 @@ from __future__ import annotations
 import dataclasses
 import logging
 
-from hydra.errors import InstantiationException
-from hydra.utils import instantiate
 from omegaconf import DictConfig
 
+from nmt.config import instantiate_or_fail
 from nmt.errors import NmtError
 
 log = logging.getLogger(__name__)
@@ -81,13 +80,7 @@ def filter_by_length(split: Split, max_len: int | None) -> Split:
 
 def load_corpus(data_cfg: DictConfig) -> Corpus:
     """Load `data.corpus` (a `_target_` loader) and apply `data.max_len` to the training split."""
-    try:
-        corpus: Corpus = instantiate(data_cfg.corpus)
-    except InstantiationException as err:
-        cause = err.__cause__
-        if isinstance(cause, NmtError):
-            raise cause from None
-        raise NmtError(f"data.corpus: {cause or err}") from None
+    corpus: Corpus = instantiate_or_fail(data_cfg.corpus, "data.corpus")
     for name in SPLITS:
         if len(corpus.split(name)) == 0:
             raise NmtError(f"data: the {name} split is empty")

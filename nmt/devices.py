@@ -41,3 +41,11 @@ def check_precision(precision: str, device: torch.device, key: str) -> None:
             "bfloat16 products are emulated, several times slower than float32",
             key,
         )
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise NmtError(f"device={name}: no CUDA device is available (use device=cpu or auto)")
+    return torch.device(name)

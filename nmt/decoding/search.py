@@ -9,10 +9,10 @@ import torch
 from torch import Tensor
 
 from nmt.config import DecodeConfig
-from nmt.encoder import EncoderOutput
-from nmt.model import Seq2Seq
-from nmt.precision import autocast
-from nmt.tokenizer import BOS, EOS
+from nmt.data.specials import BOS, EOS
+from nmt.devices import autocast
+from nmt.models.encoder import EncoderOutput
+from nmt.models.seq2seq import Seq2Seq
 
 
 @dataclasses.dataclass

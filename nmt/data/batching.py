@@ -14,7 +14,7 @@ import random
 import torch
 from torch import Tensor
 
-from nmt.tokenizer import PAD
+from nmt.data.specials import PAD
 
 
 @dataclasses.dataclass

@@ -20,7 +20,7 @@ without gradients, are plain `torch.matmul` and `F.linear`, so callers use them 
 
 A shared weight is also constant over the pass, so on CPU its per-step products, x_t W^T
 forward and g_t W backward, go through oneDNN with W and W^T each packed once per pass
-(nmt.packed), which runs these 64-row products faster than torch.addmm.
+(nmt.fast.packed), which runs these 64-row products faster than torch.addmm.
 """
 
 from __future__ import annotations
@@ -30,9 +30,9 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.autograd.function import once_differentiable
 
-from nmt import packed
+from nmt.fast import packed
 
-# oneDNN compiles and keeps a kernel for every new low-precision product shape (nmt.loss.ROWS):
+# oneDNN compiles and keeps a kernel for every new low-precision product shape (nmt.fast.loss.ROWS):
 # a weight's summed product has the steps' rows padded with zeros to a multiple of this, a new
 # shape every eighth target length of a 64-sentence batch rather than every one
 ROWS = 512
@@ -139,7 +139,7 @@ def step_matmul(x: Tensor, c: Tensor, transpose: bool = False) -> Tensor:
 def step_linear(x: Tensor, weight: Tensor, bias: Tensor | None = None) -> Tensor:
     """F.linear: x (B, K) W^T + b for W (N, K), b (N,), with W's gradient deferred when W comes
     from `shared_over_steps(W, transpose=True)`. x is cast to W's dtype there, as autocast
-    would (the shared weight is cast once per batch, see nmt.decoder)."""
+    would (the shared weight is cast once per batch, see nmt.models.decoder)."""
     stash = _stash(weight, True)
     if stash is None:
         return F.linear(x, weight, bias)

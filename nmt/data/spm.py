@@ -4,7 +4,6 @@ tokenisation of a corpus through `datasets.map` so that its Arrow cache is reuse
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import io
 import json
 import logging
@@ -14,19 +13,11 @@ from pathlib import Path
 import sentencepiece as spm
 
 from nmt.config import TokenizerConfig
-from nmt.data import Corpus, Split
+from nmt.data import Corpus
+from nmt.data.specials import BOS, EOS, PAD, UNK, fingerprint
+from nmt.files import atomic_write
 
 log = logging.getLogger(__name__)
-
-UNK, BOS, EOS, PAD = 0, 1, 2, 3
-
-
-def fingerprint(*parts: str | bytes) -> str:
-    digest = hashlib.sha256()
-    for part in parts:
-        digest.update(part.encode() if isinstance(part, str) else part)
-        digest.update(b"\0")
-    return digest.hexdigest()[:16]
 
 
 def train_spm(lines: list[str], cfg: TokenizerConfig, cache: Path) -> bytes:
@@ -54,17 +45,14 @@ def train_spm(lines: list[str], cfg: TokenizerConfig, cache: Path) -> bytes:
         num_threads=os.cpu_count() or 1,
         minloglevel=2,
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".tmp{os.getpid()}")
-    tmp.write_bytes(model.getvalue())
-    os.replace(tmp, path)
+    atomic_write(path, lambda f: f.write(model.getvalue()))
     return model.getvalue()
 
 
 class Tokenizer:
     """Source and target SentencePiece models (the same one when the vocabulary is joint).
 
-    Every tokenizer (see also nmt.word_tokenizer) offers the same calls: encode_src / encode_tgt
+    Every tokenizer (see also nmt.data.words) offers the same calls: encode_src / encode_tgt
     (source ids end with </s>; target ids are wrapped in <s> ... </s>), src_tokens (the source
     tokens behind the ids, </s> included), tgt_tokens, detokenize, decode_tgt, state (what a
     checkpoint keeps) and identity (a hash of that state).
@@ -119,52 +107,3 @@ class Tokenizer:
 
     def decode_tgt(self, ids: list[int]) -> str:
         return self.tgt.decode([i for i in ids if i not in (BOS, EOS, PAD)])
-
-
-def build_tokenizer(corpus: Corpus, cfg: TokenizerConfig, cache: Path):
-    """Train (or reuse from `cache`) the tokenizer `cfg` describes on the training split."""
-    if cfg.model_type == "word":
-        from nmt.word_tokenizer import WordTokenizer
-
-        return WordTokenizer.train(corpus, cfg, cache)
-    return Tokenizer.train(corpus, cfg, cache)
-
-
-def load_tokenizer(state: dict):
-    """Rebuild a tokenizer from the `state()` a checkpoint keeps."""
-    if state.get("kind", "spm") == "word":
-        from nmt.word_tokenizer import WordTokenizer
-
-        return WordTokenizer.from_state(state)
-    return Tokenizer(state["src"], state["tgt"])
-
-
-def encode_split(tokenizer: Tokenizer, split: Split, cache: Path) -> tuple[list, list]:
-    """Token ids of a split's sources and primary references, through a cached `datasets.map`.
-
-    Returns:
-        (src_ids, tgt_ids): lists of id lists, line-aligned with the split.
-    """
-    import datasets
-
-    key = fingerprint(tokenizer.identity, *split.src, "\t", *split.tgt)
-    path = cache / "arrow" / f"{key}.arrow"
-    path.parent.mkdir(parents=True, exist_ok=True)
-
-    def encode(batch: dict) -> dict:
-        return {
-            "src_ids": tokenizer.encode_src(batch["src"]),
-            "tgt_ids": tokenizer.encode_tgt(batch["tgt"]),
-        }
-
-    datasets.disable_progress_bars()
-    table = datasets.Dataset.from_dict({"src": split.src, "tgt": split.tgt})
-    encoded = table.map(
-        encode,
-        batched=True,
-        batch_size=2000,
-        cache_file_name=str(path),
-        remove_columns=["src", "tgt"],
-        new_fingerprint=key,
-    )
-    return encoded["src_ids"], encoded["tgt_ids"]

@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
+from nmt.data.specials import PAD
 from nmt.errors import NmtError
-from nmt.lstm import lstm_update
-from nmt.step_sum import shared_over_steps, step_matmul
-from nmt.tokenizer import PAD
+from nmt.fast.lstm import lstm_update
+from nmt.fast.step_sum import shared_over_steps, step_matmul
 
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
 # lstm_steps pads the rows of its input product (S * B) with zeros to a multiple of this, so that
@@ -56,7 +56,7 @@ def lstm_steps(rnn: nn.LSTM, x: Tensor, mask: Tensor) -> tuple[Tensor, tuple[Ten
 
     For training on CPU. Under autocast its products take few shapes (one per batch size, and per
     INPUT_ROWS rows of input), where the packed recurrence takes a new row count at every step,
-    each a new oneDNN kernel to compile and keep (see nmt.loss.ROWS); they run in autocast's
+    each a new oneDNN kernel to compile and keep (see nmt.fast.loss.ROWS); they run in autocast's
     dtype, and the gates, the cell state and the outputs stay in x's. In float32 its gradients
     cost less than the packed call's, whose per-step slices of the input product each
     back-propagate a zero-filled tensor of the product's full size. The backward direction reads
@@ -89,7 +89,7 @@ def lstm_steps(rnn: nn.LSTM, x: Tensor, mask: Tensor) -> tuple[Tensor, tuple[Ten
             gx = torch.bmm(xs.to(dtype), w_ih.transpose(1, 2).to(dtype))  # (dirs, N, 4H)
             gx = gx[:, : S * B].to(x.dtype) + (b_ih + b_hh).unsqueeze(1)  # (dirs, S * B, 4H)
             gx = gx.view(dirs, S, B, 4 * H)
-            # (dirs, H, 4H), its gradient formed once over the steps (nmt.step_sum)
+            # (dirs, H, 4H), its gradient formed once over the steps (nmt.fast.step_sum)
             w_hh_t = shared_over_steps(w_hh.transpose(1, 2).to(dtype))
             h = c = x.new_zeros(dirs, B, H)
             hs, cs = [], []

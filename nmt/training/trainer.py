@@ -17,22 +17,22 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
 from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
-from nmt import jsonfile, packed
-from nmt.batching import Batch, epoch_batches, make_batch
-from nmt.checkpoint import save_checkpoint
-from nmt.config import DecodeConfig, TrainerConfig, typed
+from nmt import files as jsonfile
+from nmt.config import DecodeConfig, TrainerConfig, TrainJob
+from nmt.data.batching import Batch, epoch_batches, make_batch
+from nmt.data.spm import Tokenizer
+from nmt.decoding.translate import translate_texts
+from nmt.devices import autocast, check_precision
 from nmt.errors import NmtError, RunInterruptedError
-from nmt.evaluate import mean_loss
-from nmt.metrics import bleu
-from nmt.model import Seq2Seq
-from nmt.precision import autocast, check_precision
-from nmt.signals import StopRequest
-from nmt.tokenizer import Tokenizer
-from nmt.translate import translate_texts
+from nmt.evaluation.metrics import bleu
+from nmt.evaluation.scoring import mean_loss
+from nmt.fast import packed
+from nmt.models.seq2seq import Seq2Seq
+from nmt.training.checkpoint import save_checkpoint
+from nmt.training.signals import StopRequest
 
 log = logging.getLogger(__name__)
 
@@ -62,15 +62,6 @@ class Data:
     dev_tgt: list
     dev_text: list[str]
     dev_refs: list[str]
-
-
-def learning_rate(optim_cfg: DictConfig, epoch: int) -> float:
-    """Base lr, multiplied by halve_factor for every epoch after `halve_after_epoch` (1-based)."""
-    base = optim_cfg.optimizer.lr
-    after = optim_cfg.halve_after_epoch
-    if after is None:
-        return base
-    return base * optim_cfg.halve_factor ** max(0, epoch + 1 - after)
 
 
 def train_step(
@@ -150,11 +141,11 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def checkpoint_payload(
-    cfg: DictConfig, tokenizer: Tokenizer, model: Seq2Seq, state: TrainState
+    config: dict, tokenizer: Tokenizer, model: Seq2Seq, state: TrainState
 ) -> dict[str, Any]:
     """What every checkpoint holds: enough to rebuild the model and tokenizer alone."""
     return {
-        "config": OmegaConf.to_container(cfg, resolve=True),
+        "config": config,
         "tokenizer": tokenizer.state(),
         "model": model.state_dict(),
         "step": state.step,
@@ -174,7 +165,7 @@ class Fit:
 
     def __init__(
         self,
-        cfg: DictConfig,
+        job: TrainJob,
         run_dir: Path,
         model: Seq2Seq,
         optimizer: torch.optim.Optimizer,
@@ -184,13 +175,12 @@ class Fit:
         state: TrainState,
         stop: StopRequest | None = None,
     ) -> None:
-        self.cfg, self.run_dir, self.model, self.optimizer = cfg, run_dir, model, optimizer
+        self.job, self.run_dir, self.model, self.optimizer = job, run_dir, model, optimizer
         self.stop = stop  # SIGINT / SIGTERM, seen between steps
         self.saved_step = state.step if state.step else None  # of last.pt
         self.tokenizer, self.data, self.device, self.state = tokenizer, data, device, state
-        self.trainer = typed(TrainerConfig, cfg.trainer, "trainer")
+        self.trainer, self.decode = job.trainer, job.decode
         check_precision(self.trainer.precision, device, "trainer.precision")
-        self.decode = typed(DecodeConfig, cfg.decode, "decode")
         self.ckpt_dir = run_dir / "checkpoints"
         self.window = {"loss": 0.0, "tokens": 0, "time": 0.0}
         # a resumed run drops the events logged after its checkpoint, as metrics.jsonl does
@@ -199,7 +189,7 @@ class Fit:
         )
 
     def save(self, name: str, with_optimizer: bool) -> None:
-        payload = checkpoint_payload(self.cfg, self.tokenizer, self.model, self.state)
+        payload = checkpoint_payload(self.job.saved, self.tokenizer, self.model, self.state)
         if with_optimizer:
             payload |= {"optimizer": self.optimizer.state_dict(), "rng": rng_state()}
         save_checkpoint(self.ckpt_dir / name, payload)
@@ -272,17 +262,17 @@ class Fit:
             batch_size=t.batch_size,
             batch_tokens=t.batch_tokens,
             pool=t.bucket_pool,
-            seed=self.cfg.seed,
+            seed=self.job.seed,
             epoch=state.epoch,
         )
         for group in self.optimizer.param_groups:
-            group["lr"] = learning_rate(self.cfg.optim, state.epoch)
+            group["lr"] = self.job.schedule.lr_at(state.epoch)
         while state.batch_in_epoch < len(batches) and self.budget_left():
             self.stop_if_asked()
             batch = make_batch(d.train_src, d.train_tgt, batches[state.batch_in_epoch])
             start = time.perf_counter()
             loss, grad_norm = train_step(
-                self.model, self.optimizer, batch.to(self.device), t, self.cfg.optim.clip_norm
+                self.model, self.optimizer, batch.to(self.device), t, self.job.schedule.clip_norm
             )
             elapsed = time.perf_counter() - start
             state.step += 1

@@ -1,5 +1,5 @@
-"""Decoders. Scoring lives in nmt.attention; a decoder only decides what queries the attention
-and where the context goes, so any attention variant plugs into any decoder.
+"""Decoders. Scoring lives in nmt.models.attention; a decoder only decides what queries the
+attention and where the context goes, so any attention variant plugs into any decoder.
 
 Every decoder offers the same three calls:
 
@@ -7,7 +7,7 @@ Every decoder offers the same three calls:
     features, weights = decoder(enc, tgt_in)                        # teacher forcing, all steps
     features, state, weights = decoder.step(y_prev, state, enc, keys, t)   # one step (search)
 
-`features` feed the output layer W_o (nmt.model.Seq2Seq.generator), of size `output_size`.
+`features` feed the output layer W_o (nmt.models.seq2seq.Seq2Seq.generator), of size `output_size`.
 """
 
 from __future__ import annotations
@@ -18,14 +18,14 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from nmt import packed
-from nmt.attention import attend, project_keys
-from nmt.encoder import EncoderOutput
+from nmt.data.specials import PAD
 from nmt.errors import NmtError
-from nmt.lstm import lstm_update
-from nmt.packed import Linear
-from nmt.step_sum import shared_over_steps, step_linear
-from nmt.tokenizer import PAD
+from nmt.fast import packed
+from nmt.fast.lstm import lstm_update
+from nmt.fast.packed import Linear
+from nmt.fast.step_sum import shared_over_steps, step_linear
+from nmt.models.attention import attend, project_keys
+from nmt.models.encoder import EncoderOutput
 
 
 class BahdanauDecoder(nn.Module):
@@ -47,7 +47,7 @@ class BahdanauDecoder(nn.Module):
         hidden_size: n, the decoder state size.
         memory_size: Dk, the annotation size (2n for a bidirectional encoder).
         encoder_size: H, the encoder's units per direction (s_0 is computed from one state).
-        attention: any module of the nmt.attention interface, built for (n, Dk).
+        attention: any module of the nmt.models.attention interface, built for (n, Dk).
         maxout_size: l, the maxout layer size (default n / 2, the paper's 500 for n = 1000).
         dropout: on the target embeddings and the maxout output.
     """
@@ -134,7 +134,7 @@ class BahdanauDecoder(nn.Module):
 
 def per_step(keys: Tensor, enc: EncoderOutput) -> tuple[Tensor, EncoderOutput]:
     """The keys and memory as every step of one teacher-forced pass shares them, so that their
-    gradients are formed once over all steps (nmt.step_sum) rather than at each step."""
+    gradients are formed once over all steps (nmt.fast.step_sum) rather than at each step."""
     memory = shared_over_steps(enc.memory)
     return shared_over_steps(keys, transpose=True), dataclasses.replace(enc, memory=memory)
 
@@ -259,7 +259,7 @@ class LuongDecoder(nn.Module):
     def step_weights(self) -> tuple[list[list[Tensor]], Tensor]:
         """The LSTM's weights (per layer W_ih, W_hh[, b_ih, b_hh]) and W_c as every teacher-forced
         step shares them: cast once to autocast's dtype where it is on, their gradients formed
-        once over the steps (nmt.step_sum)."""
+        once over the steps (nmt.fast.step_sum)."""
         device = self.W_c.weight.device.type
         dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
 
@@ -283,10 +283,10 @@ class LuongDecoder(nn.Module):
         input feeding). A one-step nn.LSTM call costs about 1.5 ms whatever the batch (measured:
         1.84 ms at batch 1 against 0.23 ms here, equal at batch 64), which dominated decoding
         steps once most sentences of a batch had ended. Outside autograd on CPU the layer runs on
-        oneDNN with its weights packed once (nmt.packed.lstm_cell); with the `shared` weights of
-        `step_weights` (teacher forcing) or under autocast it is `lstm_cell`. Given the ids y
-        (B,), x is the first layer's input after its embedding part, whose share of the gates
-        comes from a table (nmt.packed.lstm_cell_from_ids)."""
+        oneDNN with its weights packed once (nmt.fast.packed.lstm_cell); with the `shared`
+        weights of `step_weights` (teacher forcing) or under autocast it is `lstm_cell`. Given
+        the ids y (B,), x is the first layer's input after its embedding part, whose share of the
+        gates comes from a table (nmt.fast.packed.lstm_cell_from_ids)."""
         hs, cs = [], []
         for layer in range(self.num_layers):
             if layer > 0:

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from nmt import packed
+from nmt.fast import packed
 
 CHUNK = 512  # tokens per chunk: (512, 8000) float32 logits are 16 MB
 # Under autocast the products go through oneDNN, which compiles and keeps a kernel for every new
@@ -133,7 +133,7 @@ def _products_by_w(
     w: Tensor, b: Tensor, rows: int
 ) -> tuple[Callable[[Tensor], Tensor], Callable[[Tensor], Tensor]]:
     """The chunks' two products by the output layer, z = x W^T + b and g W, for chunks of at
-    most `rows` rows: on CPU through oneDNN with W and W^T packed once per batch (nmt.packed),
+    most `rows` rows: on CPU through oneDNN with W and W^T packed once per batch (nmt.fast.packed),
     elsewhere torch's, the logits written into one reused (rows, V) buffer."""
     if packed.usable_in_training(w):
         w_packed, w_t_packed = packed.reorder(w), packed.reorder(w.t())

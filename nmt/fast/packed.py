@@ -6,9 +6,9 @@ the weight reordered once into its blocked layout does this much faster than tor
 the 2-core benchmark machine, 1.7x at 64 rows, 8-10x at 1-4 rows (a search's last sentences)
 and 1.3x at 1,024 rows. Outside autograd on CPU (decoding, evaluation), `Linear` and
 `lstm_cell` take that path. In training on CPU, the teacher-forced steps' products by the
-weights they share (nmt.step_sum) and the loss's products by the output layer (nmt.loss) take
-it too, each weight packed once per forward pass; the rest of training, and other devices,
-take torch's own products. A decoding pack is kept until
+weights they share (nmt.fast.step_sum) and the loss's products by the output layer
+(nmt.fast.loss) take it too, each weight packed once per forward pass; the rest of training,
+and other devices, take torch's own products. A decoding pack is kept until
 the weight changes (a load or a foreach optimizer step bumps its version counter; a fused
 optimizer step does not, so the training step calls `weights_changed`) and then redone.
 
@@ -29,8 +29,8 @@ from collections.abc import Callable, Iterator
 import torch
 from torch import Tensor, nn
 
-from nmt.lstm import lstm_update
-from nmt.precision import cpu_has_bfloat16
+from nmt.devices import cpu_has_bfloat16
+from nmt.fast.lstm import lstm_update
 
 _enabled = True
 _generation = 0  # bumped by weights_changed: part of every pack's key
@@ -93,8 +93,8 @@ def usable(x: Tensor) -> bool:
 
 def usable_in_training(weight: Tensor) -> bool:
     """Whether products by `weight` (out, in), constant over one training forward pass (a weight
-    the teacher-forced steps share, nmt.step_sum; the output layer, nmt.loss), may take the
-    packed path: on CPU, in float32 or bfloat16 (the dtype autocast cast it to)."""
+    the teacher-forced steps share, nmt.fast.step_sum; the output layer, nmt.fast.loss), may take
+    the packed path: on CPU, in float32 or bfloat16 (the dtype autocast cast it to)."""
     return (
         _enabled
         and weight.device.type == "cpu"
@@ -189,7 +189,7 @@ def lstm_cell(
 
     In float32 the gates [i; f; g; o] = [W_ih W_hh] [x; h] + b_ih + b_hh are one product. Under
     autocast they are two low-precision products summed, then taken to c's dtype, as
-    nmt.decoder.lstm_cell computes them there: the two paths round alike."""
+    nmt.models.decoder.lstm_cell computes them there: the two paths round alike."""
     dtype = product_dtype(x)
     if dtype == torch.float32:
         pack = packs.joint.get(

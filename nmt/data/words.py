@@ -6,18 +6,17 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import os
 from pathlib import Path
 
 from sacremoses import MosesDetokenizer, MosesTokenizer
 
 from nmt.config import TokenizerConfig
 from nmt.data import Corpus
-from nmt.tokenizer import BOS, EOS, PAD, UNK, fingerprint
+from nmt.data.specials import BOS, EOS, PAD, SPECIALS, UNK, fingerprint
+from nmt.files import write_text
 
 log = logging.getLogger(__name__)
 
-SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]  # ids UNK, BOS, EOS, PAD
 assert [SPECIALS.index(s) for s in SPECIALS] == [UNK, BOS, EOS, PAD]
 
 
@@ -44,7 +43,7 @@ def top_words(lines: list[str], lang: str, size: int) -> list[str]:
 
 
 class WordTokenizer:
-    """Top-K word vocabularies per language (see nmt.tokenizer.Tokenizer for the interface)."""
+    """Top-K word vocabularies per language (see nmt.data.spm.Tokenizer for the interface)."""
 
     kind = "word"
 
@@ -66,10 +65,7 @@ class WordTokenizer:
                 top_words(corpus.train.src, langs[0], cfg.vocab_size),
                 top_words(corpus.train.tgt, langs[1], cfg.vocab_size),
             ]
-            path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(f".tmp{os.getpid()}")
-            tmp.write_text(json.dumps(words), encoding="utf-8")
-            os.replace(tmp, path)
+            write_text(path, json.dumps(words))
         return cls(Vocabulary(langs[0], words[0]), Vocabulary(langs[1], words[1]))
 
     def state(self) -> dict:

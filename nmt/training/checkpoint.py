@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -10,6 +9,7 @@ from typing import Any
 import torch
 
 from nmt.errors import NmtError
+from nmt.files import atomic_write
 
 FORMAT = 1
 
@@ -17,20 +17,12 @@ FORMAT = 1
 def save_checkpoint(path: Path, payload: dict[str, Any]) -> None:
     """Write `payload` to `path` via a temporary file and an atomic rename, so an interrupted
     write leaves the previous checkpoint intact."""
-    path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{path.name}.tmp*"):  # a killed writer's; the run is locked
         stale.unlink(missing_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     try:
-        with open(tmp, "wb") as f:
-            torch.save({"format": FORMAT, **payload}, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
+        atomic_write(path, lambda f: torch.save({"format": FORMAT, **payload}, f))
     except (OSError, RuntimeError) as err:  # torch reports a full disk as "unexpected pos"
         raise NmtError(f"checkpoint {path}: cannot write it ({write_failure(err, path)})") from None
-    finally:
-        tmp.unlink(missing_ok=True)
 
 
 def write_failure(err: Exception, path: Path) -> str:

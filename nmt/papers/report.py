@@ -19,14 +19,14 @@ from pathlib import Path
 import numpy as np
 from omegaconf import DictConfig
 
-from nmt.alignment import Monotonicity, monotonicity, word_weights
 from nmt.data import n_words
-from nmt.metrics import bleu
-from nmt.plots import attention_heatmap, bleu_by_length_plot, learning_curves
-from nmt.report import Run, load_run, mean_std, run_flags
-from nmt.report_render import Bullets, Section, Table, markdown_table, to_html, to_markdown
-from nmt.reproduce import Job, code_version, job_times, scale_spec
-from nmt.significance import paired_bootstrap
+from nmt.evaluation.alignment import Monotonicity, monotonicity, word_weights
+from nmt.evaluation.metrics import bleu
+from nmt.evaluation.plots import attention_heatmap, bleu_by_length_plot, learning_curves
+from nmt.evaluation.render import Bullets, Section, Table, markdown_table, to_html, to_markdown
+from nmt.evaluation.report import Run, load_run, mean_std, run_flags
+from nmt.evaluation.significance import paired_bootstrap
+from nmt.papers.jobs import Job, code_version, job_times, scale_spec
 
 NOT_TESTABLE = "not testable here"
 
@@ -195,7 +195,7 @@ def heatmap_section(paper: DictConfig, rows: dict[str, Row], out: Path) -> tuple
     import torch
 
     from nmt.config import DecodeConfig, typed
-    from nmt.translate import load_model, translate_texts
+    from nmt.decoding.translate import load_model, translate_texts
 
     run = row.runs[0]
     sources = run.lines("test.src")

@@ -17,8 +17,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.errors import NmtError
-from nmt.packed import Linear
-from nmt.step_sum import step_matmul
+from nmt.fast.packed import Linear
+from nmt.fast.step_sum import step_matmul
 
 
 def as_sequence(query: Tensor) -> tuple[Tensor, bool]:
@@ -54,7 +54,7 @@ def attend(
 
     Under autocast attention runs in the memory's precision (float32): its products are small,
     and their shapes change with every batch's source length, which in low precision would make
-    oneDNN compile and keep another kernel for each (see nmt.loss.ROWS)."""
+    oneDNN compile and keep another kernel for each (see nmt.fast.loss.ROWS)."""
     if torch.is_autocast_enabled(memory.device.type):
         with torch.autocast(memory.device.type, enabled=False):
             return attend(attention, query.to(memory.dtype), keys, memory, mask, step)

@@ -1,0 +1,1 @@
+"""The console scripts: thin Hydra mains over the library."""

@@ -1,0 +1,61 @@
+"""`nmt-evaluate checkpoint=PATH [split=test] [data=...]`: score a checkpoint on a corpus split.
+
+Everything is rebuilt from the checkpoint; the scores and files go to the command's own run
+directory, never into the training run."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from omegaconf import DictConfig, OmegaConf
+
+from nmt.cli.common import cli
+from nmt.config import CONFIG_DIR, DecodeConfig, cache_dir, typed
+from nmt.data import load_corpus
+from nmt.decoding.translate import load_model
+from nmt.devices import resolve_device
+from nmt.errors import NmtError
+from nmt.evaluation.scoring import (
+    bleu_line,
+    save_heatmaps,
+    score_split,
+    write_results,
+    write_split_files,
+)
+from nmt.models.seq2seq import count_parameters
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="evaluate", version_base="1.3")
+@cli
+def main(cfg: DictConfig) -> None:
+    if OmegaConf.is_missing(cfg, "checkpoint"):
+        raise NmtError("checkpoint=PATH is required")
+    device = resolve_device(cfg.device)
+    decode = typed(DecodeConfig, cfg.decode, "decode")  # checked before any work
+    model, tokenizer, saved = load_model(cfg.checkpoint, device)
+    data_cfg = (
+        cfg.data if cfg.get("data") is not None else OmegaConf.create(saved["config"]["data"])
+    )
+    split = load_corpus(data_cfg).split(cfg.split)
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    hyps, scores = score_split(
+        model, tokenizer, split, decode, device, cache_dir(cfg.paths.cache_dir)
+    )
+    write_split_files(run_dir, cfg.split, split, hyps)
+    save_heatmaps(run_dir / "attention", model, tokenizer, split, decode, device)
+    results = scores | {
+        "checkpoint": str(Path(cfg.checkpoint).resolve()),
+        "split": cfg.split,
+        "step": saved["step"],
+        "params": count_parameters(model),
+        "decode": OmegaConf.to_container(cfg.decode),
+    }
+    write_results(run_dir / "results.json", results)
+    print(f"{cfg.split} BLEU {bleu_line(scores)}")
+    print(f"run directory: {run_dir}")
+
+
+if __name__ == "__main__":
+    main()

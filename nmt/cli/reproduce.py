@@ -1,0 +1,46 @@
+"""`nmt-reproduce paper=NAME [scale=cpu] [seeds=N] [out=DIR]`: run a paper's rows, then report.
+
+The jobs and how they run are nmt.papers.jobs; the report is nmt.papers.report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig
+
+from nmt.cli.common import cli
+from nmt.config import CONFIG_DIR
+from nmt.papers.jobs import plan, run_all
+from nmt.papers.report import write_paper_report
+from nmt.training.rundir import exclusive
+from nmt.training.signals import stop_requests
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="reproduce", version_base="1.3")
+@cli
+def main(cfg: DictConfig) -> None:
+    out = Path(cfg.out)
+    paper, scale = cfg.paper, str(cfg.scale)
+    extra = [str(o) for o in cfg.train_overrides]
+    jobs = plan(paper, scale, int(cfg.seeds), out, extra)
+    again = "(the same command again goes on from each job's last checkpoint)"
+    with stop_requests(again):
+        if not cfg.report_only:  # only writing the report: runs may go on meanwhile
+            with exclusive(out, "out="):
+                run_all(jobs, out)
+        report, claims = write_paper_report(
+            paper,
+            scale,
+            jobs,
+            out,
+            Path(cfg.report_dir),
+            extra,
+            n_samples=int(cfg.bootstrap_samples),
+        )
+    print(f"report: {report}")
+    print(claims)
+
+
+if __name__ == "__main__":
+    main()

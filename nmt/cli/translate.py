@@ -1,0 +1,101 @@
+"""`nmt-translate checkpoint=PATH [input=FILE|-] [decode=beam decode.beam_size=K]
+[decode.n_best=N] [save_attention=DIR]`: raw text in, one sentence a line; only the translations
+go to stdout (with n_best > 1: `line<TAB>score<TAB>translation`, N lines per input), logs to
+stderr, and no run directory is made."""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import hydra
+from omegaconf import DictConfig, OmegaConf
+
+from nmt.cli.common import cli
+from nmt.config import CONFIG_DIR, DecodeConfig, typed
+from nmt.data import normalize
+from nmt.decoding.search import Hypothesis
+from nmt.decoding.translate import Renderer, load_model, save_attention, translate_lines
+from nmt.devices import resolve_device
+from nmt.errors import NmtError
+
+
+def decode_lines(data: bytes, name: str) -> list[str]:
+    """UTF-8 lines, whitespace-normalised; a bad byte is an error naming its line."""
+    lines = []
+    for number, raw in enumerate(data.splitlines(), start=1):
+        try:
+            lines.append(normalize(raw.decode("utf-8")))
+        except UnicodeDecodeError as err:
+            raise NmtError(
+                f"input {name}:{number}: not valid UTF-8 (byte {raw[err.start]:#04x} at column "
+                f"{err.start + 1})"
+            ) from None
+    return lines
+
+
+def read_input(name: str) -> list[str]:
+    """The lines of file `name`, or of standard input for '-'."""
+    if name == "-":
+        if sys.stdin is None or sys.stdin.closed:
+            raise NmtError("input -: standard input is closed")
+        try:
+            return decode_lines(sys.stdin.buffer.read(), "-")
+        except OSError as err:
+            raise NmtError(f"input -: cannot read standard input ({err.strerror})") from None
+    try:
+        data = Path(name).read_bytes()
+    except FileNotFoundError:
+        raise NmtError(f"input {name}: no such file") from None
+    except IsADirectoryError:
+        raise NmtError(f"input {name}: is a directory, not a file") from None
+    except OSError as err:
+        raise NmtError(f"input {name}: {err.strerror}") from None
+    return decode_lines(data, name)
+
+
+def write_quietly_to_a_closed_pipe(write: Callable[[], None]) -> None:
+    """Run `write`; if stdout's reader has gone (`| head -1`), end quietly as Unix tools do."""
+    try:
+        write()
+        sys.stdout.flush()
+    except BrokenPipeError:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # the interpreter's final flush must not fail
+        sys.exit(0)
+
+
+@hydra.main(config_path=CONFIG_DIR, config_name="translate", version_base="1.3")
+@cli
+def main(cfg: DictConfig) -> None:
+    if OmegaConf.is_missing(cfg, "checkpoint"):
+        raise NmtError("checkpoint=PATH is required")
+    decode_cfg = typed(DecodeConfig, cfg.decode, "decode")
+    device = resolve_device(cfg.device)
+    model, tokenizer, _ = load_model(cfg.checkpoint, device)
+    lines = read_input(str(cfg.input))
+    # an empty line translates to an empty line, not to what the model invents for nothing
+    given = [i for i, line in enumerate(lines) if line]
+    kept = [lines[i] for i in given]
+    found = translate_lines(model, tokenizer, kept, decode_cfg, device) if kept else []
+    nbests: dict[int, list[Hypothesis]] = dict(zip(given, found, strict=True))
+    render = Renderer(tokenizer, decode_cfg)
+
+    def write() -> None:
+        for i, line in enumerate(lines):
+            if i not in nbests:
+                print("" if decode_cfg.n_best == 1 else f"{i}\t\t")
+            for hyp in nbests.get(i, []):
+                text = render(hyp, line)
+                print(text if decode_cfg.n_best == 1 else f"{i}\t{hyp.score:.4f}\t{text}")
+
+    write_quietly_to_a_closed_pipe(write)
+    if cfg.save_attention:
+        best = [n[0] for n in found]
+        save_attention(Path(cfg.save_attention), tokenizer, kept, best, numbers=given)
+
+
+if __name__ == "__main__":
+    main()

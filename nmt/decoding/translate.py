@@ -1,0 +1,157 @@
+"""`nmt-translate checkpoint=PATH [input=FILE|-] [decode=beam decode.beam_size=K]
+[decode.n_best=N] [save_attention=DIR]`: raw text in, one sentence a line; only the translations
+go to stdout (with n_best > 1: `line<TAB>score<TAB>translation`, N lines per input), logs to
+stderr, and no run directory is made."""
+
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import torch
+from omegaconf import OmegaConf
+
+from nmt import files as jsonfile
+from nmt.config import DecodeConfig
+from nmt.data.batching import make_batch, sorted_batches
+from nmt.data.specials import EOS
+from nmt.data.tokenizer import load_tokenizer
+from nmt.decoding.search import Hypothesis, decode
+from nmt.decoding.unk import load_dictionary, replace_unks
+from nmt.devices import check_precision
+from nmt.errors import NmtError
+from nmt.fast.parallel import map_items
+from nmt.models.build import build_model
+from nmt.models.seq2seq import Seq2Seq
+from nmt.training.checkpoint import load_checkpoint
+
+log = logging.getLogger(__name__)
+
+
+def load_model(path: str, device: torch.device) -> tuple[Seq2Seq, object, dict]:
+    """Rebuild the model and tokenizer from a checkpoint alone."""
+    saved = load_checkpoint(path)
+    tokenizer = load_tokenizer(saved["tokenizer"])
+    model = build_model(
+        OmegaConf.create(saved["config"]["model"]),
+        src_vocab_size=tokenizer.src_vocab_size,
+        tgt_vocab_size=tokenizer.tgt_vocab_size,
+    )
+    try:
+        model.load_state_dict(saved["model"])
+    except RuntimeError as err:
+        first = str(err).splitlines()[1:2] or str(err).splitlines()[:1]
+        raise NmtError(
+            f"checkpoint {path}: its weights do not fit the model its config describes "
+            f"({first[0].strip() if first else 'state_dict mismatch'})"
+        ) from None
+    return model.to(device).eval(), tokenizer, saved
+
+
+def translate_lines(
+    model: Seq2Seq, tokenizer, lines: list[str], decode_cfg: DecodeConfig, device: torch.device
+) -> list[list[Hypothesis]]:
+    """Translate raw sentences (`translate_ids` of their source ids); n-best lists in input
+    order."""
+    return translate_ids(model, tokenizer.encode_src(lines), decode_cfg, device)
+
+
+def cut_long_sources(src_ids: list[list[int]], limit: int) -> list[list[int]]:
+    """Sources of more than `limit` ids cut to their first limit - 1 and </s>, each cut logged:
+    search memory grows with the source, and one huge line must not stop the others."""
+    cut = []
+    for i, ids in enumerate(src_ids):
+        if len(ids) > limit:
+            log.warning(
+                "sentence %d: %d source pieces cut to decode.max_src_len=%d", i + 1, len(ids), limit
+            )
+            ids = ids[: limit - 1] + [EOS]
+        cut.append(ids)
+    return cut
+
+
+def translate_ids(
+    model: Seq2Seq, src_ids: list[list[int]], decode_cfg: DecodeConfig, device: torch.device
+) -> list[list[Hypothesis]]:
+    """Translate source id sequences in length-sorted batches, longest first, over
+    `decode_cfg.workers` processes (nmt.fast.parallel); n-best lists come back in input order."""
+    check_precision(decode_cfg.precision, device, "decode.precision")
+    if decode_cfg.workers > 1 and device.type != "cpu":
+        raise NmtError(
+            f"decode.workers: {decode_cfg.workers} processes are for decoding on CPU; "
+            f"on {device.type} use decode.workers=1"
+        )
+    threads = torch.get_num_threads()
+    if 1 < decode_cfg.workers < threads:
+        log.warning(
+            "decode.workers=%d runs %d one-thread processes; torch has %d threads, which "
+            "decode.workers=%d would use",
+            decode_cfg.workers,
+            decode_cfg.workers,
+            threads,
+            threads,
+        )
+    model.eval()
+    src_ids = cut_long_sources(src_ids, decode_cfg.max_src_len)
+    batches = sorted_batches([len(s) for s in src_ids], decode_cfg.batch_size)
+
+    def translate_batch(k: int) -> list[list[tuple]]:  # picklable n-best lists of batch k
+        batch = make_batch(src_ids, None, batches[k]).to(device)
+        nbests = decode(model, batch.src, batch.src_mask, decode_cfg)
+        return [[(h.ids, h.attention.numpy(), h.score) for h in nbest] for nbest in nbests]
+
+    hyps: list[list[Hypothesis]] = [[] for _ in src_ids]
+    for index, nbests in zip(
+        batches, map_items(translate_batch, len(batches), decode_cfg.workers), strict=True
+    ):
+        for i, nbest in zip(index, nbests, strict=True):
+            hyps[i] = [Hypothesis(ids, torch.from_numpy(a), score) for ids, a, score in nbest]
+    return hyps
+
+
+class Renderer:
+    """Hypotheses to text: detokenised, with unknown words replaced if decode.unk_replace."""
+
+    def __init__(self, tokenizer, decode_cfg: DecodeConfig) -> None:
+        self.tokenizer, self.unk_replace = tokenizer, decode_cfg.unk_replace
+        self.dictionary = load_dictionary(decode_cfg.unk_dict) if decode_cfg.unk_dict else {}
+
+    def __call__(self, hyp: Hypothesis, source: str) -> str:
+        tokens = self.tokenizer.tgt_tokens(hyp.ids)
+        if self.unk_replace:
+            src_tokens = self.tokenizer.src_tokens(source)
+            tokens = replace_unks(tokens, hyp.attention, src_tokens, self.dictionary)
+        return self.tokenizer.detokenize(tokens)
+
+
+def translate_texts(
+    model: Seq2Seq, tokenizer, lines: list[str], decode_cfg: DecodeConfig, device: torch.device
+) -> tuple[list[str], list[Hypothesis]]:
+    """The best translation of each line as text, and its hypothesis."""
+    render = Renderer(tokenizer, decode_cfg)
+    best = [nbest[0] for nbest in translate_lines(model, tokenizer, lines, decode_cfg, device)]
+    return [render(h, line) for h, line in zip(best, lines, strict=True)], best
+
+
+def save_attention(
+    directory: Path,
+    tokenizer,
+    lines: list[str],
+    hyps: list[Hypothesis],
+    numbers: list[int] | None = None,
+) -> None:
+    """{i}.json (tokens and weights) and {i}.png (heatmap) for every translated line; i is the
+    line's number in `numbers` (its input line), else its position."""
+    from nmt.evaluation.plots import attention_heatmap
+
+    directory.mkdir(parents=True, exist_ok=True)
+    numbers = list(range(len(lines))) if numbers is None else numbers
+    for i, line, hyp in zip(numbers, lines, hyps, strict=True):
+        src = tokenizer.src_tokens(line)
+        if len(src) > hyp.attention.size(1):  # a source cut to decode.max_src_len
+            src = src[: hyp.attention.size(1) - 1] + ["</s>"]
+        tgt = tokenizer.tgt_tokens(hyp.ids) + ["</s>"]
+        weights = hyp.attention[:, : len(src)]
+        record = {"source": src, "target": tgt, "weights": weights.tolist()}
+        (directory / f"{i:04d}.json").write_text(jsonfile.dumps(record), encoding="utf-8")
+        attention_heatmap(weights, src, tgt, directory / f"{i:04d}.png")

@@ -1,0 +1,1 @@
+"""Evaluation: metrics, significance, scoring a split, plots and the `nmt-report` comparison."""

@@ -1,0 +1,428 @@
+"""`nmt-report runs=[DIR,...] [out=DIR] [baseline=LABEL]`: compare finished runs.
+
+Each entry of `runs` is a run directory (it has results.json) or a multirun directory (searched
+recursively). Runs whose configs differ only in `seed` are one variant; the report gives each
+variant's mean ± standard deviation over seeds, paired bootstrap significance against a baseline
+variant, BLEU by sentence length, learning curves and dev perplexity against test BLEU, as
+OUT/report.md (beside its PNGs) and a self-contained OUT/report.html.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import re
+import statistics
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from pathlib import Path
+
+from omegaconf import OmegaConf
+
+from nmt import files as jsonfile
+from nmt.errors import NmtError
+from nmt.evaluation.plots import bleu_by_length_plot, learning_curves, ppl_vs_bleu
+from nmt.evaluation.render import Section, Table, to_html, to_markdown
+from nmt.evaluation.significance import paired_bootstrap
+
+log = logging.getLogger(__name__)
+
+RESULTS = "results.json"
+# Config keys that do not make a different variant: the seed, and where a run lives.
+NOT_VARIANT = ("seed", "resume", "paths")
+ALPHA = 0.05
+
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One finished training run, read from its directory."""
+
+    path: Path
+    config: dict
+    overrides: tuple[str, ...]
+    results: dict
+    metrics: list[dict]
+
+    @property
+    def seed(self) -> object:
+        return self.config.get("seed")
+
+    def lines(self, name: str) -> list[str]:
+        """The lines of a text file of the run, right-stripped as sacrebleu's CLI reads them."""
+        path = self.path / name
+        if not path.is_file():
+            raise NmtError(f"{path}: no such file")
+        return [line.rstrip() for line in path.read_text(encoding="utf-8").splitlines()]
+
+    def final_dev_ppl(self) -> float | None:
+        values = [r["dev_ppl"] for r in self.metrics if r.get("dev_ppl") is not None]
+        return values[-1] if values else None
+
+
+@dataclasses.dataclass(frozen=True)
+class Variant:
+    """Runs with equal configs up to the seed, under a label naming how they differ."""
+
+    label: str
+    runs: list[Run]
+
+    def run_label(self, run: Run) -> str:
+        return self.label if len(self.runs) == 1 else f"{self.label} seed={run.seed}"
+
+
+def _natural_key(path: Path) -> list:
+    """Sort multirun jobs 0, 1, 2, ..., 10 rather than 0, 1, 10, 2."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", str(path))]
+
+
+def find_run_dirs(entries: Sequence[str]) -> list[Path]:
+    """The run directories named by `entries`, each a run or a multirun directory."""
+    found: list[Path] = []
+    for entry in entries:
+        path = Path(entry)
+        if not path.is_dir():
+            raise NmtError(f"runs: {path}: no such directory")
+        if (path / RESULTS).is_file():
+            found.append(path)
+            continue
+        if (path / ".hydra").is_dir():
+            raise NmtError(f"runs: {path}: no {RESULTS} (the run has not finished?)")
+        for job in sorted(path.rglob(".hydra"), key=_natural_key):
+            if not (job.parent / RESULTS).is_file():
+                log.warning("skipping %s: no %s", job.parent, RESULTS)
+        nested = sorted((p.parent for p in path.rglob(RESULTS)), key=_natural_key)
+        if not nested:
+            raise NmtError(f"runs: no {RESULTS} under {path}")
+        found += nested
+    return list(dict.fromkeys(p.resolve() for p in found))
+
+
+def _read_json(path: Path) -> object:
+    """The file's JSON, a NaN or infinity in it (from older runs) read as null."""
+    try:
+        return jsonfile.finite(json.loads(path.read_text(encoding="utf-8")))
+    except FileNotFoundError:
+        raise NmtError(f"{path}: no such file") from None
+    except json.JSONDecodeError as err:
+        raise NmtError(f"{path}: not valid JSON ({err})") from None
+
+
+def _read_jsonl(path: Path) -> list[dict]:
+    if not path.is_file():
+        return []
+    records = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if line.strip():
+            try:
+                records.append(jsonfile.finite(json.loads(line)))
+            except json.JSONDecodeError as err:
+                raise NmtError(f"{path}:{number}: not valid JSON ({err})") from None
+    return records
+
+
+def load_run(path: Path) -> Run:
+    """Read results.json, metrics.jsonl and the saved Hydra config of a run directory."""
+    results = _read_json(path / RESULTS)
+    if not isinstance(results, dict):
+        raise NmtError(f"{path / RESULTS}: expected a JSON object")
+    config_file = path / ".hydra" / "config.yaml"
+    if not config_file.is_file():
+        raise NmtError(f"{path}: no .hydra/config.yaml (not a run directory of nmt-train?)")
+    overrides_file = path / ".hydra" / "overrides.yaml"
+    overrides = OmegaConf.load(overrides_file) if overrides_file.is_file() else []
+    return Run(
+        path=path,
+        config=OmegaConf.to_container(OmegaConf.load(config_file)),
+        overrides=tuple(str(o) for o in overrides),
+        results=results,
+        metrics=_read_jsonl(path / "metrics.jsonl"),
+    )
+
+
+def _override_key(override: str) -> str:
+    return override.lstrip("+~").partition("=")[0]
+
+
+def _labelling_overrides(run: Run) -> list[str]:
+    """The run's command-line overrides that may tell variants apart."""
+    return [
+        o
+        for o in run.overrides
+        if _override_key(o).split(".")[0] not in NOT_VARIANT
+        and not _override_key(o).startswith("hydra")
+    ]
+
+
+def _short_names(paths: list[Path]) -> list[str]:
+    """The shortest distinct path tails (at least two parts for numbered multirun jobs)."""
+    start = 2 if any(p.name.isdigit() for p in paths) else 1
+    for k in range(start, max(len(p.parts) for p in paths) + 1):
+        names = ["/".join(p.parts[-k:]) for p in paths]
+        if len(set(names)) == len(names):
+            return names
+    return [str(p) for p in paths]
+
+
+def _labels(groups: list[list[Run]]) -> list[str]:
+    """Each group's overrides that not every group shares; else its directory name."""
+    shared = [set.intersection(*(set(_labelling_overrides(r)) for r in g)) for g in groups]
+    common = set.intersection(*shared) if len(groups) > 1 else set()
+    labels = [
+        " ".join(o for o in _labelling_overrides(g[0]) if o in s - common)
+        for g, s in zip(groups, shared, strict=True)
+    ]
+    fallback = _short_names([g[0].path for g in groups])
+    labels = [
+        label if label and labels.count(label) == 1 else name
+        for label, name in zip(labels, fallback, strict=True)
+    ]
+    # A directory name could still equal another group's override label.
+    return [
+        f"{label} #{i + 1}" if labels.count(label) > 1 else label for i, label in enumerate(labels)
+    ]
+
+
+def group_runs(runs: list[Run]) -> list[Variant]:
+    """Variants in order of first appearance: runs whose configs are equal up to the seed."""
+    groups: dict[str, list[Run]] = {}
+    for run in runs:
+        config = {k: v for k, v in run.config.items() if k not in NOT_VARIANT}
+        groups.setdefault(json.dumps(config, sort_keys=True, default=str), []).append(run)
+    members = list(groups.values())
+    return [Variant(label, g) for label, g in zip(_labels(members), members, strict=True)]
+
+
+def pick_baseline(variants: list[Variant], name: str | None) -> Variant:
+    """The variant called `name` (its whole label, one of its overrides or an override's value);
+    the first variant when `name` is None."""
+    if name is None:
+        return variants[0]
+    exact = [v for v in variants if v.label == name]
+    parts = [v for v in variants if any(name in (o, o.partition("=")[2]) for o in v.label.split())]
+    matches = exact or parts
+    if len(matches) != 1:
+        problem = "matches several variants" if matches else "no such variant"
+        labels = "; ".join(v.label for v in variants)
+        raise NmtError(
+            f"baseline={name}: {problem} (variants: {labels}; give a whole label quoted, "
+            """e.g. 'baseline="model/attention=none"', or one override value, e.g. baseline=none)"""
+        )
+    return matches[0]
+
+
+def mean_std(values: Sequence[float | None], fmt: str, *, spread: bool = True) -> str:
+    """'mean ± std' over seeds (sample std), just the value for one seed, '–' for none."""
+    values = [v for v in values if v is not None]
+    if not values:
+        return "–"
+    if len(values) == 1 or not spread:
+        return format(values[0], fmt)
+    return f"{format(statistics.mean(values), fmt)} ± {format(statistics.stdev(values), fmt)}"
+
+
+def _minutes(seconds: float | None) -> float | None:
+    return None if seconds is None else seconds / 60
+
+
+# Results-table columns: title, value from results.json, format, whether seeds spread it.
+COLUMNS: list[tuple[str, Callable[[dict], float | None], str, bool]] = [
+    ("BLEU", lambda r: r.get("bleu"), ".2f", True),
+    ("multi-ref BLEU", lambda r: r.get("bleu_multi_ref"), ".2f", True),
+    ("chrF", lambda r: r.get("chrf"), ".2f", True),
+    ("test ppl", lambda r: r.get("test_ppl"), ".2f", True),
+    ("params", lambda r: r.get("params"), ",.0f", False),
+    ("train time (min)", lambda r: _minutes(r.get("train_time_s")), ".1f", True),
+    ("tokens/s", lambda r: r.get("train_tokens_per_s"), ",.0f", True),
+]
+
+
+def results_table(variants: list[Variant]) -> Table:
+    rows = [
+        [v.label, str(len(v.runs))]
+        + [mean_std([get(r.results) for r in v.runs], fmt, spread=s) for _, get, fmt, s in COLUMNS]
+        for v in variants
+    ]
+    return Table(["variant", "seeds"] + [c[0] for c in COLUMNS], rows)
+
+
+def run_flags(run: Run) -> str:
+    """What makes a run's numbers suspect: updates skipped for a non-finite loss or gradient
+    norm, and scores that are missing (null: not finite when written)."""
+    flags = []
+    if run.results.get("nonfinite_steps"):
+        flags.append(f"{run.results['nonfinite_steps']} updates skipped (non-finite)")
+    missing = [key for key in ("bleu", "test_ppl") if run.results.get(key) is None]
+    missing += ["dev ppl"] if any(r.get("dev_ppl") is None for r in run.metrics) else []
+    if missing:
+        flags.append(f"no finite {', '.join(missing)}")
+    return "; ".join(flags)
+
+
+def runs_table(variants: list[Variant]) -> Table:
+    rows = [
+        [
+            v.label,
+            str(run.seed),
+            mean_std([run.results.get("bleu")], ".2f"),
+            mean_std([run.final_dev_ppl()], ".2f"),
+            str(run.results.get("best_step", "–")),
+            run_flags(run) or "–",
+            str(run.path),
+        ]
+        for v in variants
+        for run in v.runs
+    ]
+    header = ["variant", "seed", "BLEU", "final dev ppl", "best step", "flags", "directory"]
+    return Table(header, rows)
+
+
+def _test_files(run: Run, source: list[str] | None) -> tuple[list[str], list[str]]:
+    """The run's test sources and hypotheses, checked against the baseline's sources."""
+    src, hyps = run.lines("test.src"), run.lines("test.hyp")
+    if len(hyps) != len(src):
+        raise NmtError(f"{run.path}/test.hyp has {len(hyps)} lines but test.src {len(src)}")
+    if source is not None and src != source:
+        raise NmtError(
+            f"{run.path}/test.src differs from the baseline's test.src; "
+            "paired significance needs the same test set"
+        )
+    return src, hyps
+
+
+def significance(variants: list[Variant], baseline: Variant, n_samples: int) -> list[dict]:
+    """Paired bootstrap of each variant's first run against the baseline's first run, on the
+    primary reference (the BLEU of the results table)."""
+    base = baseline.runs[0]
+    source, base_hyps = _test_files(base, None)
+    refs = [base.lines("test.ref")]
+    if len(refs[0]) != len(source):
+        raise NmtError(f"{base.path}/test.ref has {len(refs[0])} lines but test.src {len(source)}")
+    rows = []
+    for variant in variants:
+        if variant is not baseline:
+            hyps = _test_files(variant.runs[0], source)[1]
+            result = paired_bootstrap(base_hyps, hyps, refs, n_samples=n_samples)
+            rows.append({"variant": variant, **result})
+    return rows
+
+
+def significance_table(baseline: Variant, rows: list[dict]) -> Table:
+    def line(variant: Variant, bleu: float, mean: float, ci: float, p: float | None) -> list[str]:
+        verdict = "baseline" if p is None else ("yes" if p < ALPHA else "no")
+        if p is not None and bleu == rows[0]["baseline_bleu"]:
+            # sacrebleu's test gives its smallest p-value, 1/(n+1), to equal scores.
+            verdict = "no (same BLEU)"
+        p_text = "–" if p is None else f"{p:.4f}"
+        seed = str(variant.runs[0].seed)
+        return [variant.label, seed, f"{bleu:.2f}", f"{mean:.2f} ± {ci:.2f}", p_text, verdict]
+
+    first = rows[0]
+    table = [
+        line(baseline, first["baseline_bleu"], first["baseline_mean"], first["baseline_ci"], None)
+    ]
+    table += [
+        line(r["variant"], r["system_bleu"], r["system_mean"], r["system_ci"], r["p_value"])
+        for r in rows
+    ]
+    header = ["variant", "seed", "BLEU", "bootstrap mean ± 95% CI", "p-value", f"p < {ALPHA}"]
+    return Table(header, table)
+
+
+def make_plots(variants: list[Variant], out: Path) -> dict[str, Path]:
+    """Write the report's PNGs into `out`; a plot without data is left out."""
+    plots = {}
+    by_length = {v.label: v.runs[0].results.get("bleu_by_length") for v in variants}
+    by_length = {label: rows for label, rows in by_length.items() if rows}
+    if by_length:
+        plots["BLEU by sentence length"] = bleu_by_length_plot(
+            by_length, out / "bleu_by_length.png"
+        )
+    colors = {v.run_label(r): f"C{i % 10}" for i, v in enumerate(variants) for r in v.runs}
+    curves = {v.run_label(r): r.metrics for v in variants for r in v.runs if r.metrics}
+    if curves:
+        plots["Learning curves"] = learning_curves(
+            curves, out / "learning_curves.png", colors=colors
+        )
+    points = [
+        (v.run_label(r), r.final_dev_ppl(), r.results["bleu"])
+        for v in variants
+        for r in v.runs
+        if r.final_dev_ppl() is not None and r.results.get("bleu") is not None
+    ]
+    if points:
+        plots["Dev perplexity vs test BLEU"] = ppl_vs_bleu(
+            points, out / "ppl_vs_bleu.png", colors=colors
+        )
+    return plots
+
+
+CAPTIONS = {
+    "BLEU by sentence length": "Test BLEU per source-length bucket (words; n = test sentences in "
+    "the bucket), first seed of each variant (Bahdanau 2014 Figure 2, Luong 2015 Figure 6).",
+    "Learning curves": "Dev perplexity (log scale) and dev BLEU at each validation, against "
+    "training steps and wall-clock time, every run.",
+    "Dev perplexity vs test BLEU": "Dev perplexity at the last validation against test BLEU, "
+    "every run.",
+}
+
+
+def build_sections(
+    variants: list[Variant], baseline: Variant, tests: list[dict], plots: dict[str, Path]
+) -> list[Section]:
+    """The report's content, shared by the Markdown and the HTML renderings."""
+    runs = [r for v in variants for r in v.runs]
+    signatures = sorted({str(r.results.get("bleu_signature")) for r in runs})
+    sections: list[Section] = [
+        (
+            "Results",
+            [
+                f"{len(runs)} runs, {len(variants)} variants; mean ± standard deviation over "
+                "seeds (the value alone for one seed). BLEU is sacrebleu's corpus BLEU against "
+                "the primary reference, multi-ref BLEU against all references "
+                f"({'; '.join(signatures)}).",
+                results_table(variants),
+            ],
+        )
+    ]
+    if tests:
+        note = (
+            f"Paired bootstrap resampling ({tests[0]['signature']}; as sacrebleu --paired-bs) "
+            f"of each variant against the baseline '{baseline.label}', on BLEU against the "
+            "primary reference. Only the first seed of each variant is compared (its first run "
+            f"in the Runs table). A p-value under {ALPHA} means the difference is significant."
+        )
+        sections.append(("Significance", [note, significance_table(baseline, tests)]))
+    else:
+        sections.append(("Significance", ["Only one variant: nothing to compare."]))
+    sections += [(title, [CAPTIONS[title], path]) for title, path in plots.items()]
+    sections.append(("Runs", [runs_table(variants)]))
+    return sections
+
+
+def write_report(
+    *, entries: Sequence[str], out: Path, baseline: str | None = None, n_samples: int = 1000
+) -> list[Path]:
+    """Compare the runs under `entries` and write OUT/report.md, OUT/report.html and the PNGs.
+
+    Args:
+        entries: run or multirun directories.
+        out: the report directory (created).
+        baseline: label of the variant the others are tested against; None: the first.
+        n_samples: paired bootstrap resamples.
+
+    Returns:
+        The paths of report.md and report.html.
+    """
+    if n_samples < 1:
+        raise NmtError(f"bootstrap_samples: must be at least 1, not {n_samples}")
+    variants = group_runs([load_run(path) for path in find_run_dirs(entries)])
+    base = pick_baseline(variants, baseline)
+    tests = significance(variants, base, n_samples)
+    out.mkdir(parents=True, exist_ok=True)
+    sections = build_sections(variants, base, tests, make_plots(variants, out))
+    title = f"nmt report, {datetime.now():%Y-%m-%d %H:%M}"
+    written = [out / "report.md", out / "report.html"]
+    written[0].write_text(to_markdown(title, sections), encoding="utf-8")
+    written[1].write_text(to_html(title, sections), encoding="utf-8")
+    return written

@@ -1,0 +1,85 @@
+"""The model builder: the one place that instantiates model parts from the `model` config."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from nmt.config import CONFIG_DIR, instantiate_or_fail
+from nmt.errors import NmtError
+from nmt.models.init import initialize
+from nmt.models.seq2seq import Seq2Seq
+
+
+# Where the model parts lived before nmt/models/: the configs saved in older run directories
+# and checkpoints name them so, and still build.
+MOVED = {"nmt.attention.": "nmt.models.attention.", "nmt.encoder.": "nmt.models.encoder."}
+MOVED |= {"nmt.decoder.": "nmt.models.decoder."}
+
+
+def moved_targets(cfg: DictConfig) -> DictConfig:
+    """The `model` node with each part's `_target_` at its present home."""
+    cfg = cfg.copy()
+    for part in ("encoder", "decoder", "attention"):
+        target = OmegaConf.select(cfg, f"{part}._target_")
+        for old, new in MOVED.items():
+            if isinstance(target, str) and target.startswith(old):
+                OmegaConf.update(cfg, f"{part}._target_", new + target[len(old) :])
+    return cfg
+
+
+def attention_options() -> list[str]:
+    return sorted(p.stem for p in (Path(CONFIG_DIR) / "model" / "attention").glob("*.yaml"))
+
+
+def valid_attention(query_size: int, key_size: int) -> list[str]:
+    """The attention configs that build for these sizes (for error messages)."""
+    valid = []
+    for name in attention_options():
+        cfg = OmegaConf.load(Path(CONFIG_DIR) / "model" / "attention" / f"{name}.yaml")
+        try:
+            instantiate_or_fail(cfg, name, query_size=query_size, key_size=key_size)
+        except NmtError:
+            continue
+        valid.append(name)
+    return valid
+
+
+def build_model(cfg: DictConfig, *, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
+    """Build a model from the `model` config group, passing the sizes each part derives from.
+
+    Args:
+        cfg: the `model` node: emb_size, hidden_size (encoder units per direction), decoder_size
+            (null: the encoder output size), init, and the `encoder`, `decoder` and `attention`
+            sub-configs (each with a `_target_`).
+    """
+    cfg = moved_targets(cfg)
+    encoder = instantiate_or_fail(
+        cfg.encoder,
+        "model.encoder",
+        vocab_size=src_vocab_size,
+        emb_size=cfg.emb_size,
+        hidden_size=cfg.hidden_size,
+    )
+    decoder_size = cfg.decoder_size or encoder.output_size
+    try:
+        attention = instantiate_or_fail(
+            cfg.attention, "model.attention", query_size=decoder_size, key_size=encoder.output_size
+        )
+    except NmtError as err:
+        valid = ", ".join(valid_attention(decoder_size, encoder.output_size))
+        raise NmtError(f"{err}; valid with this model: {valid}") from None
+    decoder = instantiate_or_fail(
+        cfg.decoder,
+        "model.decoder",
+        vocab_size=tgt_vocab_size,
+        emb_size=cfg.emb_size,
+        hidden_size=decoder_size,
+        memory_size=encoder.output_size,
+        encoder_size=encoder.hidden_size,
+        attention=attention,
+    )
+    model = Seq2Seq(encoder, decoder, tgt_vocab_size)
+    initialize(model, cfg.init)
+    return model

@@ -1,0 +1,310 @@
+"""`nmt-reproduce paper=NAME [scale=cpu] [seeds=N] [out=DIR]`: run a paper's rows, then report.
+
+A paper is a file under configs/paper/ (its rows, published numbers, per-scale overrides and the
+claims to check); this module only runs what it declares. Every row x seed is one `nmt-train` job
+in its own subdirectory OUT/ROW/seedS, run as a child process. Run again, the command skips the
+jobs that have results.json, resumes those that have a checkpoint, and starts the others, so a
+reproduction can span several sittings and `seeds=5` later adds seeds 4 and 5 only. It ends by
+writing OUT/report/ (nmt.papers.report) and printing the claims table.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from omegaconf import DictConfig, OmegaConf
+
+from nmt import files as jsonfile
+from nmt.errors import NmtError
+
+log = logging.getLogger(__name__)
+
+JOBS_LOG = "jobs.jsonl"  # a line per sitting of a job: row, seed, wall_s, exit, other_cpu_s
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """One row x seed of a reproduction and the `nmt-train` overrides that make it."""
+
+    row: str
+    label: str
+    seed: int
+    directory: Path
+    overrides: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return f"{self.label} seed {self.seed}"
+
+    @property
+    def max_steps(self) -> int | None:
+        """The job's update budget (the last trainer.max_steps override), if it has one."""
+        budgets = [
+            o.partition("=")[2] for o in self.overrides if o.startswith("trainer.max_steps=")
+        ]
+        return int(budgets[-1]) if budgets and budgets[-1] != "null" else None
+
+    def status(self) -> str:
+        """'done' (results.json), 'resume' (a checkpoint), 'partial' (started, no checkpoint)
+        or 'new'."""
+        if (self.directory / "results.json").is_file():
+            return "done"
+        if (self.directory / "checkpoints" / "last.pt").is_file():
+            return "resume"
+        return "partial" if self.directory.exists() else "new"
+
+
+def scale_spec(paper: DictConfig, scale: str) -> DictConfig:
+    if scale not in paper.scales:
+        raise NmtError(
+            f"scale: '{scale}' is not one of paper {paper.name}'s scales "
+            f"({', '.join(paper.scales)})"
+        )
+    return paper.scales[scale]
+
+
+def row_overrides(paper: DictConfig, row: DictConfig, scale: str, extra: list[str]) -> list[str]:
+    """The `nmt-train` overrides of one row at `scale` (the seed and directory come apart)."""
+    spec = scale_spec(paper, scale)
+    overrides = [f"experiment={row.experiment}", *spec.overrides]
+    if spec.max_steps is not None:
+        overrides.append(f"trainer.max_steps={int(spec.max_steps * row.get('steps_factor', 1))}")
+    return overrides + list(extra)
+
+
+def plan(paper: DictConfig, scale: str, seeds: int, out: Path, extra: list[str]) -> list[Job]:
+    """All jobs, seed by seed (every row of seed 1 first), so that whole seeds finish first."""
+    if seeds < 1:
+        raise NmtError(f"seeds: must be at least 1, not {seeds}")
+    return [
+        Job(
+            row=row.id,
+            label=row.label,
+            seed=seed,
+            directory=out / row.id / f"seed{seed}",
+            overrides=(*row_overrides(paper, row, scale, extra), f"seed={seed}"),
+        )
+        for seed in range(1, seeds + 1)
+        for row in paper.rows
+    ]
+
+
+def check_same_job(job: Job) -> None:
+    """Refuse to resume or reuse a job directory made with other overrides."""
+    saved = job.directory / ".hydra" / "overrides.yaml"
+    if not saved.is_file():
+        return
+    before = [str(o) for o in OmegaConf.load(saved)]
+    if before != list(job.overrides):
+        raise NmtError(
+            f"{job.directory} was run with other overrides ({' '.join(before)}), not "
+            f"({' '.join(job.overrides)}); move it away or choose another out="
+        )
+
+
+def command(job: Job) -> list[str]:
+    """The child's command line: resume from the checkpoint, or a fresh run in the directory."""
+    train = [sys.executable, "-m", "nmt.train"]
+    if job.status() == "resume":
+        return [*train, f"resume={job.directory}"]
+    return [*train, *job.overrides, f"hydra.run.dir={job.directory}"]
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when the parent dies, so no orphan keeps writing the job."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _new_lines(path: Path, seen: int) -> tuple[list[dict], int]:
+    """The metrics.jsonl records after the first `seen` lines, and the new line count."""
+    if not path.is_file():
+        return [], seen
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if len(lines) < seen:  # a resumed run drops the records after its checkpoint
+        seen = 0
+    return [json.loads(line) for line in lines[seen:]], len(lines)
+
+
+def busy_cpu_s() -> float | None:
+    """CPU seconds the whole machine has spent busy since boot (/proc/stat; None elsewhere)."""
+    try:
+        fields = Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]
+    except OSError:
+        return None
+    ticks = [int(f) for f in fields]
+    idle = ticks[3] + (ticks[4] if len(ticks) > 4 else 0)  # idle + iowait
+    return (sum(ticks[:8]) - idle) / os.sysconf("SC_CLK_TCK")
+
+
+def process_cpu_s(pid: int) -> float | None:
+    """CPU seconds of process `pid` and its waited-for children (None once it is gone)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return None
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")  # utime .. cstime
+
+
+class JobClock:
+    """A job's wall-clock less the time it was suspended (SIGSTOP, Ctrl-Z: the poll comes
+    back late), and the CPU time the rest of the machine used while it ran (/proc, Linux)."""
+
+    SUSPENDED = 30.0  # a poll this late means the job was stopped meanwhile
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.active_s, self.other_cpu_s = pid, 0.0, 0.0
+        self.last, self.busy, self.own = time.monotonic(), busy_cpu_s(), process_cpu_s(pid)
+
+    def tick(self) -> None:
+        now, busy, own = time.monotonic(), busy_cpu_s(), process_cpu_s(self.pid)
+        if now - self.last < self.SUSPENDED:
+            self.active_s += now - self.last
+            if None not in (busy, own, self.busy, self.own):
+                self.other_cpu_s += max(0.0, (busy - self.busy) - (own - self.own))
+        self.last, self.busy, self.own = now, busy, own
+
+
+def run_job(job: Job, out: Path, log_file: Path, tag: str) -> tuple[int, float]:
+    """Run the job's `nmt-train` with its output in `log_file`, printing each validation, and
+    record the sitting in OUT/jobs.jsonl, interrupted or not. Returns the exit status and the
+    sitting's wall-clock seconds."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    metrics = job.directory / "metrics.jsonl"
+    seen = _new_lines(metrics, 0)[1]
+    with open(log_file, "a", encoding="utf-8") as log_stream:
+        log_stream.write(f"\n$ {' '.join(command(job))}\n")
+        log_stream.flush()
+        child = subprocess.Popen(
+            command(job), stdout=log_stream, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
+        )
+        clock, code = JobClock(child.pid), None
+        try:
+            while True:
+                try:
+                    code = child.wait(timeout=5)
+                except subprocess.TimeoutExpired:
+                    code = None
+                clock.tick()
+                records, seen = _new_lines(metrics, seen)
+                for r in records:
+                    bleu = "" if r.get("dev_bleu") is None else f", dev BLEU {r['dev_bleu']:.2f}"
+                    print(f"{tag}   step {r['step']}: dev ppl {r['dev_ppl']:.2f}{bleu}", flush=True)
+                if code is not None:
+                    return code, clock.active_s
+        finally:
+            if child.poll() is None:  # interrupted: SIGTERM makes the child save its step
+                child.terminate()
+                child.wait()
+                clock.tick()
+            record = {"row": job.row, "seed": job.seed, "wall_s": clock.active_s, "exit": code}
+            record |= {"commit": code_version()}
+            with open(out / JOBS_LOG, "a", encoding="utf-8") as f:
+                f.write(jsonfile.dumps(record | {"other_cpu_s": clock.other_cpu_s}) + "\n")
+
+
+def code_version() -> str:
+    """`git describe` of the code that runs (a checkout's commit, '-dirty' if changed)."""
+    try:
+        found = subprocess.run(
+            ["git", "describe", "--always", "--dirty"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            cwd=Path(__file__).parent,
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return found.stdout.strip() or "unknown"
+
+
+def _duration(seconds: float) -> str:
+    minutes = seconds / 60
+    return f"{minutes:.1f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
+
+
+def job_times(out: Path) -> dict[tuple[str, int], dict[str, float | None]]:
+    """Per (row, seed), summed over its sittings: `wall_s`, the wall-clock seconds it ran, and
+    `other_cpu_s`, the CPU seconds the rest of the machine used meanwhile (None if unknown)."""
+    path = out / JOBS_LOG
+    totals: dict[tuple[str, int], dict[str, float]] = {}
+    if path.is_file():
+        for line in path.read_text(encoding="utf-8").splitlines():
+            r = json.loads(line)
+            total = totals.setdefault(
+                (r["row"], r["seed"]), {"wall_s": 0.0, "other_cpu_s": 0.0, "commits": []}
+            )
+            total["wall_s"] += r["wall_s"]
+            total["commits"] += [r["commit"]] if r.get("commit") else []
+            if r.get("other_cpu_s") is None or total["other_cpu_s"] is None:
+                total["other_cpu_s"] = None  # a sitting that did not measure it
+            else:
+                total["other_cpu_s"] += r["other_cpu_s"]
+    return totals
+
+
+def time_left(jobs: list[Job], out: Path) -> str:
+    """About how long the unfinished jobs take: each at its row's mean wall-clock so far, or,
+    before its row has finished once, at the finished jobs' mean time per update times its
+    budget (their mean wall-clock without one). A resumed job counts whole: an upper bound."""
+    walls = {key: t["wall_s"] for key, t in job_times(out).items()}
+    done = {
+        (j.row, j.seed): walls[(j.row, j.seed)]
+        for j in jobs
+        if j.status() == "done" and (j.row, j.seed) in walls
+    }
+    if not done:
+        return "time left unknown"
+    overall = sum(done.values()) / len(done)
+    budgets = {(j.row, j.seed): j.max_steps for j in jobs}
+    per_step = [s / budgets[key] for key, s in done.items() if budgets.get(key)]
+    total = 0.0
+    for job in jobs:
+        if job.status() != "done":
+            same = [s for (row, _), s in done.items() if row == job.row]
+            if same:
+                total += sum(same) / len(same)
+            elif per_step and job.max_steps:
+                total += sum(per_step) / len(per_step) * job.max_steps
+            else:
+                total += overall
+    return f"about {_duration(total)} left"
+
+
+def run_all(jobs: list[Job], out: Path) -> None:
+    """Run every unfinished job in order, with a progress line per job."""
+    start = time.monotonic()
+    for n, job in enumerate(jobs, start=1):
+        tag = f"[{n}/{len(jobs)}]"
+        check_same_job(job)
+        status = job.status()
+        if status == "done":
+            bleu = json.loads((job.directory / "results.json").read_text())["bleu"]
+            print(f"{tag} {job.name}: finished earlier (test BLEU {bleu:.2f})", flush=True)
+            continue
+        if status == "partial":  # killed before its first checkpoint: nothing to keep
+            shutil.rmtree(job.directory)
+        verb = "resuming from its last checkpoint" if status == "resume" else "starting"
+        log_file = out / "logs" / f"{job.row}-seed{job.seed}.log"
+        print(f"{tag} {job.name}: {verb} (log: {log_file})", flush=True)
+        code, wall = run_job(job, out, log_file, tag)
+        if code != 0:
+            raise NmtError(f"{job.name} failed (exit {code}); its output is in {log_file}")
+        bleu = json.loads((job.directory / "results.json").read_text())["bleu"]
+        print(
+            f"{tag} {job.name}: done in {_duration(wall)}, test BLEU {bleu:.2f}; "
+            f"elapsed {_duration(time.monotonic() - start)}, {time_left(jobs, out)}",
+            flush=True,
+        )

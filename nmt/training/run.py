@@ -1,0 +1,156 @@
+"""One `nmt-train` run: build the data, tokenizer, model and optimizer a `TrainJob` describes,
+train (or resume) in its run directory, then score the best checkpoint on test.
+
+A resumed run takes the config saved in its directory (`resumed_config`); only the budget may
+be extended.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import random
+from pathlib import Path
+
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from nmt.config import (
+    TrainJob,
+    instantiate_or_fail,
+)
+from nmt.data import Corpus, load_corpus
+from nmt.data.spm import Tokenizer
+from nmt.data.tokenizer import build_tokenizer, encode_split
+from nmt.devices import resolve_device
+from nmt.errors import NmtError
+from nmt.evaluation.scoring import (
+    save_heatmaps,
+    score_split,
+    write_results,
+    write_split_files,
+)
+from nmt.fast.allocator import keep_freed_memory
+from nmt.models.build import build_model
+from nmt.models.seq2seq import Seq2Seq, count_parameters
+from nmt.training.checkpoint import load_checkpoint
+from nmt.training.signals import StopRequest, stop_requests
+from nmt.training.trainer import Data, Fit, TrainState, set_rng_state
+
+log = logging.getLogger(__name__)
+
+BUDGET_KEYS = ("trainer.max_steps", "trainer.max_epochs")
+
+
+def resumed_config(run_dir: Path, overrides: list[str]) -> DictConfig:
+    """The config saved in `run_dir`, with any budget overrides applied (nothing else allowed)."""
+    saved = run_dir / ".hydra" / "config.yaml"
+    if not saved.is_file():
+        raise NmtError(f"resume={run_dir}: no saved config at {saved}")
+    cfg = OmegaConf.load(saved)
+    for item in overrides:
+        key, _, value = item.lstrip("+~").partition("=")
+        if key == "resume":
+            continue
+        if key not in BUDGET_KEYS:
+            raise NmtError(
+                f"resume: '{key}' cannot change when resuming (only {', '.join(BUDGET_KEYS)})"
+            )
+        OmegaConf.update(cfg, key, None if value == "null" else int(value))
+    cfg.resume = str(run_dir)
+    return cfg
+
+
+def build_optimizer(cfg: DictConfig, model: Seq2Seq) -> torch.optim.Optimizer:
+    """The `optim.optimizer` node instantiated over the model's parameters."""
+    return instantiate_or_fail(cfg, "optim.optimizer", params=model.parameters(), _convert_="all")
+
+
+def prepare_data(job: TrainJob) -> tuple[Corpus, Tokenizer, Data]:
+    """The corpus, its tokenizer (trained or reused from the cache) and the encoded splits."""
+    corpus = load_corpus(job.data)
+    tokenizer = build_tokenizer(corpus, job.tokenizer, job.cache_dir)
+    train_src, train_tgt = encode_split(tokenizer, corpus.train, job.cache_dir)
+    dev_src, dev_tgt = encode_split(tokenizer, corpus.dev, job.cache_dir)
+    data = Data(train_src, train_tgt, dev_src, dev_tgt, corpus.dev.src, corpus.dev.tgt)
+    return corpus, tokenizer, data
+
+
+def restore(
+    job: TrainJob, run_dir: Path, model: Seq2Seq, optimizer: torch.optim.Optimizer
+) -> TrainState:
+    """Load model, optimizer, RNG and loop position from RUN_DIR/checkpoints/last.pt, and drop
+    metrics logged after it (they will be logged again)."""
+    saved = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    model.load_state_dict(saved["model"])
+    optimizer.load_state_dict(saved["optimizer"])
+    set_rng_state(saved["rng"])
+    state = TrainState(**saved["train_state"])
+    budget = [key.split(".")[1] for key in BUDGET_KEYS]
+    if any(saved["config"]["trainer"][key] != getattr(job.trainer, key) for key in budget):
+        state.stopped_early = False  # a larger budget gets another chance
+    metrics = run_dir / "metrics.jsonl"
+    if metrics.is_file():
+        kept = [
+            line
+            for line in metrics.read_text().splitlines()
+            if json.loads(line)["step"] <= state.step
+        ]
+        metrics.write_text("".join(line + "\n" for line in kept))
+    log.info("resuming %s at step %d (epoch %d)", run_dir, state.step, state.epoch + 1)
+    return state
+
+
+def run(job: TrainJob, run_dir: Path) -> dict:
+    """Train in `run_dir` and score on test, SIGINT and SIGTERM saving the step (see
+    nmt.training.signals). Returns what results.json holds."""
+    resume_hint = f"continue with: nmt-train resume={run_dir}"
+    first = "before its first checkpoint (nothing to resume)"
+    with stop_requests(f"before training; {resume_hint}" if job.resume else first) as stop:
+        return train_and_score(job, run_dir, stop, resume_hint)
+
+
+def train_and_score(job: TrainJob, run_dir: Path, stop: StopRequest, resume_hint: str) -> dict:
+    """Train (or go on training), then score the best checkpoint on test into results.json."""
+    keep_freed_memory()
+    random.seed(job.seed)
+    torch.manual_seed(job.seed)
+    if job.trainer.num_threads:
+        torch.set_num_threads(job.trainer.num_threads)
+    device = resolve_device(job.device)
+    corpus, tokenizer, data = prepare_data(job)
+    model = build_model(
+        job.model, src_vocab_size=tokenizer.src_vocab_size, tgt_vocab_size=tokenizer.tgt_vocab_size
+    ).to(device)
+    optimizer = build_optimizer(job.optimizer, model)
+    log.info(
+        "model: %s encoder, %s decoder, %s; %d parameters; device %s",
+        type(model.encoder).__name__,
+        type(model.decoder).__name__,
+        type(model.decoder.attention).__name__,
+        count_parameters(model),
+        device,
+    )
+    state = restore(job, run_dir, model, optimizer) if job.resume else TrainState()
+    fit = Fit(job, run_dir, model, optimizer, tokenizer, data, device, state, stop)
+    fit.run()
+    stop.where = f"while scoring the test set; {resume_hint}"
+
+    best = load_checkpoint(run_dir / "checkpoints" / "best.pt", map_location=device)
+    model.load_state_dict(best["model"])
+    hyps, scores = score_split(model, tokenizer, corpus.test, job.decode, device, job.cache_dir)
+    write_split_files(run_dir, "test", corpus.test, hyps)
+    save_heatmaps(run_dir / "attention", model, tokenizer, corpus.test, job.decode, device)
+    results = scores | {
+        "params": count_parameters(model),
+        "train_time_s": state.train_time_s,
+        "train_tokens_per_s": state.train_tokens / max(state.train_time_s, 1e-9),
+        "best_step": state.best_step,
+        "best_dev_score": state.best_score,  # of trainer.early_stop_metric
+        "steps": state.step,
+        "nonfinite_steps": state.nonfinite_steps,
+        "decode": dataclasses.asdict(job.decode),
+    }
+    write_results(run_dir / "results.json", results)
+    return results
