@@ -11,7 +11,6 @@ from nmt.errors import NmtError
 from nmt.models.init import initialize
 from nmt.models.seq2seq import Seq2Seq
 
-
 # Where the model parts lived before nmt/models/: the configs saved in older run directories
 # and checkpoints name them so, and still build.
 MOVED = {"nmt.attention.": "nmt.models.attention.", "nmt.encoder.": "nmt.models.encoder."}
