@@ -282,6 +282,7 @@ class TrainJob:
 
     seed: int
     device: str
+    fast: bool  # put the fast CPU layer on the model (nmt.fast.accelerate)
     resume: str | None
     cache_dir: Path
     trainer: TrainerConfig
@@ -292,6 +293,14 @@ class TrainJob:
     data: DictConfig  # its `corpus` loaded by nmt.data.load_corpus
     optimizer: DictConfig  # instantiated with the model's parameters
     saved: dict  # the whole resolved config, which every checkpoint keeps
+
+
+def typed_flag(cfg: DictConfig, key: str) -> bool:
+    """The top-level switch `key`: true or false, anything else an error naming it."""
+    value = cfg[key]
+    if not isinstance(value, bool):
+        raise NmtError(f"{key}: {value!r} is not true or false")
+    return value
 
 
 def train_job(cfg: DictConfig) -> TrainJob:
@@ -309,6 +318,7 @@ def train_job(cfg: DictConfig) -> TrainJob:
     return TrainJob(
         seed=cfg.seed,
         device=str(cfg.device),
+        fast=typed_flag(cfg, "fast"),
         resume=None if cfg.resume is None else str(cfg.resume),
         cache_dir=cache_dir(cfg.paths.cache_dir),
         trainer=typed(TrainerConfig, cfg.trainer, "trainer"),

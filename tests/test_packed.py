@@ -1,4 +1,7 @@
-"""The packed oneDNN products of decoding (nmt/packed.py) against torch's plain ones."""
+"""The packed oneDNN products of decoding (nmt/fast/packed.py) against torch's plain ones, and
+the fast layer's search against the reference models'."""
+
+import copy
 
 import pytest
 import torch
@@ -7,7 +10,8 @@ import torch.nn.functional as F
 from nmt.data.batching import make_batch
 from nmt.data.specials import BOS
 from nmt.decoding.search import beam_search, greedy
-from nmt.fast import packed
+from nmt.fast import accelerate, packed
+from nmt.fast.models import _CELL_PACKS, PackedLinear
 from tests.test_search import MODELS, V, model_for, sources
 
 pytestmark = pytest.mark.skipif(not packed.available(), reason="no oneDNN packed linear")
@@ -17,7 +21,8 @@ pytestmark = pytest.mark.skipif(not packed.available(), reason="no oneDNN packed
 @pytest.mark.parametrize("bias", [True, False])
 def test_linear_matches_torch_and_follows_weight_updates(rows, bias):
     torch.manual_seed(0)
-    layer = packed.Linear(48, 80, bias=bias)
+    layer = accelerate(torch.nn.Linear(48, 80, bias=bias))
+    assert type(layer) is PackedLinear
     x = torch.randn(rows, 48)
     with torch.no_grad():
         assert packed.usable(x)
@@ -28,10 +33,10 @@ def test_linear_matches_torch_and_follows_weight_updates(rows, bias):
 
 
 def test_packs_follow_a_fused_optimizer_step():
-    """torch's fused Adam writes the weights without bumping their version counters; the
-    training step's `weights_changed` makes the packs follow anyway."""
+    """torch's fused Adam writes the weights without bumping their version counters; the fast
+    layer remakes its packs after every optimizer step anyway."""
     torch.manual_seed(0)
-    layer = packed.Linear(48, 80)
+    layer = accelerate(torch.nn.Linear(48, 80))
     x = torch.randn(4, 48)
     try:
         optimizer = torch.optim.Adam(layer.parameters(), lr=0.1, fused=True)
@@ -41,13 +46,12 @@ def test_packs_follow_a_fused_optimizer_step():
         layer(x)  # packed
     layer(x).sum().backward()
     optimizer.step()
-    packed.weights_changed()
     with torch.no_grad():
         torch.testing.assert_close(layer(x), F.linear(x, layer.weight, layer.bias))
 
 
 def test_linear_under_autograd_is_torch_own():
-    layer = packed.Linear(6, 4)
+    layer = accelerate(torch.nn.Linear(6, 4))
     x = torch.randn(3, 6, requires_grad=True)
     assert not packed.usable(x)
     out = layer(x)
@@ -92,15 +96,15 @@ def test_lstm_cell_from_ids_matches_torch_and_follows_weight_updates(rows, rest)
 
 def test_decoder_steps_take_the_table_only_in_evaluation():
     """Training mode keeps the embedding's dropout, so its steps take the embedding itself."""
-    model = model_for("model=luong", "model.decoder.dropout=0.5")
+    model = accelerate(model_for("model=luong", "model.decoder.dropout=0.5"))
     batch = make_batch(sources(4), None, list(range(4)))
     with torch.no_grad():
         model.train()
         greedy(model, batch.src, batch.src_mask, max_len_ratio=1.5, max_len_extra=3)
-        assert model.decoder.packs[0].table.state.value is None
+        assert model.decoder not in _CELL_PACKS
         model.eval()
         greedy(model, batch.src, batch.src_mask, max_len_ratio=1.5, max_len_extra=3)
-        table, known, _ = model.decoder.packs[0].table.state.value
+        table, known, _ = _CELL_PACKS[model.decoder][0].table.state.value
         assert table.shape == (V, 4 * model.decoder.output_size) and known[BOS]
 
 
@@ -114,18 +118,19 @@ bfloat16 = pytest.param(
 
 @pytest.mark.parametrize("precision", ["float32", bfloat16])
 @pytest.mark.parametrize("overrides", MODELS)
-def test_search_hypotheses_equal_the_plain_path(overrides, precision):
-    """decode.precision=bfloat16 included: its packed products in bfloat16 against torch's
-    under autocast."""
+def test_search_hypotheses_equal_the_reference(overrides, precision):
+    """The fast layer's search (packed products, the gate table, block picks) finds the
+    reference's hypotheses; decode.precision=bfloat16 included: its packed products in bfloat16
+    against torch's under autocast."""
     model = model_for(*overrides)
+    accelerated = accelerate(copy.deepcopy(model))
     batch = make_batch(sources(8), None, list(range(8)))
     kw = dict(max_len_ratio=1.5, max_len_extra=3, precision=precision)
     beam_kw = dict(beam_size=3, length_penalty="gnmt", n_best=3, **kw)
-    fast_greedy = greedy(model, batch.src, batch.src_mask, **kw)
-    fast_beam = beam_search(model, batch.src, batch.src_mask, **beam_kw)
-    with packed.enabled(False):
-        plain_greedy = greedy(model, batch.src, batch.src_mask, **kw)
-        plain_beam = beam_search(model, batch.src, batch.src_mask, **beam_kw)
+    fast_greedy = greedy(accelerated, batch.src, batch.src_mask, **kw)
+    fast_beam = beam_search(accelerated, batch.src, batch.src_mask, **beam_kw)
+    plain_greedy = greedy(model, batch.src, batch.src_mask, **kw)
+    plain_beam = beam_search(model, batch.src, batch.src_mask, **beam_kw)
     assert [h.ids for h in fast_greedy] == [h.ids for h in plain_greedy]
     for fast, plain in zip(fast_beam, plain_beam, strict=True):
         assert [h.ids for h in fast] == [h.ids for h in plain]

@@ -1,6 +1,7 @@
 """trainer.precision=bfloat16: the products run in bfloat16 under autocast, and the loss, the
 recurrent states and every gradient stay float32 and close to the float32 step's."""
 
+import copy
 import json
 import math
 
@@ -12,11 +13,11 @@ from nmt.config import TrainerConfig, defaults
 from nmt.data.batching import make_batch
 from nmt.decoding.search import greedy
 from nmt.devices import autocast
-from nmt.fast import packed
+from nmt.fast import accelerate
+from nmt.fast import encoder as fast_encoder
+from nmt.fast.encoder import lstm_steps, runs_steps
 from nmt.fast.loss import linear_cross_entropy, plain_linear_cross_entropy
-from nmt.models import encoder
-from nmt.models.decoder import lstm_cell
-from nmt.models.encoder import lstm_steps
+from nmt.fast.step_sum import constant
 from nmt.training.trainer import train_step
 
 CPU = torch.device("cpu")
@@ -68,23 +69,28 @@ def test_fused_loss_under_autocast_matches_torchs_own_autocast():
             assert_close_in_bfloat16(g, w)
 
 
-def test_autocast_lstm_cell_is_torchs_cell_with_a_float32_state():
+def test_an_lstm_cell_on_bfloat16_constant_weights_keeps_a_float32_state():
+    """Teacher forcing's cell with the weights cast once to bfloat16 (nmt.fast.models): the gate
+    products in bfloat16, the state in float32, close to torch's float32 cell."""
     torch.manual_seed(1)
     B, n_in, H = 3, 5, 4
     x, h, c = torch.randn(B, n_in), torch.randn(B, H), torch.randn(B, H)
-    weights = (
-        torch.randn(4 * H, n_in),
-        torch.randn(4 * H, H),
-        torch.randn(4 * H),
-        torch.randn(4 * H),
-    )
+    weights = [
+        torch.randn(4 * H, n_in, requires_grad=True),
+        torch.randn(4 * H, H, requires_grad=True),
+        torch.randn(4 * H, requires_grad=True),
+        torch.randn(4 * H, requires_grad=True),
+    ]
     want_h, want_c = torch.lstm_cell(x, (h, c), *weights)
-    # outside autocast the same arithmetic as torch's cell
-    got_h, got_c = lstm_cell(x, h, c, *weights)
+    # constant float32 weights: the same arithmetic as torch's cell
+    shared = [constant(w) if w.dim() == 2 else w for w in weights]
+    got_h, got_c = torch.lstm_cell(x, (h, c), *shared)
     torch.testing.assert_close(got_h, want_h)
     torch.testing.assert_close(got_c, want_c)
+    low = [w.to(torch.bfloat16) for w in weights]
     with autocast("bfloat16", CPU):
-        low_h, low_c = lstm_cell(x, h, c, *weights)
+        shared = [constant(w) if w.dim() == 2 else w for w in low]
+        low_h, low_c = torch.lstm_cell(x, (h, c), *shared)
     assert low_h.dtype == low_c.dtype == torch.float32
     assert not torch.equal(low_c, want_c)
     assert_close_in_bfloat16(low_h, want_h)
@@ -118,13 +124,13 @@ def test_lstm_steps_equals_the_packed_lstm(layers, bidirectional):
 
 
 def test_the_lstm_encoder_under_cpu_autocast_runs_its_products_in_bfloat16():
-    model = build("model=luong", "model/encoder=bilstm").eval()
+    model = accelerate(build("model=luong", "model/encoder=bilstm").eval())
     src, tgt = toy_batch()
     batch = make_batch(src, tgt, [0, 1, 2])
     with torch.no_grad():
         want = model.encode(batch.src, batch.src_mask)
     with torch.no_grad(), autocast("bfloat16", CPU):
-        assert model.encoder.runs_steps(batch.src)
+        assert runs_steps(model.encoder.rnn, batch.src)
         got = model.encode(batch.src, batch.src_mask)
     assert got.memory.dtype == got.final[0].dtype == torch.float32
     assert not torch.equal(got.memory, want.memory)
@@ -135,22 +141,23 @@ def test_the_lstm_encoder_under_cpu_autocast_runs_its_products_in_bfloat16():
 
 @pytest.mark.parametrize("layers", [1, 2])
 def test_the_lstm_encoder_trains_through_lstm_steps_and_decodes_through_the_packed_call(layers):
-    model = build("model=luong", "model/encoder=bilstm", f"model.encoder.num_layers={layers}")
+    reference = build("model=luong", "model/encoder=bilstm", f"model.encoder.num_layers={layers}")
+    model = accelerate(copy.deepcopy(reference))
     src, tgt = toy_batch()
     batch = make_batch(src, tgt, [0, 1, 2])
-    params = list(model.encoder.rnn.parameters())
     with torch.no_grad():
-        assert not model.encoder.runs_steps(batch.src)
+        assert not runs_steps(model.encoder.rnn, batch.src)
         want = model.encode(batch.src, batch.src_mask)  # the packed call
-    assert model.encoder.runs_steps(batch.src)
+    assert runs_steps(model.encoder.rnn, batch.src)
     got = model.encode(batch.src, batch.src_mask)
     torch.testing.assert_close(got.memory, want.memory, rtol=0, atol=1e-6)
     torch.testing.assert_close(got.final, want.final, rtol=0, atol=1e-6)
-    model.encoder.runs_steps = lambda _: False  # the packed call with gradients, this instance
-    packed_out = model.encode(batch.src, batch.src_mask)
+    packed_out = reference.encode(batch.src, batch.src_mask)  # the packed call with gradients
     assert packed_out.memory.grad_fn is not None
-    want_grads = torch.autograd.grad(packed_out.memory.square().sum(), params)
-    got_grads = torch.autograd.grad(got.memory.square().sum(), params)
+    want_grads = torch.autograd.grad(
+        packed_out.memory.square().sum(), list(reference.encoder.rnn.parameters())
+    )
+    got_grads = torch.autograd.grad(got.memory.square().sum(), list(model.encoder.rnn.parameters()))
     for g, want_g in zip(got_grads, want_grads, strict=True):
         torch.testing.assert_close(g, want_g, rtol=1e-5, atol=1e-6)
 
@@ -162,14 +169,16 @@ def test_lstm_steps_input_rows_padding_changes_nothing(monkeypatch):
     mask = torch.arange(7) < torch.tensor([[7], [3], [5], [1]])
     with autocast("bfloat16", CPU):
         padded = lstm_steps(rnn, x, mask)  # 28 rows padded to INPUT_ROWS
-        monkeypatch.setattr(encoder, "INPUT_ROWS", 1)
+        monkeypatch.setattr(fast_encoder, "INPUT_ROWS", 1)
         unpadded = lstm_steps(rnn, x, mask)
     torch.testing.assert_close(padded, unpadded, rtol=1e-6, atol=1e-6)
 
 
+@pytest.mark.parametrize("fast", [False, True], ids=["reference", "fast"])
 @pytest.mark.parametrize("overrides", MODELS, ids=IDS)
-def test_every_model_under_autocast_is_close_to_float32(overrides):
+def test_every_model_under_autocast_is_close_to_float32(overrides, fast):
     model = build(*overrides)
+    model = accelerate(model) if fast else model
     src, tgt = toy_batch()
     batch = make_batch(src, tgt, [0, 1, 2])
     params = list(model.parameters())
@@ -211,12 +220,13 @@ def test_nmt_train_with_bfloat16(run_cli, tmp_path):
     assert results["steps"] == 12 and math.isfinite(results["test_ppl"])
 
 
-@pytest.mark.parametrize("packed_path", [True, False])
+@pytest.mark.parametrize("fast", [True, False])
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
-def test_decode_precision_sets_the_decoder_products_dtype(precision, packed_path):
+def test_decode_precision_sets_the_decoder_products_dtype(precision, fast):
     """decode.precision=bfloat16: the decoder step's and the output layer's products run in
-    bfloat16, on the packed path as on torch's; the encoder's stay float32."""
+    bfloat16, with the fast layer as in the reference; the encoder's stay float32."""
     model = build(*MODELS[2])  # luong, input feeding, two layers
+    model = accelerate(model) if fast else model
     seen: dict[str, set] = {"generator": set(), "W_c": set(), "memory": set()}
     model.generator.register_forward_hook(lambda m, a, out: seen["generator"].add(out.dtype))
     model.decoder.W_c.register_forward_hook(lambda m, a, out: seen["W_c"].add(out.dtype))
@@ -224,14 +234,8 @@ def test_decode_precision_sets_the_decoder_products_dtype(precision, packed_path
     src, _ = toy_batch()
     batch = make_batch(src, None, list(range(len(src))))
     want = {"float32": torch.float32, "bfloat16": torch.bfloat16}[precision]
-    with packed.enabled(packed_path):
-        greedy(
-            model,
-            batch.src,
-            batch.src_mask,
-            max_len_ratio=1.0,
-            max_len_extra=2,
-            precision=precision,
-        )
+    greedy(
+        model, batch.src, batch.src_mask, max_len_ratio=1.0, max_len_extra=2, precision=precision
+    )
     assert seen["generator"] == seen["W_c"] == {want}
     assert seen["memory"] == {torch.float32}

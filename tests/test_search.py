@@ -7,16 +7,9 @@ from hydra import compose, initialize_config_dir
 from nmt.config import CONFIG_DIR, DecodeConfig, defaults
 from nmt.data.batching import make_batch
 from nmt.data.specials import BOS, EOS
-from nmt.decoding.search import (
-    ARGMAX_BLOCK,
-    beam_search,
-    decode,
-    greedy,
-    max_over_last,
-    normalize_score,
-    topk_over_last,
-)
+from nmt.decoding.search import beam_search, decode, greedy, normalize_score
 from nmt.errors import NmtError
+from nmt.fast.search import ARGMAX_BLOCK, max_over_last, topk_over_last
 from nmt.models.build import build_model
 
 V = 7

@@ -1,21 +1,26 @@
+"""Constants over the steps (nmt/fast/step_sum.py) against plain autograd, and the fast layer's
+teacher forcing against the reference models'."""
+
+import copy
+
 import pytest
 import torch
+import torch.nn.functional as F
 
 import nmt.fast.packed
 import nmt.fast.step_sum
-import nmt.models.decoder
-import nmt.models.encoder
 from nmt.data.batching import make_batch
-from nmt.fast.step_sum import shared_over_steps, step_linear, step_matmul
+from nmt.fast import accelerate
+from nmt.fast.step_sum import Constant, constant
 from tests.test_model import IDS, MODELS, build, toy_batch
 
 
 def run_steps(c, x0, transpose, share):
     """A recurrence through products by a square c (B, K, K) that also uses c directly once."""
-    shared = shared_over_steps(c, transpose) if share else c
+    shared = constant(c) if share else c
     x, outputs = x0, []
     for _ in range(4):
-        y = step_matmul(x, shared, transpose)  # (B, 1, K)
+        y = torch.matmul(x, shared.transpose(1, 2) if transpose else shared)  # (B, 1, K)
         x = torch.tanh(y)
         outputs.append(y)
     direct = (shared * shared).sum()
@@ -48,22 +53,40 @@ def test_step_linear_gradients_equal_torchs(bias, padded, monkeypatch):
     inputs = (W, x0) if b is None else (W, b, x0)
     grads = {}
     for share in (False, True):
-        shared = shared_over_steps(W, transpose=True) if share else W
+        shared = constant(W) if share else W
         x, loss = x0, (W * W).sum()  # a direct use of W besides the steps
         for _ in range(4):
-            x = torch.tanh(step_linear(x, shared, b))  # (3, 6)
+            x = torch.tanh(F.linear(x, shared, b))  # (3, 6)
             loss = loss + (x**2).sum()
         grads[share] = (loss.detach(), *torch.autograd.grad(loss, inputs))
     for got, want in zip(grads[True], grads[False], strict=True):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
-def test_step_matmul_without_gradients_or_sharing_is_bmm():
-    x, c = torch.randn(2, 3, 4), torch.randn(2, 4, 5)
-    assert torch.equal(step_matmul(x, c), torch.bmm(x, c))
-    shared = shared_over_steps(c.transpose(1, 2).contiguous(), transpose=True)
+def test_constants_defer_the_steps_gradients_and_stay_out_of_other_results():
+    """Products by a constant keep their factors for one summed product; a product of
+    constants is a constant; a transpose is a view of the same one; anything else is plain."""
+    memory = torch.randn(2, 5, 4, requires_grad=True)
+    W = torch.nn.Parameter(torch.randn(4, 4))
+    shared = constant(memory)
+    keys = F.linear(shared, W)  # (2, 5, 4), projected from the memory once
+    assert isinstance(keys, Constant) and keys.stash is not shared.stash
+    query = torch.randn(2, 1, 4, requires_grad=True)
+    scores = query @ keys.transpose(1, 2)  # (2, 1, 5)
+    context = torch.matmul(torch.softmax(scores, -1), shared)  # (2, 1, 4)
+    assert type(scores) is torch.Tensor and type(context) is torch.Tensor
+    assert type(shared + 1) is torch.Tensor
+    step_products = [type(y.grad_fn).__name__ for y in (scores, context)]
+    assert step_products == ["_StepProductBackward"] * 2
+
+
+def test_without_gradients_a_constant_is_the_tensor_itself():
+    x, c = torch.randn(2, 3, 4), torch.randn(2, 4, 5, requires_grad=True)
     with torch.no_grad():
-        assert torch.equal(step_matmul(x, shared, transpose=True), torch.bmm(x, c))
+        assert constant(c) is c
+    assert constant(c.detach()) is not None and torch.equal(
+        torch.bmm(x, constant(c)), torch.bmm(x, c)
+    )
 
 
 def loss_and_grads(model, batch) -> list[torch.Tensor]:
@@ -74,17 +97,13 @@ def loss_and_grads(model, batch) -> list[torch.Tensor]:
 
 
 @pytest.mark.parametrize("overrides", MODELS, ids=IDS)
-def test_teacher_forcing_gradients_equal_per_step_autograd(overrides, monkeypatch):
-    """Every model's loss and gradients are those of plain per-step autograd, in float64."""
+def test_teacher_forcing_gradients_equal_the_reference_models(overrides):
+    """Every model's loss and gradients with the fast layer are the reference's, in float64."""
     src, tgt = toy_batch()
     batch = make_batch(src, tgt, range(len(src)))
     model = build(*overrides).double()
-
-    deferred = loss_and_grads(model, batch)
-    for module in (nmt.models.decoder, nmt.models.encoder):
-        monkeypatch.setattr(module, "shared_over_steps", lambda c, transpose=False: c)
-    plain = loss_and_grads(model, batch)
-    for got, want in zip(deferred, plain, strict=True):
+    fast = accelerate(copy.deepcopy(model))
+    for got, want in zip(loss_and_grads(fast, batch), loss_and_grads(model, batch), strict=True):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
@@ -93,13 +112,13 @@ needs_packed = pytest.mark.skipif(
 )
 
 
-def packed_recurrence(W, b, x0, dtype):
+def packed_recurrence(W, b, x0, dtype, packs=True):
     """Four steps through a shared (6, 6) weight cast to `dtype`, as the decoder shares its
     weights under autocast -> loss, gradients of W, b, x0."""
-    shared = shared_over_steps(W.to(dtype), transpose=True)
+    shared = constant(W.to(dtype)) if packs else W.to(dtype)
     x, loss = x0, (W * W).sum()
     for _ in range(4):
-        x = torch.tanh(step_linear(x, shared, b.to(dtype)).float())  # (3, 6)
+        x = torch.tanh(F.linear(x.to(dtype), shared, b.to(dtype)).float())  # (3, 6)
         loss = loss + (x**2).sum()
     return (loss.detach(), *torch.autograd.grad(loss, (W, b, x0)))
 
@@ -120,8 +139,7 @@ def test_a_shared_weight_is_packed_once_per_pass_and_its_products_equal_torchs(d
     )
     fast = packed_recurrence(W, b, x0, dtype)
     assert len(reorders) == 2  # W for the four forward products, W^T for the four backward
-    with nmt.fast.packed.enabled(False):
-        plain = packed_recurrence(W, b, x0, dtype)
+    plain = packed_recurrence(W, b, x0, dtype, packs=False)
     assert len(reorders) == 2
     # float32: torch's default tolerance, the two kernels' rounding; bfloat16: its 8-bit mantissa
     tolerance = {} if dtype == torch.float32 else {"rtol": 1e-2, "atol": 1e-2}
@@ -131,15 +149,12 @@ def test_a_shared_weight_is_packed_once_per_pass_and_its_products_equal_torchs(d
 
 @needs_packed
 @pytest.mark.parametrize("overrides", MODELS, ids=IDS)
-def test_teacher_forcing_on_packed_weights_equals_torchs_products(overrides):
-    """Every model's float32 loss and gradients are the same with the steps' products on packed
-    weights as on torch's."""
+def test_teacher_forcing_on_packed_weights_equals_the_reference(overrides):
+    """Every model's float32 loss and gradients are the same with the fast layer (the steps'
+    products on packed weights, the chunked loss) as with the reference's torch products."""
     src, tgt = toy_batch()
     batch = make_batch(src, tgt, range(len(src)))
     model = build(*overrides)
-
-    fast = loss_and_grads(model, batch)
-    with nmt.fast.packed.enabled(False):
-        plain = loss_and_grads(model, batch)
-    for got, want in zip(fast, plain, strict=True):
+    fast = accelerate(copy.deepcopy(model))
+    for got, want in zip(loss_and_grads(fast, batch), loss_and_grads(model, batch), strict=True):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)

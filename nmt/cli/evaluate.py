@@ -12,7 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from nmt.cli.common import cli
-from nmt.config import CONFIG_DIR, DecodeConfig, cache_dir, typed
+from nmt.config import CONFIG_DIR, DecodeConfig, cache_dir, typed, typed_flag
 from nmt.data import load_corpus
 from nmt.decoding.translate import load_model
 from nmt.devices import resolve_device
@@ -34,7 +34,7 @@ def main(cfg: DictConfig) -> None:
         raise NmtError("checkpoint=PATH is required")
     device = resolve_device(cfg.device)
     decode = typed(DecodeConfig, cfg.decode, "decode")  # checked before any work
-    model, tokenizer, saved = load_model(cfg.checkpoint, device)
+    model, tokenizer, saved = load_model(cfg.checkpoint, device, typed_flag(cfg, "fast"))
     data_cfg = (
         cfg.data if cfg.get("data") is not None else OmegaConf.create(saved["config"]["data"])
     )

@@ -14,7 +14,7 @@ import hydra
 from omegaconf import DictConfig, OmegaConf
 
 from nmt.cli.common import cli
-from nmt.config import CONFIG_DIR, DecodeConfig, typed
+from nmt.config import CONFIG_DIR, DecodeConfig, typed, typed_flag
 from nmt.data import normalize
 from nmt.decoding.search import Hypothesis
 from nmt.decoding.translate import Renderer, load_model, save_attention, translate_lines
@@ -74,7 +74,7 @@ def main(cfg: DictConfig) -> None:
         raise NmtError("checkpoint=PATH is required")
     decode_cfg = typed(DecodeConfig, cfg.decode, "decode")
     device = resolve_device(cfg.device)
-    model, tokenizer, _ = load_model(cfg.checkpoint, device)
+    model, tokenizer, _ = load_model(cfg.checkpoint, device, typed_flag(cfg, "fast"))
     lines = read_input(str(cfg.input))
     # an empty line translates to an empty line, not to what the model invents for nothing
     given = [i for i, line in enumerate(lines) if line]

@@ -47,42 +47,6 @@ def normalize_score(logprob: float, length: int, penalty: str, alpha: float) -> 
     raise ValueError(f"decode.length_penalty: '{penalty}' is not one of none, average, gnmt")
 
 
-ARGMAX_BLOCK = 64  # columns per block of `max_over_last` and `topk_over_last`
-
-
-def max_over_last(x: Tensor) -> tuple[Tensor, Tensor]:
-    """x.max(-1) of x (nb, V): each row's largest value and the index of its first occurrence
-    (NaN counting as largest, as torch's). On CPU torch's max with indices is a scalar loop
-    (0.43 ms over 64 x 8000 on one thread, against 0.03 ms for amax, which is vectorised): here
-    each row's blocks of ARGMAX_BLOCK columns are reduced with amax, and only the first block
-    holding the maximum is searched with argmax (0.08 ms). Elsewhere, or where V is not a
-    multiple of the block, it is torch's own."""
-    nb, V = x.shape
-    if x.device.type != "cpu" or V % ARGMAX_BLOCK:
-        return x.max(-1)
-    blocks = x.view(nb, V // ARGMAX_BLOCK, ARGMAX_BLOCK)
-    best, block = blocks.amax(-1).max(-1)  # (nb,): the first block holding the maximum
-    inside = blocks.gather(1, block.view(nb, 1, 1).expand(nb, 1, ARGMAX_BLOCK)).squeeze(1)
-    return best, block * ARGMAX_BLOCK + inside.argmax(-1)
-
-
-def topk_over_last(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
-    """x.topk(k, -1) of x (nb, N): the k largest values of each row, largest first, and their
-    indices (among equal values the indices may differ from torch's, whose order among ties is
-    unspecified). On CPU torch's topk reads every column one at a time (3.3 ms over 64 x 40,000
-    on one thread, a beam of 5 over 8,000 pieces): here the k largest lie in the k blocks of
-    ARGMAX_BLOCK columns with the largest maxima, so only those k x ARGMAX_BLOCK columns are
-    searched. Elsewhere, or where N is not a multiple of the block, it is torch's own."""
-    nb, N = x.shape
-    if x.device.type != "cpu" or N % ARGMAX_BLOCK or k > N // ARGMAX_BLOCK:
-        return x.topk(k, dim=-1)
-    blocks = x.view(nb, N // ARGMAX_BLOCK, ARGMAX_BLOCK)
-    _, chosen = blocks.amax(-1).topk(k, dim=-1)  # (nb, k): the blocks holding the k largest
-    inside = blocks.gather(1, chosen.unsqueeze(-1).expand(nb, k, ARGMAX_BLOCK))  # (nb, k, B)
-    top, j = inside.flatten(1).topk(k, dim=-1)  # j indexes the k x B gathered columns
-    return top, chosen.gather(1, j // ARGMAX_BLOCK) * ARGMAX_BLOCK + j % ARGMAX_BLOCK
-
-
 def select(enc: EncoderOutput, keys: Tensor, rows: Tensor) -> tuple[EncoderOutput, Tensor]:
     """The encoder memory of batch rows `rows` (final states are only read by decoder.start)."""
     enc = dataclasses.replace(enc, memory=enc.memory[rows], mask=enc.mask[rows])
@@ -138,7 +102,7 @@ def greedy(
     y = torch.full((B,), BOS, dtype=torch.long, device=device)
     for t in range(steps):
         logp, state, alpha = step(model, y, state, enc, keys, t, precision)  # logp (nb, V)
-        best, y = max_over_last(logp)
+        best, y = model.best_tokens(logp)
         forced = t >= limit[rows]  # </s> is forced, and free, at the length limit
         y = torch.where(forced, torch.full_like(y, EOS), y)
         score[rows] += torch.where(forced, torch.zeros_like(best), best)
@@ -209,15 +173,12 @@ def beam_search(
         logp, state, alpha_t = step(model, y, state, enc, keys, t, precision)  # logp (nb K, V)
         alphas.append(alpha_t)
         nb, V = len(alive), logp.size(-1)
-        forced = (t >= limit[alive]).repeat_interleave(K)  # (nb K,)
-        if bool(forced.any()):  # the masked writes scan all of logp: 0.2 ms a step for nothing
-            logp[forced] = float("-inf")
-            logp[forced, EOS] = 0.0
+        force_end(logp, (t >= limit[alive]).repeat_interleave(K))
         candidates = (scores.unsqueeze(-1) + logp.view(nb, K, V)).view(nb, K * V)
-        top, index = topk_over_last(candidates, 2 * K)  # (nb, 2K)
+        top, index = model.best_candidates(candidates, 2 * K)  # (nb, 2K)
         token, origin = index % V, (index // V) + torch.arange(nb, device=device).unsqueeze(1) * K
         ends = token.eq(EOS) & top.isfinite()
-        for j, r in ends[:, :K].nonzero().tolist():
+        for j, r in ends[:, :K].nonzero().tolist():  # the ends among the K best
             row = int(origin[j, r])
             ids = history[row].tolist()
             score = normalize_score(float(top[j, r]), len(ids) + 1, length_penalty, alpha)
@@ -230,13 +191,7 @@ def beam_search(
         history = torch.cat([history[chosen], y.unsqueeze(1)], dim=1)
         state = tuple(s[chosen] for s in state)
         early = ends[:, 0].tolist() if stop == "best_finished" else [False] * nb
-        going = [
-            j
-            for j, b in enumerate(alive)
-            if len(finished[b]) < K
-            and t < int(limit[b])
-            and not (early[j] and len(finished[b]) >= n_best)  # best_finished's rule
-        ]
+        going = still_going(alive, finished, limit, t, early, K, n_best)
         if len(going) < nb:
             group = torch.tensor(going, dtype=torch.long, device=device)
             rows = (group.unsqueeze(1) * K + torch.arange(K, device=device)).view(-1)
@@ -250,6 +205,28 @@ def beam_search(
     best = [sorted(hyps, key=lambda h: -h[1])[:n_best] for hyps in finished]
     weights = iter(backtrack(alphas, parents, [(t, row) for hyps in best for *_, t, row in hyps]))
     return [[Hypothesis(ids, next(weights), score) for ids, score, *_ in hyps] for hyps in best]
+
+
+def force_end(logp: Tensor, forced: Tensor) -> None:
+    """Give the rows `forced` (nb K,) of logp (nb K, V) only </s>, free: the length limit."""
+    if bool(forced.any()):  # the masked writes scan all of logp: 0.2 ms a step for nothing
+        logp[forced] = float("-inf")
+        logp[forced, EOS] = 0.0
+
+
+def still_going(
+    alive: list[int], finished: list, limit: Tensor, t: int, early: list[bool], K: int, n_best: int
+) -> list[int]:
+    """The row groups whose sentence goes on after step t: fewer than K finished, below its
+    length limit, and, under best_finished, not ended by its best extension with n_best
+    finished."""
+    return [
+        j
+        for j, b in enumerate(alive)
+        if len(finished[b]) < K
+        and t < int(limit[b])
+        and not (early[j] and len(finished[b]) >= n_best)
+    ]
 
 
 def backtrack(alphas: list[Tensor], parents: list[Tensor], ends: list[tuple[int, int]]) -> list:

@@ -20,6 +20,7 @@ from nmt.decoding.search import Hypothesis, decode
 from nmt.decoding.unk import load_dictionary, replace_unks
 from nmt.devices import check_precision
 from nmt.errors import NmtError
+from nmt.fast import accelerate
 from nmt.fast.parallel import map_items
 from nmt.models.build import build_model
 from nmt.models.seq2seq import Seq2Seq
@@ -28,8 +29,9 @@ from nmt.training.checkpoint import load_checkpoint
 log = logging.getLogger(__name__)
 
 
-def load_model(path: str, device: torch.device) -> tuple[Seq2Seq, object, dict]:
-    """Rebuild the model and tokenizer from a checkpoint alone."""
+def load_model(path: str, device: torch.device, fast: bool = True) -> tuple[Seq2Seq, object, dict]:
+    """Rebuild the model and tokenizer from a checkpoint alone; `fast` puts the fast CPU layer
+    on the model (nmt.fast.accelerate)."""
     saved = load_checkpoint(path)
     tokenizer = load_tokenizer(saved["tokenizer"])
     model = build_model(
@@ -45,7 +47,8 @@ def load_model(path: str, device: torch.device) -> tuple[Seq2Seq, object, dict]:
             f"checkpoint {path}: its weights do not fit the model its config describes "
             f"({first[0].strip() if first else 'state_dict mismatch'})"
         ) from None
-    return model.to(device).eval(), tokenizer, saved
+    model = model.to(device).eval()
+    return accelerate(model) if fast else model, tokenizer, saved
 
 
 def translate_lines(

@@ -4,35 +4,31 @@ and training's products by a weight that stays fixed over a forward pass.
 A decoding step multiplies a few rows by the same weights over and over. On CPU, oneDNN with
 the weight reordered once into its blocked layout does this much faster than torch.addmm: on
 the 2-core benchmark machine, 1.7x at 64 rows, 8-10x at 1-4 rows (a search's last sentences)
-and 1.3x at 1,024 rows. Outside autograd on CPU (decoding, evaluation), `Linear` and
-`lstm_cell` take that path. In training on CPU, the teacher-forced steps' products by the
-weights they share (nmt.fast.step_sum) and the loss's products by the output layer
-(nmt.fast.loss) take it too, each weight packed once per forward pass; the rest of training,
-and other devices, take torch's own products. A decoding pack is kept until
-the weight changes (a load or a foreach optimizer step bumps its version counter; a fused
-optimizer step does not, so the training step calls `weights_changed`) and then redone.
+and 1.3x at 1,024 rows. Outside autograd on CPU (decoding, evaluation), the fast layer's
+linear layers and LSTM cells (nmt.fast.models) take that path. In training on CPU, the
+teacher-forced steps' products by the weights they share (nmt.fast.step_sum) and the loss's
+products by the output layer (nmt.fast.loss) take it too, each weight packed once per forward
+pass; the rest of training, and other devices, take torch's own products. A decoding pack is
+kept until the weight changes (a load or a foreach optimizer step bumps its version counter; a
+fused optimizer step does not, so the fast layer calls `weights_changed` after every optimizer
+step) and then redone.
 
 Under CPU autocast (`decode.precision=bfloat16`) the products take autocast's dtype, as torch's
 own would: the weights are packed in bfloat16 and the outputs are bfloat16. That path needs a
 CPU with bfloat16 instructions; elsewhere autocast takes torch's products.
-
-`enabled(False)` turns the path off, for tests that compare it with the plain one and for
-before/after measurements.
 """
 
 from __future__ import annotations
 
-import contextlib
 import functools
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
-from torch import Tensor, nn
+from torch import Tensor
 
 from nmt.devices import cpu_has_bfloat16
 from nmt.fast.lstm import lstm_update
 
-_enabled = True
 _generation = 0  # bumped by weights_changed: part of every pack's key
 
 
@@ -42,23 +38,6 @@ def weights_changed() -> None:
     use."""
     global _generation
     _generation += 1
-
-
-def set_enabled(on: bool) -> bool:
-    """Turn the packed path on or off; returns the previous setting."""
-    global _enabled
-    before, _enabled = _enabled, on
-    return before
-
-
-@contextlib.contextmanager
-def enabled(on: bool) -> Iterator[None]:
-    """Turn the packed path on or off inside the block."""
-    before = set_enabled(on)
-    try:
-        yield
-    finally:
-        set_enabled(before)
 
 
 @functools.cache
@@ -85,7 +64,7 @@ def product_dtype(x: Tensor) -> torch.dtype:
 
 def usable(x: Tensor) -> bool:
     """Whether x's product with a weight may take the packed path."""
-    if not (_enabled and x.device.type == "cpu" and not torch.is_grad_enabled()):
+    if not (x.device.type == "cpu" and not torch.is_grad_enabled()):
         return False
     dtype = product_dtype(x)
     return dtype in (torch.float32, torch.bfloat16) and available(dtype)
@@ -96,8 +75,7 @@ def usable_in_training(weight: Tensor) -> bool:
     the teacher-forced steps share, nmt.fast.step_sum; the output layer, nmt.fast.loss), may take
     the packed path: on CPU, in float32 or bfloat16 (the dtype autocast cast it to)."""
     return (
-        _enabled
-        and weight.device.type == "cpu"
+        weight.device.type == "cpu"
         and weight.dtype in (torch.float32, torch.bfloat16)
         and available(weight.dtype)
     )
@@ -149,22 +127,6 @@ def linear(x: Tensor, pack: tuple[Tensor, Tensor | None]) -> Tensor:
     return out.view(*shape[:-1], out.size(-1))
 
 
-class Linear(nn.Linear):
-    """nn.Linear whose forward takes the packed path where `usable` (same parameters, same
-    state_dict)."""
-
-    def __init__(self, *args, **kwargs) -> None:
-        super().__init__(*args, **kwargs)
-        self.pack = Pack()
-
-    def forward(self, x: Tensor) -> Tensor:
-        if not usable(x):
-            return super().forward(x)
-        sources = (self.weight,) if self.bias is None else (self.weight, self.bias)
-        pack = self.pack.get(lambda: (self.weight, self.bias), *sources, dtype=product_dtype(x))
-        return linear(x, pack)
-
-
 class CellPack:
     """An LSTM layer's gate weights, packed for `lstm_cell`: [W_ih W_hh] as one weight in
     float32; W_ih and W_hh apart in low precision. For `lstm_cell_from_ids`: the embedding's
@@ -189,7 +151,7 @@ def lstm_cell(
 
     In float32 the gates [i; f; g; o] = [W_ih W_hh] [x; h] + b_ih + b_hh are one product. Under
     autocast they are two low-precision products summed, then taken to c's dtype, as
-    nmt.models.decoder.lstm_cell computes them there: the two paths round alike."""
+    nmt.fast.step_sum computes a cell with constant weights: the two paths round alike."""
     dtype = product_dtype(x)
     if dtype == torch.float32:
         pack = packs.joint.get(

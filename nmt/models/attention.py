@@ -17,8 +17,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.errors import NmtError
-from nmt.fast.packed import Linear
-from nmt.fast.step_sum import step_matmul
 
 
 def as_sequence(query: Tensor) -> tuple[Tensor, bool]:
@@ -40,7 +38,7 @@ def masked_softmax(scores: Tensor, mask: Tensor) -> Tensor:
 
 def weighted_sum(weights: Tensor, memory: Tensor) -> Tensor:
     """(B, T, S) weights x (B, S, Dk) memory -> (B, T, Dk) contexts."""
-    return step_matmul(weights, memory)
+    return torch.matmul(weights, memory)
 
 
 def attend(
@@ -54,7 +52,7 @@ def attend(
 
     Under autocast attention runs in the memory's precision (float32): its products are small,
     and their shapes change with every batch's source length, which in low precision would make
-    oneDNN compile and keep another kernel for each (see nmt.fast.loss.ROWS)."""
+    oneDNN compile and keep another kernel for each shape."""
     if torch.is_autocast_enabled(memory.device.type):
         with torch.autocast(memory.device.type, enabled=False):
             return attend(attention, query.to(memory.dtype), keys, memory, mask, step)
@@ -117,9 +115,9 @@ class BahdanauAttention(nn.Module):
     def __init__(self, *, query_size: int, key_size: int, hidden_size: int | None = None) -> None:
         super().__init__()
         hidden_size = hidden_size or query_size
-        self.W_a = Linear(query_size, hidden_size, bias=False)
-        self.U_a = Linear(key_size, hidden_size)
-        self.v_a = Linear(hidden_size, 1, bias=False)
+        self.W_a = nn.Linear(query_size, hidden_size, bias=False)
+        self.U_a = nn.Linear(key_size, hidden_size)
+        self.v_a = nn.Linear(hidden_size, 1, bias=False)
 
     def project_keys(self, memory: Tensor) -> Tensor:
         """(B, S, Dk) -> U_a h: (B, S, n')."""
@@ -155,7 +153,7 @@ class DotScore(nn.Module):
 
     def forward(self, query: Tensor, keys: Tensor) -> Tensor:
         """query (B, T, Dq), keys (B, S, Dk) -> scores (B, T, S)."""
-        return step_matmul(query, keys, transpose=True)
+        return torch.matmul(query, keys.transpose(-1, -2))
 
 
 class GeneralScore(nn.Module):
@@ -163,14 +161,14 @@ class GeneralScore(nn.Module):
 
     def __init__(self, *, query_size: int, key_size: int) -> None:
         super().__init__()
-        self.W_a = Linear(key_size, query_size, bias=False)
+        self.W_a = nn.Linear(key_size, query_size, bias=False)
 
     def project_keys(self, memory: Tensor) -> Tensor:
         """(B, S, Dk) -> W_a h_s: (B, S, Dq)."""
         return self.W_a(memory)
 
     def forward(self, query: Tensor, keys: Tensor) -> Tensor:
-        return step_matmul(query, keys, transpose=True)  # (B, T, S)
+        return torch.matmul(query, keys.transpose(-1, -2))  # (B, T, S)
 
 
 class ConcatScore(nn.Module):
@@ -181,8 +179,8 @@ class ConcatScore(nn.Module):
         super().__init__()
         hidden_size = hidden_size or query_size
         self.query_size = query_size
-        self.W_a = Linear(query_size + key_size, hidden_size, bias=False)
-        self.v_a = Linear(hidden_size, 1, bias=False)
+        self.W_a = nn.Linear(query_size + key_size, hidden_size, bias=False)
+        self.v_a = nn.Linear(hidden_size, 1, bias=False)
 
     def project_keys(self, memory: Tensor) -> Tensor:
         """(B, S, Dk) -> W_a[:, Dq:] h_s: (B, S, n')."""
@@ -234,7 +232,7 @@ class LocationAttention(nn.Module):
     def __init__(self, *, query_size: int, key_size: int, max_len: int = 128) -> None:
         super().__init__()
         self.max_len = max_len
-        self.W_a = Linear(query_size, max_len)
+        self.W_a = nn.Linear(query_size, max_len)
 
     def project_keys(self, memory: Tensor) -> Tensor:
         return memory
@@ -334,8 +332,8 @@ class LocalPAttention(nn.Module):
         self.score = build_score(score, query_size, key_size)
         self.window = check_window(window)
         self.renormalize = renormalize
-        self.W_p = Linear(query_size, query_size, bias=False)
-        self.v_p = Linear(query_size, 1, bias=False)
+        self.W_p = nn.Linear(query_size, query_size, bias=False)
+        self.v_p = nn.Linear(query_size, 1, bias=False)
 
     def project_keys(self, memory: Tensor) -> Tensor:
         return self.score.project_keys(memory)

@@ -12,18 +12,12 @@ Every decoder offers the same three calls:
 
 from __future__ import annotations
 
-import dataclasses
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.data.specials import PAD
 from nmt.errors import NmtError
-from nmt.fast import packed
-from nmt.fast.lstm import lstm_update
-from nmt.fast.packed import Linear
-from nmt.fast.step_sum import shared_over_steps, step_linear
 from nmt.models.attention import attend, project_keys
 from nmt.models.encoder import EncoderOutput
 
@@ -68,13 +62,13 @@ class BahdanauDecoder(nn.Module):
         maxout_size = maxout_size or hidden_size // 2
         self.embedding = nn.Embedding(vocab_size, emb_size, padding_idx=PAD)
         self.attention = attention
-        self.W_s = Linear(encoder_size, hidden_size)
-        self.W = Linear(emb_size, 3 * hidden_size)  # W_r, W_z, W stacked
-        self.C = Linear(memory_size, 3 * hidden_size, bias=False)  # C_r, C_z, C
-        self.U = Linear(hidden_size, 3 * hidden_size)  # U_r, U_z, U: the recurrent matrices
-        self.U_o = Linear(hidden_size, 2 * maxout_size, bias=False)
-        self.V_o = Linear(emb_size, 2 * maxout_size, bias=False)
-        self.C_o = Linear(memory_size, 2 * maxout_size)
+        self.W_s = nn.Linear(encoder_size, hidden_size)
+        self.W = nn.Linear(emb_size, 3 * hidden_size)  # W_r, W_z, W stacked
+        self.C = nn.Linear(memory_size, 3 * hidden_size, bias=False)  # C_r, C_z, C
+        self.U = nn.Linear(hidden_size, 3 * hidden_size)  # U_r, U_z, U: the recurrent matrices
+        self.U_o = nn.Linear(hidden_size, 2 * maxout_size, bias=False)
+        self.V_o = nn.Linear(emb_size, 2 * maxout_size, bias=False)
+        self.C_o = nn.Linear(memory_size, 2 * maxout_size)
         self.dropout = nn.Dropout(dropout)
         self.output_size = maxout_size
 
@@ -108,7 +102,6 @@ class BahdanauDecoder(nn.Module):
         x_proj = self.W(emb)  # (B, T, 3n): the input part of every step in one product
         keys = project_keys(self.attention, enc.memory)
         (s,) = self.start(enc)
-        keys, enc = per_step(keys, enc)
         states, contexts, weights = [], [], []
         # unbind once: indexing x_proj[:, t] would back-propagate a full-size zero tensor per step
         for t, x_t in enumerate(x_proj.unbind(1)):
@@ -130,33 +123,6 @@ class BahdanauDecoder(nn.Module):
         context, alpha = attend(self.attention, s, keys, enc.memory, enc.mask, t)
         features = self.readout(s, emb, context)
         return features, (self.gru(self.W(emb), context, s),), alpha
-
-
-def per_step(keys: Tensor, enc: EncoderOutput) -> tuple[Tensor, EncoderOutput]:
-    """The keys and memory as every step of one teacher-forced pass shares them, so that their
-    gradients are formed once over all steps (nmt.fast.step_sum) rather than at each step."""
-    memory = shared_over_steps(enc.memory)
-    return shared_over_steps(keys, transpose=True), dataclasses.replace(enc, memory=memory)
-
-
-def lstm_cell(
-    x: Tensor,
-    h: Tensor,
-    c: Tensor,
-    w_ih: Tensor,
-    w_hh: Tensor,
-    b_ih: Tensor | None = None,
-    b_hh: Tensor | None = None,
-) -> tuple[Tensor, Tensor]:
-    """torch.lstm_cell with its gate products through `step_linear`: x (B, I), h and c (B, H)
-    -> h', c' (B, H).
-
-    With weights from `shared_over_steps` their gradients are formed once over the steps.
-    Under autocast, which leaves torch.lstm_cell in float32, the two gate products run in
-    autocast's dtype like any linear, and the gates' nonlinearities and the cell state in c's
-    (float32), so the recurrence does not accumulate low-precision rounding over the steps."""
-    gates = (step_linear(x, w_ih, b_ih) + step_linear(h, w_hh, b_hh)).to(c.dtype)  # (B, 4H)
-    return lstm_update(gates, c)
 
 
 def bridge(enc: EncoderOutput) -> tuple[Tensor, Tensor]:
@@ -228,13 +194,11 @@ class LuongDecoder(nn.Module):
             batch_first=True,
             dropout=dropout if num_layers > 1 else 0.0,
         )
-        self.W_c = Linear(memory_size + hidden_size, hidden_size, bias=False)
+        self.W_c = nn.Linear(memory_size + hidden_size, hidden_size, bias=False)
         self.dropout = nn.Dropout(dropout)
         self.input_feed = input_feed
         self.num_layers = num_layers
         self.output_size = hidden_size
-        # each layer's gate weights in oneDNN's layout, for decoding on CPU (nmt/packed.py)
-        self.packs = [packed.CellPack() for _ in range(num_layers)]
 
     def start(self, enc: EncoderOutput) -> tuple[Tensor, Tensor, Tensor]:
         """(h (B, L, H), c (B, L, H), h~_0 = 0 (B, H))."""
@@ -246,65 +210,27 @@ class LuongDecoder(nn.Module):
             )
         return h, c, h.new_zeros(h.size(0), h.size(2))
 
-    def attentional(
-        self, h_top: Tensor, enc: EncoderOutput, keys: Tensor, step, W_c: Tensor | None = None
-    ) -> tuple:
-        """h_top (B, [T,] H) -> h~ (B, [T,] H), weights (B, [T,] S). W_c: the weight as the
-        teacher-forced steps share it (`step_weights`), else the module's own."""
+    def attentional(self, h_top: Tensor, enc: EncoderOutput, keys: Tensor, step) -> tuple:
+        """h~_t = tanh(W_c [c_t; h_t]): h_top (B, [T,] H) -> h~ (B, [T,] H), weights
+        (B, [T,] S)."""
         context, weights = attend(self.attention, h_top, keys, enc.memory, enc.mask, step)
-        x = torch.cat([context, h_top], dim=-1)  # (B, [T,] Dk + H)
-        h_tilde = torch.tanh(self.W_c(x) if W_c is None else step_linear(x, W_c))
+        h_tilde = torch.tanh(self.W_c(torch.cat([context, h_top], dim=-1)))  # (B, [T,] H)
         return self.dropout(h_tilde), weights
 
-    def step_weights(self) -> tuple[list[list[Tensor]], Tensor]:
-        """The LSTM's weights (per layer W_ih, W_hh[, b_ih, b_hh]) and W_c as every teacher-forced
-        step shares them: cast once to autocast's dtype where it is on, their gradients formed
-        once over the steps (nmt.fast.step_sum)."""
-        device = self.W_c.weight.device.type
-        dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
-
-        def share(w: Tensor) -> Tensor:
-            w = w if dtype is None else w.to(dtype)
-            return shared_over_steps(w, transpose=True) if w.dim() == 2 else w
-
-        lstm = [[share(w) for w in layer] for layer in self.lstm.all_weights]
-        return lstm, share(self.W_c.weight)
-
-    def cell_step(
-        self,
-        x: Tensor,
-        h: Tensor,
-        c: Tensor,
-        shared: list[list[Tensor]] | None = None,
-        y: Tensor | None = None,
-    ) -> tuple[Tensor, Tensor, Tensor]:
-        """x (B, I), h and c (B, L, H) -> top output (B, H), h, c: one torch.lstm_cell per layer
-        on nn.LSTM's own parameters (the whole-sequence call stays for the recurrence without
-        input feeding). A one-step nn.LSTM call costs about 1.5 ms whatever the batch (measured:
-        1.84 ms at batch 1 against 0.23 ms here, equal at batch 64), which dominated decoding
-        steps once most sentences of a batch had ended. Outside autograd on CPU the layer runs on
-        oneDNN with its weights packed once (nmt.fast.packed.lstm_cell); with the `shared`
-        weights of `step_weights` (teacher forcing) or under autocast it is `lstm_cell`. Given
-        the ids y (B,), x is the first layer's input after its embedding part, whose share of the
-        gates comes from a table (nmt.fast.packed.lstm_cell_from_ids)."""
+    def cell_step(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """One step of the stacked LSTM: x (B, I), h and c (B, L, H) -> the top layer's output
+        (B, H), h, c. One torch.lstm_cell per layer on nn.LSTM's own parameters: a one-step
+        nn.LSTM call costs about 1.5 ms whatever the batch, which dominates a search's steps
+        once most sentences of its batch have ended."""
         hs, cs = [], []
         for layer in range(self.num_layers):
             if layer > 0:
                 x = F.dropout(x, self.lstm.dropout, self.training)
-            # W_ih, W_hh, b_ih, b_hh; `shared` only comes with gradients, packs only without
-            weights = self.lstm.all_weights[layer] if shared is None else shared[layer]
-            if layer == 0 and y is not None:
-                x, c_l = packed.lstm_cell_from_ids(
-                    y, x, h[:, 0], c[:, 0], self.packs[0], self.embedding.weight, *weights
-                )
-            elif packed.usable(x) and len(weights) == 4:  # decoding on CPU
-                x, c_l = packed.lstm_cell(x, h[:, layer], c[:, layer], self.packs[layer], *weights)
-            elif shared is not None or torch.is_autocast_enabled(x.device.type):
-                x, c_l = lstm_cell(x, h[:, layer], c[:, layer], *weights)
-            else:
-                x, c_l = torch.lstm_cell(x, (h[:, layer], c[:, layer]), *weights)
+            x, c_layer = torch.lstm_cell(
+                x, (h[:, layer], c[:, layer]), *self.lstm.all_weights[layer]
+            )
             hs.append(x)
-            cs.append(c_l)
+            cs.append(c_layer)
         return x, torch.stack(hs, dim=1), torch.stack(cs, dim=1)
 
     def forward(self, enc: EncoderOutput, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
@@ -324,14 +250,10 @@ class LuongDecoder(nn.Module):
                 top, _ = self.lstm(emb, state)
             steps = torch.arange(T, device=tgt_in.device)
             return self.attentional(top, enc, keys, steps)
-        keys, enc = per_step(keys, enc)
-        shared, W_c = None, None
-        if torch.is_grad_enabled() and emb.device.type == "cpu":  # CUDA keeps its fused cell
-            shared, W_c = self.step_weights()
         features, weights = [], []
         for t, emb_t in enumerate(emb.unbind(1)):  # unbind: one gradient buffer, not T
-            top, h, c = self.cell_step(torch.cat([emb_t, feed], dim=-1), h, c, shared)
-            feed, alpha = self.attentional(top, enc, keys, t, W_c)
+            top, h, c = self.cell_step(torch.cat([emb_t, feed], dim=-1), h, c)
+            feed, alpha = self.attentional(top, enc, keys, t)
             features.append(feed)
             weights.append(alpha)
         return torch.stack(features, dim=1), torch.stack(weights, dim=1)
@@ -346,12 +268,9 @@ class LuongDecoder(nn.Module):
     ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor], Tensor]:
         """One step. y_prev (B,) -> features h~_t (B, H), state, weights (B, S)."""
         h, c, feed = state
-        rest = feed if self.input_feed else feed[:, :0]  # the first layer's input after E y
-        gates = 4 * self.output_size
-        if not self.training and packed.table_usable(rest, self.embedding.weight, gates):
-            top, h, c = self.cell_step(rest, h, c, y=y_prev)  # no embedding dropout in eval
-        else:
-            x = self.dropout(self.embedding(y_prev))  # (B, m)
-            top, h, c = self.cell_step(torch.cat([x, rest], dim=-1), h, c)
+        x = self.dropout(self.embedding(y_prev))  # (B, m)
+        if self.input_feed:
+            x = torch.cat([x, feed], dim=-1)  # (B, m + H)
+        top, h, c = self.cell_step(x, h, c)
         feed, alpha = self.attentional(top, enc, keys, t)
         return feed, (h, c, feed), alpha

@@ -31,7 +31,7 @@ from nmt.evaluation.scoring import (
     write_results,
     write_split_files,
 )
-from nmt.fast.allocator import keep_freed_memory
+from nmt.fast import accelerate
 from nmt.models.build import build_model
 from nmt.models.seq2seq import Seq2Seq, count_parameters
 from nmt.training.checkpoint import load_checkpoint
@@ -113,7 +113,6 @@ def run(job: TrainJob, run_dir: Path) -> dict:
 
 def train_and_score(job: TrainJob, run_dir: Path, stop: StopRequest, resume_hint: str) -> dict:
     """Train (or go on training), then score the best checkpoint on test into results.json."""
-    keep_freed_memory()
     random.seed(job.seed)
     torch.manual_seed(job.seed)
     if job.trainer.num_threads:
@@ -123,6 +122,8 @@ def train_and_score(job: TrainJob, run_dir: Path, stop: StopRequest, resume_hint
     model = build_model(
         job.model, src_vocab_size=tokenizer.src_vocab_size, tgt_vocab_size=tokenizer.tgt_vocab_size
     ).to(device)
+    if job.fast:
+        accelerate(model)
     optimizer = build_optimizer(job.optimizer, model)
     log.info(
         "model: %s encoder, %s decoder, %s; %d parameters; device %s",

@@ -29,7 +29,6 @@ from nmt.devices import autocast, check_precision
 from nmt.errors import NmtError, RunInterruptedError
 from nmt.evaluation.metrics import bleu
 from nmt.evaluation.scoring import mean_loss
-from nmt.fast import packed
 from nmt.models.seq2seq import Seq2Seq
 from nmt.training.checkpoint import save_checkpoint
 from nmt.training.signals import StopRequest
@@ -83,7 +82,6 @@ def train_step(
     value = float(loss.detach())
     if finite_step(value, norm):
         optimizer.step()
-        packed.weights_changed()  # a fused optimizer updates the weights without a version bump
     else:
         optimizer.zero_grad(set_to_none=True)
     return value, norm
