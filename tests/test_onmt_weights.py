@@ -1,11 +1,11 @@
-"""scripts/onmt_weights.py: OpenNMT-py's benchmark checkpoint as nmt weights."""
+"""benchmarks/onmt_weights.py: OpenNMT-py's benchmark checkpoint as nmt weights."""
 
 import sys
 from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
+sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
 from onmt_weights import EMBEDDING, convert, source_ids  # noqa: E402
 
 from nmt.data.specials import EOS  # noqa: E402

@@ -18,14 +18,14 @@ the peers' scripts of that folder one after the other (--peer-systems) and print
 peers side by side with the ratios; with --paired-rounds N it then decodes Mark N more times
 with nmt's model and OpenNMT-py's checkpoint, alternated in fresh processes, and prints the
 median of the per-round ratios, then N rounds more with nmt decoding OpenNMT-py's checkpoint
-too, so that both search the same model (scripts/decode_vs_peer.py). --decode-precision float32
+too, so that both search the same model (benchmarks/decode_vs_peer.py). --decode-precision float32
 bfloat16 decodes Mark in each decode.precision in turn; --decode-workers 2 decodes in two
-1-thread processes (decode.workers) instead of one 2-thread process. --plain-linear decodes
-through torch's own products (before/after nmt/packed.py). A benchmark, not a test: compare
+1-thread processes (decode.workers) instead of one 2-thread process. --reference runs the plain
+torch model, without the fast layer. A benchmark, not a test: compare
 figures within one run.
 
-    python scripts/benchmark.py --steps 300 --out bench.json
-    python scripts/benchmark.py --train-minutes 10 --peers ../shared/bench-peers --minutes 20
+    python benchmarks/speed.py --steps 300 --out bench.json
+    python benchmarks/speed.py --train-minutes 10 --peers ../shared/bench-peers --minutes 20
 """
 
 from __future__ import annotations
@@ -46,7 +46,6 @@ from pathlib import Path
 import torch
 from hydra import compose, initialize_config_dir
 
-import nmt.models.seq2seq
 from nmt.config import (
     CONFIG_DIR,
     PRECISIONS,
@@ -64,7 +63,6 @@ from nmt.evaluation.metrics import bleu
 from nmt.evaluation.scoring import mean_loss
 from nmt.fast import packed
 from nmt.fast.allocator import keep_freed_memory
-from nmt.fast.loss import plain_linear_cross_entropy
 from nmt.models.build import build_model
 from nmt.models.seq2seq import count_parameters
 from nmt.training.trainer import train_step
@@ -100,10 +98,16 @@ def protocol_model_config():
         return compose("train", overrides=PROTOCOL).model
 
 
-def protocol_model(model_cfg, tokenizer) -> nmt.models.seq2seq.Seq2Seq:
-    return build_model(
+def protocol_model(model_cfg, tokenizer, fast: bool = True):
+    """The protocol's model, with the fast CPU layer unless `fast` is false (the reference)."""
+    model = build_model(
         model_cfg, src_vocab_size=tokenizer.src_vocab_size, tgt_vocab_size=tokenizer.tgt_vocab_size
     )
+    if fast:
+        from nmt.fast import accelerate
+
+        accelerate(model)
+    return model
 
 
 def product_sampler(
@@ -182,21 +186,10 @@ def first_epoch_batches(src: list, tgt: list) -> list[list[int]]:
     )
 
 
-def first_epoch_args(doc: str, batches: int, precision: bool = True) -> argparse.Namespace:
-    """The command line of the scripts that time the first epoch's batches one by one
-    (precision_ab.py, encoder_ab.py, packed_ab.py, step_phases.py), described by the first
-    paragraph of their `doc`: --batches, --warmup and, with `precision`, --precision."""
-    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
-    parser.add_argument("--batches", type=int, default=batches, help="measured batches")
-    parser.add_argument("--warmup", type=int, default=4, help="batches before measuring")
-    if precision:
-        parser.add_argument("--precision", choices=PRECISIONS, default="float32")
-    return parser.parse_args()
-
-
 def first_epoch_setup() -> tuple[Tokenizer, list, list, list[list[int]]]:
-    """What those scripts start from: 2 threads, seed 1 (for the model they then build), the
-    protocol's tokenizer and training pairs, and the first epoch's batches."""
+    """What the paired comparisons (benchmarks/compare.py) start from: 2 threads, seed 1 (for
+    the model they then build), the protocol's tokenizer and training pairs, and the first
+    epoch's batches."""
     keep_freed_memory()
     torch.set_num_threads(2)
     torch.manual_seed(1)
@@ -456,7 +449,7 @@ def side_by_side(report: dict, peers: dict) -> str:
 
 def paired_decoding(args, model, precision: str, same_weights: bool = False) -> dict:
     """nmt's decoding model against OpenNMT-py's checkpoint of this run, alternated round by
-    round in fresh processes (scripts/decode_vs_peer.py); with `same_weights`, nmt decodes
+    round in fresh processes (benchmarks/decode_vs_peer.py); with `same_weights`, nmt decodes
     OpenNMT-py's checkpoint too."""
     work, venvs = peer_dirs()
     options = dict(
@@ -537,22 +530,12 @@ def main() -> None:
         type=int,
         default=0,
         help="after the peers: decode Mark with nmt's and OpenNMT-py's models in fresh processes, "
-        "alternated for N rounds, then both with OpenNMT-py's (scripts/decode_vs_peer.py)",
+        "alternated for N rounds, then both with OpenNMT-py's (benchmarks/decode_vs_peer.py)",
     )
     parser.add_argument(
-        "--plain-loss",
+        "--reference",
         action="store_true",
-        help="output layer + cross-entropy through plain autograd instead of nmt/loss.py",
-    )
-    parser.add_argument(
-        "--plain-linear",
-        action="store_true",
-        help="decode through torch's own products instead of nmt/packed.py",
-    )
-    parser.add_argument(
-        "--system-malloc",
-        action="store_true",
-        help="leave glibc's malloc settings as they are (see nmt/allocator.py)",
+        help="the plain torch reference model, without the fast CPU layer (nmt.fast)",
     )
     args = parser.parse_args()
     systems = [name for name in args.peer_systems.split(",") if name]  # checked before training
@@ -561,18 +544,12 @@ def main() -> None:
         parser.error(f"--peer-systems: unknown {', '.join(unknown)}; known: ref,opennmt,joeynmt")
     if args.peers and args.paired_rounds and "opennmt" not in systems:
         parser.error("--paired-rounds: decodes against OpenNMT-py; add opennmt to --peer-systems")
-    if not args.system_malloc:
-        keep_freed_memory()
-    if args.plain_loss:
-        nmt.models.seq2seq.linear_cross_entropy = plain_linear_cross_entropy
-    if args.plain_linear:
-        packed.set_enabled(False)
     torch.set_num_threads(args.threads)
     torch.manual_seed(args.seed)
 
     corpus, tokenizer, src, tgt = protocol_data(default_cache_dir())
     model_cfg = protocol_model_config()
-    model = protocol_model(model_cfg, tokenizer)
+    model = protocol_model(model_cfg, tokenizer, fast=not args.reference)
     report = {
         "params": count_parameters(model),
         "train_pairs": len(src),

@@ -6,7 +6,7 @@
 # its GOLD SCORE is the summed log-probability per sentence, </s> included, so the loss per
 # target token is -GOLD SCORE x sentences / (pieces + sentences).
 #
-#   bash scripts/onmt_dev_loss.sh ../shared/bench-peers 200 400 577
+#   bash benchmarks/onmt_dev_loss.sh ../shared/bench-peers 200 400 577
 #
 # Uses the peers' venvs and data (BENCH_VENVS, BENCH_WORK as in bench-peers/common.sh; run
 # benchmark.py --peers once first to make them). Takes about as long as that many OpenNMT-py

@@ -12,13 +12,13 @@ per-round ratios.
 
 Each system's own model decodes its own way: one model repeats itself up to the 100-piece limit
 where the other stops, and that changes the work as much as the code does. With --same-weights
-nmt decodes OpenNMT-py's checkpoint instead (scripts/onmt_weights.py), so both search the same
+nmt decodes OpenNMT-py's checkpoint instead (benchmarks/onmt_weights.py), so both search the same
 model, and the script counts the hypotheses that come out the same piece for piece.
 
-    python scripts/benchmark.py ... --save-model model.pt --peers ../shared/bench-peers \\
+    python benchmarks/speed.py ... --save-model model.pt --peers ../shared/bench-peers \\
         --peer-systems opennmt
-    python scripts/decode_vs_peer.py model.pt --rounds 4 --workers 1 2
-    python scripts/decode_vs_peer.py --same-weights --rounds 4 --workers 1 2
+    python benchmarks/decode_vs_peer.py model.pt --rounds 4 --workers 1 2
+    python benchmarks/decode_vs_peer.py --same-weights --rounds 4 --workers 1 2
 """
 
 from __future__ import annotations
@@ -53,14 +53,14 @@ def nmt_once(args) -> None:
     import torch
 
     sys.path.insert(0, str(Path(__file__).parent))
-    from benchmark import (
+    from onmt_weights import convert, source_ids
+    from speed import (
         decode_benchmark,
         decode_config,
         protocol_data,
         protocol_model,
         protocol_model_config,
     )
-    from onmt_weights import convert, source_ids
 
     from nmt.config import default_cache_dir
     from nmt.decoding.translate import translate_ids
@@ -105,7 +105,7 @@ def run_nmt(
     model: Path, beam: int, workers: int, precision: str, threads: int, cpus: str, peer: bool
 ) -> dict:
     """nmt's decoding of Mark in a fresh process (this script with --once): its record, with
-    sent_per_s. `peer`: `model` is OpenNMT-py's, exported by scripts/onmt_weights.py."""
+    sent_per_s. `peer`: `model` is OpenNMT-py's, exported by benchmarks/onmt_weights.py."""
     prefix, env = pinned(cpus, threads)
     command = [sys.executable, __file__, *(["--peer-weights"] if peer else []), str(model)]
     command += ["--once", "--beam", str(beam), "--workers", str(workers)]
@@ -249,7 +249,7 @@ def main() -> None:
     parser.add_argument(
         "--same-weights",
         action="store_true",
-        help="nmt decodes OpenNMT-py's checkpoint (scripts/onmt_weights.py) instead of `model`",
+        help="nmt decodes OpenNMT-py's checkpoint (benchmarks/onmt_weights.py) instead of `model`",
     )
     parser.add_argument("--peer-weights", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--rounds", type=int, default=4)
