@@ -215,6 +215,7 @@ def test_multirun_sweeps_attention_variants(run_cli, tmp_path):
     assert "model/attention=none" in overrides
 
 
+@pytest.mark.slow  # CI sweeps two variants (test_multirun_sweeps_attention_variants)
 def test_multirun_over_every_attention_of_the_luong_model(run_cli, tmp_path):
     variants = "none,bahdanau,luong_dot,luong_general,luong_concat,luong_location,local_m,local_p"
     run_cli(

@@ -5,7 +5,7 @@ import random
 from omegaconf import OmegaConf
 
 from nmt.evaluation.report import Run
-from nmt.papers.report import NOT_TESTABLE, Evidence, Row, check_better, check_length_gap
+from nmt.papers.claims import NOT_TESTABLE, Evidence, Row, check_better, check_length_gap
 
 WORDS = "le la les un une de du des et est dans pour sur avec maison homme".split()
 # 60 test sentences: sources of 3 to 14 words, references of as many French words

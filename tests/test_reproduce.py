@@ -21,8 +21,8 @@ from omegaconf import OmegaConf
 from nmt.config import CONFIG_DIR
 from nmt.errors import NmtError
 from nmt.models.build import build_model
+from nmt.papers.claims import CLAIM_TESTS
 from nmt.papers.jobs import Job, check_same_job, plan, row_overrides
-from nmt.papers.report import CLAIM_TESTS
 
 PAPERS = sorted(p.stem for p in (Path(CONFIG_DIR) / "paper").glob("*.yaml"))
 
@@ -131,9 +131,9 @@ TOY = [
     "seeds=2",
     "train_overrides=[{}]".format(
         ",".join(f'"{o}"' for o in TINY if not o.startswith(("trainer.max_steps", "trainer.valid")))
-        + ',"trainer.valid_every=10"'
+        + ',"trainer.valid_every=8"'
     ),
-    "paper.scales.cpu.max_steps=30",
+    "paper.scales.cpu.max_steps=16",
     "paper.heatmaps.min_words=3",
     "paper.heatmaps.max_words=8",
     "paper.claims.3.test.short_below=5",
@@ -184,7 +184,7 @@ def test_the_toy_reproduction_resumes_after_sigkill_and_reports(toy_reproduction
     assert re.search(r"\[10/10\] RNNsearch-50\* seed 2: done in .* test BLEU", stdout)
     # the resumed job went on from its checkpoint: its metrics have no step twice
     steps = [json.loads(x)["step"] for x in (killed / "metrics.jsonl").read_text().splitlines()]
-    assert steps == sorted(set(steps)) and steps[-1] == 30
+    assert steps == sorted(set(steps)) and steps[-1] == 16
     assert len(list(out.glob("*/seed*/results.json"))) == 10
     report = (out / "report" / "report.md").read_text()
     for heading in ("Claims", "Table 1: BLEU", "Figure 2", "Learning curves", "Figure 3"):
