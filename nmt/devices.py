@@ -6,6 +6,7 @@ from __future__ import annotations
 import logging
 
 import torch
+from torch import Tensor
 
 from nmt.errors import NmtError
 
@@ -17,6 +18,14 @@ def autocast(precision: str, device: torch.device) -> torch.autocast:
     """bfloat16 runs the matrix products in bfloat16 under torch.autocast (the weights, their
     gradients, the softmax and the optimizer stay float32); float32 turns autocast off."""
     return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
+
+
+def product_dtype(x: Tensor) -> torch.dtype:
+    """The dtype of x's matrix products: autocast's where it is on for x's device, as torch's
+    own linear would take, else x's."""
+    if torch.is_autocast_enabled(x.device.type):
+        return torch.get_autocast_dtype(x.device.type)
+    return x.dtype
 
 
 def cpu_has_bfloat16() -> bool:

@@ -1,6 +1,7 @@
 """The console scripts end to end on the toy task, as a user runs them."""
 
 import json
+import math
 import shutil
 import subprocess
 
@@ -140,6 +141,25 @@ def test_translate_and_evaluate_rebuild_from_the_checkpoint(learned_run, run_cli
     theirs = json.loads((run_dir / "results.json").read_text())
     assert ours["bleu"] == pytest.approx(theirs["bleu"])
     assert (tmp_path / "eval" / "test.hyp").read_text() == (run_dir / "test.hyp").read_text()
+
+
+def test_the_reference_models_train_and_decode_end_to_end(learned_run, run_cli, tmp_path):
+    """fast=false: training, scoring and translating run the plain torch models of nmt/models,
+    and the reference decodes the fast layer's checkpoint to the same translations."""
+    from conftest import TINY
+
+    run_cli("train", *TINY, "fast=false", f"hydra.run.dir={tmp_path}/run")
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["steps"] == 12 and math.isfinite(results["test_ppl"])
+    run_dir, _ = learned_run
+    sources = (run_dir / "test.src").read_text().splitlines()[:5]
+    proc = run_cli(
+        "translate",
+        f"checkpoint={run_dir}/checkpoints/best.pt",
+        "fast=false",
+        input="\n".join(sources) + "\n",
+    )
+    assert proc.stdout.splitlines() == (run_dir / "test.hyp").read_text().splitlines()[:5]
 
 
 def test_evaluate_another_split_and_data_with_beam(learned_run, run_cli, tmp_path):

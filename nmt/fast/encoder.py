@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from nmt.devices import product_dtype
 from nmt.fast.lstm import lstm_update
 from nmt.fast.step_sum import constant
 from nmt.models.encoder import RNNEncoder, reverse_padded
@@ -43,11 +44,7 @@ def lstm_steps(rnn: nn.LSTM, x: Tensor, mask: Tensor) -> tuple[Tensor, tuple[Ten
     dirs = 2 if rnn.bidirectional else 1
     B, S, _ = x.shape
     H = rnn.hidden_size
-    dtype = (
-        torch.get_autocast_dtype(x.device.type)
-        if torch.is_autocast_enabled(x.device.type)
-        else x.dtype
-    )
+    dtype = product_dtype(x)
     lengths = mask.sum(-1)  # (B,)
     last = (lengths - 1).view(1, B, 1, 1).expand(dirs, B, 1, H)
     finals_h, finals_c = [], []

@@ -18,6 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from nmt.devices import product_dtype
 from nmt.fast import packed
 
 CHUNK = 512  # tokens per chunk: (512, 8000) float32 logits are 16 MB
@@ -184,11 +185,10 @@ def linear_cross_entropy(
     softmax in float32, as its cross-entropy would; without gradients autocast takes the plain
     form.
     """
-    autocast = torch.is_autocast_enabled(x.device.type)
+    dtype = product_dtype(x)
     if torch.is_grad_enabled() and (x.requires_grad or weight.requires_grad):
-        dtype = torch.get_autocast_dtype(x.device.type) if autocast else x.dtype
         return _LinearCrossEntropy.apply(x, weight, bias, y, label_smoothing, chunk, dtype)
-    if autocast:
+    if dtype != x.dtype:  # under autocast
         return plain_linear_cross_entropy(x, weight, bias, y, label_smoothing)
     buffer = x.new_empty(min(chunk, x.size(0)), weight.size(0))
     total = x.new_zeros(())

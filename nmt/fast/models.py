@@ -22,6 +22,7 @@ from torch import Tensor, nn
 from torch.func import functional_call
 
 from nmt.data.batching import Batch
+from nmt.devices import product_dtype
 from nmt.fast import packed
 from nmt.fast.loss import linear_cross_entropy
 from nmt.fast.search import max_over_last, topk_over_last
@@ -44,34 +45,22 @@ class PackedLinear(nn.Linear):
         if pack is None:
             pack = _LINEAR_PACKS[self] = packed.Pack()
         sources = (self.weight,) if self.bias is None else (self.weight, self.bias)
-        weights = pack.get(
-            lambda: (self.weight, self.bias), *sources, dtype=packed.product_dtype(x)
-        )
+        weights = pack.get(lambda: (self.weight, self.bias), *sources, dtype=product_dtype(x))
         return packed.linear(x, weights)
 
 
 class FastLuongDecoder(LuongDecoder):
     """LuongDecoder whose search steps run their LSTM cells on packed weights (CPU)."""
 
-    def step(
-        self,
-        y_prev: Tensor,
-        state: tuple[Tensor, Tensor, Tensor],
-        enc: EncoderOutput,
-        keys: Tensor,
-        t: int,
-    ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor], Tensor]:
-        h, c, feed = state
+    def cells(
+        self, y_prev: Tensor, feed: Tensor, h: Tensor, c: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
         if self.training or not packed.usable(feed):
-            return super().step(y_prev, state, enc, keys, t)
+            return super().cells(y_prev, feed, h, c)
         rest = feed if self.input_feed else feed[:, :0]  # the first layer's input after E y
         if packed.table_usable(rest, self.embedding.weight, 4 * self.output_size):
-            top, h, c = self.packed_cells(rest, h, c, y=y_prev)
-        else:
-            x = torch.cat([self.embedding(y_prev), rest], dim=-1)  # (B, m [+ H])
-            top, h, c = self.packed_cells(x, h, c)
-        feed, alpha = self.attentional(top, enc, keys, t)
-        return feed, (h, c, feed), alpha
+            return self.packed_cells(rest, h, c, y=y_prev)
+        return self.packed_cells(torch.cat([self.embedding(y_prev), rest], dim=-1), h, c)
 
     def packed_cells(
         self, x: Tensor, h: Tensor, c: Tensor, y: Tensor | None = None
@@ -108,12 +97,12 @@ def step_weights(decoder: nn.Module) -> dict[str, Tensor]:
     device = decoder.W_c.weight.device.type
     if device != "cpu":  # CUDA keeps its fused cell
         return {}
-    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else None
+    dtype = product_dtype(decoder.W_c.weight)
     names = [f"lstm.{name}" for layer in decoder.lstm._all_weights for name in layer]
     weights = {}
     for name in [*names, "W_c.weight"]:
         w = decoder.get_parameter(name)
-        w = w if dtype is None else w.to(dtype)
+        w = w if w.dtype == dtype else w.to(dtype)
         weights[name] = constant(w) if w.dim() == 2 else w
     return weights
 

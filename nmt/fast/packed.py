@@ -26,7 +26,7 @@ from collections.abc import Callable
 import torch
 from torch import Tensor
 
-from nmt.devices import cpu_has_bfloat16
+from nmt.devices import cpu_has_bfloat16, product_dtype
 from nmt.fast.lstm import lstm_update
 
 _generation = 0  # bumped by weights_changed: part of every pack's key
@@ -53,13 +53,6 @@ def available(dtype: torch.dtype = torch.float32) -> bool:
     except (AttributeError, RuntimeError):
         return False
     return bool(out.eq(2).all())
-
-
-def product_dtype(x: Tensor) -> torch.dtype:
-    """The dtype of x's products: autocast's where it is on, as torch's linear would take."""
-    if torch.is_autocast_enabled(x.device.type):
-        return torch.get_autocast_dtype(x.device.type)
-    return x.dtype
 
 
 def usable(x: Tensor) -> bool:

@@ -75,16 +75,29 @@ def finish(context: Tensor, weights: Tensor, single_step: bool) -> tuple[Tensor,
     return context, weights
 
 
-class NoAttention(nn.Module):
+class Attention(nn.Module):
+    """What the variants here share (a variant from elsewhere need not derive from it): the keys
+    are the memory itself unless a variant projects them."""
+
+    def project_keys(self, memory: Tensor) -> Tensor:
+        """(B, S, Dk) memory -> keys (B, S, D'), computed once per batch."""
+        return memory
+
+
+class ScoredAttention(Attention):
+    """A variant whose score function (`self.score`, Luong eq. (8)) projects the keys."""
+
+    def project_keys(self, memory: Tensor) -> Tensor:
+        return self.score.project_keys(memory)
+
+
+class NoAttention(Attention):
     """No attention: the fixed context of an encoder-decoder (Cho et al. 2014; Bahdanau 2014's
     RNNencdec fixes c_i to the last encoder state). Weights are one-hot on the last real source
     position and the context is the memory there; no parameters."""
 
     def __init__(self, *, query_size: int, key_size: int) -> None:
         super().__init__()
-
-    def project_keys(self, memory: Tensor) -> Tensor:
-        return memory
 
     def forward(
         self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor, step: int | Tensor = 0
@@ -98,7 +111,7 @@ class NoAttention(nn.Module):
         return finish(weighted_sum(weights, memory), weights, single)
 
 
-class BahdanauAttention(nn.Module):
+class BahdanauAttention(Attention):
     """Additive attention, Bahdanau et al. 2014, eq. (6) and A.1.2:
 
         e_ij = v_a^T tanh(W_a s_{i-1} + U_a h_j)
@@ -201,7 +214,7 @@ def build_score(score: str, query_size: int, key_size: int) -> nn.Module:
     return SCORES[score](query_size=query_size, key_size=key_size)
 
 
-class GlobalAttention(nn.Module):
+class GlobalAttention(ScoredAttention):
     """Luong et al. 2015, global attention, eq. (7)-(8): a_t = softmax_s(score(h_t, h_s)) over
     every source position, c_t = sum_s a_t(s) h_s.
 
@@ -213,9 +226,6 @@ class GlobalAttention(nn.Module):
         super().__init__()
         self.score = build_score(score, query_size, key_size)
 
-    def project_keys(self, memory: Tensor) -> Tensor:
-        return self.score.project_keys(memory)
-
     def forward(
         self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor, step: int | Tensor = 0
     ) -> tuple[Tensor, Tensor]:
@@ -224,7 +234,7 @@ class GlobalAttention(nn.Module):
         return finish(weighted_sum(weights, memory), weights, single)
 
 
-class LocationAttention(nn.Module):
+class LocationAttention(Attention):
     """Luong et al. 2015, location-based attention, eq. (8): a_t = softmax(W_a h_t), logits over a
     fixed maximum length `max_len`, cut to the batch's S and masked; positions past max_len get
     weight 0 (footnote 6: words near the end of long sentences are ignored)."""
@@ -233,9 +243,6 @@ class LocationAttention(nn.Module):
         super().__init__()
         self.max_len = max_len
         self.W_a = nn.Linear(query_size, max_len)
-
-    def project_keys(self, memory: Tensor) -> Tensor:
-        return memory
 
     def forward(
         self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor, step: int | Tensor = 0
@@ -278,7 +285,7 @@ def steps_tensor(step: int | Tensor, T: int, device: torch.device) -> Tensor:
     return torch.full((T,), step, device=device)
 
 
-class LocalMAttention(nn.Module):
+class LocalMAttention(ScoredAttention):
     """Luong et al. 2015, local-m (monotonic) attention, 3.2: the global model restricted to the
     window [p_t - D, p_t + D] around p_t = t (0-based, clamped to the last real position S - 1),
     cut to the sentence; softmax of the score over the window, exactly 0 outside.
@@ -293,9 +300,6 @@ class LocalMAttention(nn.Module):
         self.score = build_score(score, query_size, key_size)
         self.window = check_window(window)
 
-    def project_keys(self, memory: Tensor) -> Tensor:
-        return self.score.project_keys(memory)
-
     def forward(
         self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor, step: int | Tensor = 0
     ) -> tuple[Tensor, Tensor]:
@@ -308,7 +312,7 @@ class LocalMAttention(nn.Module):
         return finish(weighted_sum(weights, memory), weights, single)
 
 
-class LocalPAttention(nn.Module):
+class LocalPAttention(ScoredAttention):
     """Luong et al. 2015, local-p (predictive) attention, eq. (9)-(10), as in the authors' code:
 
         p_t = (S - 1) sigmoid(v_p^T tanh(W_p h_t))             (0-based, S real source tokens)
@@ -334,9 +338,6 @@ class LocalPAttention(nn.Module):
         self.renormalize = renormalize
         self.W_p = nn.Linear(query_size, query_size, bias=False)
         self.v_p = nn.Linear(query_size, 1, bias=False)
-
-    def project_keys(self, memory: Tensor) -> Tensor:
-        return self.score.project_keys(memory)
 
     def forward(
         self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor, step: int | Tensor = 0

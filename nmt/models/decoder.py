@@ -268,9 +268,15 @@ class LuongDecoder(nn.Module):
     ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor], Tensor]:
         """One step. y_prev (B,) -> features h~_t (B, H), state, weights (B, S)."""
         h, c, feed = state
+        top, h, c = self.cells(y_prev, feed, h, c)
+        feed, alpha = self.attentional(top, enc, keys, t)
+        return feed, (h, c, feed), alpha
+
+    def cells(
+        self, y_prev: Tensor, feed: Tensor, h: Tensor, c: Tensor
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """The LSTM's step from y_{t-1} (B,) and, with input feeding, h~_{t-1} (B, H)."""
         x = self.dropout(self.embedding(y_prev))  # (B, m)
         if self.input_feed:
             x = torch.cat([x, feed], dim=-1)  # (B, m + H)
-        top, h, c = self.cell_step(x, h, c)
-        feed, alpha = self.attentional(top, enc, keys, t)
-        return feed, (h, c, feed), alpha
+        return self.cell_step(x, h, c)
