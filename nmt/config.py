@@ -227,7 +227,8 @@ def defaults(cls: type[T], **changes: Any) -> T:
 
 def typed(cls: type[T], cfg: DictConfig, key: str) -> T:
     """Read config group `key` into the dataclass `cls`; an unknown key or a value of the wrong
-    type is an error naming it (the dataclass checks ranges)."""
+    type is an error naming it (the dataclass checks ranges). A key the group lacks, as in a
+    config saved before the key existed, takes its value from the group's default file."""
     values = OmegaConf.to_container(cfg, resolve=True)
     known = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(values) - known)
@@ -235,6 +236,13 @@ def typed(cls: type[T], cfg: DictConfig, key: str) -> T:
         raise NmtError(
             f"unknown config key '{key}.{unknown[0]}' (valid keys: {', '.join(sorted(known))})"
         )
+    missing = sorted(known - set(values))
+    if missing and hasattr(cls, "FILE"):
+        base = OmegaConf.load(Path(CONFIG_DIR) / f"{cls.FILE}.yaml")
+        values = {name: base[name] for name in missing if name in base} | values
+        missing = sorted(known - set(values))
+    if missing:
+        raise NmtError(f"config key '{key}.{missing[0]}' is missing")
     hints = typing.get_type_hints(cls)
     for name, value in values.items():
         _check_type(f"{key}.{name}", value, hints[name])

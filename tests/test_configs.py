@@ -93,3 +93,14 @@ def test_wheel_carries_the_configs(tmp_path):
         "model/attention/bahdanau.yaml",
     ):
         assert f"nmt/configs/{config}" in names
+
+
+def test_a_config_saved_before_a_key_existed_takes_the_groups_default():
+    """Runs saved before decode.max_src_len (and other later keys) still load."""
+    from omegaconf import OmegaConf
+
+    from nmt.config import DecodeConfig, typed
+
+    old = OmegaConf.create({"beam_size": 5, "n_best": 1})
+    decode = typed(DecodeConfig, old, "decode")
+    assert decode.beam_size == 5 and decode.max_src_len == 256
