@@ -1,29 +1,15 @@
-"""Shared helpers: tiny configs and a runner for the console scripts (as subprocesses, exactly as
-a user calls them)."""
+"""Fixtures: one cache for the session, and a runner for the console scripts (as subprocesses,
+exactly as a user calls them)."""
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-
-# A model and task small enough to train in seconds.
-TINY = [
-    "data=toy_reverse",
-    "data.corpus.n_train=400",
-    "data.corpus.n_dev=40",
-    "data.corpus.n_test=40",
-    "tokenizer.vocab_size=30",
-    "model.emb_size=16",
-    "model.hidden_size=16",
-    "trainer.batch_size=16",
-    "trainer.max_steps=12",
-    "trainer.valid_every=6",
-    "trainer.num_threads=1",
-]
 
 
 @pytest.fixture(scope="session")
@@ -34,23 +20,38 @@ def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture
 def run_cli(cache_dir: Path):
-    """run_cli("train", *overrides, cwd=...) -> CompletedProcess of `python -m nmt.<name>`."""
+    """run_cli("train", *overrides, cwd=...) -> CompletedProcess of `python -m nmt.<name>`, or
+    with script=True of the console script `nmt-<name>` on PATH (skipped where not installed)."""
 
     def run(
-        name: str, *args: str, cwd: Path | None = None, input: str | None = None, check: bool = True
+        name: str,
+        *args: str,
+        cwd: Path | None = None,
+        input: str | None = None,
+        check: bool = True,
+        script: bool = False,
+        timeout: int = 600,
     ) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", f"nmt.{name}"]
+        if script:
+            exe = shutil.which(f"nmt-{name}")
+            if exe is None:
+                pytest.skip(f"nmt-{name} is not installed on PATH")
+            command = [exe]
         env = os.environ | {"NMT_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1"}
         proc = subprocess.run(
-            [sys.executable, "-m", f"nmt.{name}", *args],
+            [*command, *args],
             cwd=cwd,
             env=env,
             input=input,
             capture_output=True,
             text=True,
-            timeout=600,
+            timeout=timeout,
         )
         if check and proc.returncode != 0:
-            raise AssertionError(f"nmt.{name} failed ({proc.returncode}):\n{proc.stderr[-3000:]}")
+            raise AssertionError(
+                f"{command[-1]} failed ({proc.returncode}):\n{proc.stderr[-3000:]}"
+            )
         return proc
 
     return run

@@ -3,7 +3,7 @@ one."""
 
 import pytest
 import torch
-from test_model import build, toy_batch
+from toys import build, toy_batch
 
 from nmt.data.batching import make_batch
 
@@ -38,7 +38,7 @@ def test_cuda_forward_and_gradients_match_cpu(overrides):
 
 @pytest.mark.parametrize("precision", ["float32", "bfloat16"])
 def test_training_run_on_cuda(run_cli, tmp_path, precision):
-    from conftest import TINY
+    from toys import TINY
 
     run_cli(
         "train",

@@ -18,7 +18,8 @@ from nmt.data import n_words
 from nmt.evaluation.alignment import Monotonicity
 from nmt.evaluation.metrics import bleu
 from nmt.evaluation.render import Table
-from nmt.evaluation.report import Run, load_run, mean_std
+from nmt.evaluation.report import mean_std
+from nmt.evaluation.runs import Run, load_run
 from nmt.evaluation.significance import paired_bootstrap
 from nmt.papers.jobs import Job
 

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import TINY
+from toys import TINY
 
 from nmt.training.checkpoint import load_checkpoint
 

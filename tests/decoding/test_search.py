@@ -1,45 +1,20 @@
+"""Greedy and beam search (nmt/decoding/search.py): batching changes nothing, a beam of one is
+greedy, a wide beam finds the best sequence, and the length penalties rerank as written."""
+
 import itertools
 
 import pytest
 import torch
-from hydra import compose, initialize_config_dir
+from toys import SEARCH_MODELS, model_for, sources
 
-from nmt.config import CONFIG_DIR, DecodeConfig, defaults
+from nmt.config import DecodeConfig, defaults
 from nmt.data.batching import make_batch
 from nmt.data.specials import BOS, EOS
 from nmt.decoding.search import beam_search, decode, greedy, normalize_score
 from nmt.errors import NmtError
-from nmt.fast.search import ARGMAX_BLOCK, max_over_last, topk_over_last
-from nmt.models.build import build_model
-
-V = 7
 
 
-def model_for(*overrides, vocab=V, seed=0):
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", overrides=["model.emb_size=8", "model.hidden_size=10", *overrides])
-    torch.manual_seed(seed)
-    model = build_model(cfg.model, src_vocab_size=vocab, tgt_vocab_size=vocab).eval()
-    for p in model.parameters():
-        torch.nn.init.normal_(p, std=0.8)  # peaked distributions, varied lengths
-    return model
-
-
-def sources(n=5, seed=1, vocab=V):
-    g = torch.Generator().manual_seed(seed)
-    lengths = torch.randint(1, 7, (n,), generator=g).tolist()
-    return [torch.randint(4, vocab, (k,), generator=g).tolist() + [EOS] for k in lengths]
-
-
-MODELS = [
-    ["model=rnnsearch"],
-    ["model=luong", "model/attention=local_p"],
-    ["model=luong", "model/attention=local_m", "model.decoder.input_feed=false"],
-    ["model=luong", "model/attention=luong_location"],
-]
-
-
-@pytest.mark.parametrize("overrides", MODELS)
+@pytest.mark.parametrize("overrides", SEARCH_MODELS)
 def test_beam_of_one_equals_greedy(overrides):
     model = model_for(*overrides)
     src = sources(8)
@@ -54,7 +29,7 @@ def test_beam_of_one_equals_greedy(overrides):
         torch.testing.assert_close(gh.attention, bh.attention)
 
 
-@pytest.mark.parametrize("overrides", MODELS)
+@pytest.mark.parametrize("overrides", SEARCH_MODELS)
 def test_batched_search_equals_sentence_by_sentence(overrides):
     model = model_for(*overrides)
     src = sources(6)
@@ -85,7 +60,7 @@ def test_batched_search_equals_sentence_by_sentence(overrides):
         assert [h.score for h in nbest] == pytest.approx([h.score for h in together[i]], abs=1e-5)
 
 
-@pytest.mark.parametrize("overrides", MODELS)
+@pytest.mark.parametrize("overrides", SEARCH_MODELS)
 def test_greedy_in_a_batch_equals_greedy_alone(overrides):
     """Sentences leave the greedy batch as they end; the rest decode as if alone."""
     model = model_for(*overrides)
@@ -185,7 +160,7 @@ def test_decode_dispatches_and_validates():
         defaults(DecodeConfig, stop="first")
 
 
-@pytest.mark.parametrize("overrides", MODELS)
+@pytest.mark.parametrize("overrides", SEARCH_MODELS)
 def test_best_finished_stops_sooner_and_only_where_k_finished_went(overrides):
     """best_finished is k_finished cut short: its hypotheses are ones k_finished also finished,
     so k_finished's best scores at least as well; batching does not change it."""
@@ -205,7 +180,7 @@ def test_best_finished_stops_sooner_and_only_where_k_finished_went(overrides):
         assert single.ids == best.ids
 
 
-@pytest.mark.parametrize("overrides", MODELS)
+@pytest.mark.parametrize("overrides", SEARCH_MODELS)
 def test_beam_attention_is_that_of_the_hypothesis_by_teacher_forcing(overrides):
     """Each n-best hypothesis's weights, followed back through the beams it came from, are the
     weights teacher forcing gives its tokens."""
@@ -221,40 +196,3 @@ def test_beam_attention_is_that_of_the_hypothesis_by_teacher_forcing(overrides):
             with torch.no_grad():
                 weights = model.attention_weights(forced)[0]  # (len(ids) + 1, S_i)
             torch.testing.assert_close(hyp.attention[:, : len(src[i])], weights)
-
-
-@pytest.mark.parametrize("rows", [1, 3, 64])
-@pytest.mark.parametrize("vocab", [8000, 8 * ARGMAX_BLOCK, 100])
-def test_blocked_max_equals_torch_max(rows, vocab):
-    """Values and first-occurrence indices as torch's max, with ties within and across blocks,
-    NaN, and rows of -inf (a vocabulary of 100 takes torch's own path)."""
-    g = torch.Generator().manual_seed(rows + vocab)
-    x = torch.randn(rows, vocab, generator=g).round(decimals=1)  # many ties
-    x[0, [vocab - 1, vocab // 2 + 1, vocab // 2]] = 9.0  # one maximum, in two blocks
-    if rows > 1:
-        x[1] = float("-inf")
-    if rows > 2:
-        x[2, [vocab - 3, 5, vocab // 3]] = float("nan")
-    best, index = max_over_last(x)
-    expected = x.max(-1)
-    torch.testing.assert_close(best, expected.values, equal_nan=True)
-    assert torch.equal(index, expected.indices)
-
-
-@pytest.mark.parametrize("k", [1, 10, 8])
-@pytest.mark.parametrize("columns", [40000, 8 * ARGMAX_BLOCK, 100])
-def test_blocked_topk_equals_torch_topk(k, columns):
-    """The values of torch's topk, largest first, at indices that hold them; without ties the
-    same indices. The k largest of a row in one block, spread over k blocks, and rows of -inf
-    but a few (a beam at its length limit)."""
-    g = torch.Generator().manual_seed(k + columns)
-    x = torch.randn(4, columns, generator=g)
-    x[0, :k] += 10.0  # all in the first block
-    x[1, torch.arange(k) * (columns // k)] += 10.0  # one per block, where k blocks allow
-    x[2] = float("-inf")
-    x[2, [3, columns - 1]] = 0.0
-    top, index = topk_over_last(x, k)
-    expected = x.topk(k, dim=-1)
-    assert torch.equal(top, expected.values)
-    assert torch.equal(x.gather(1, index), top)
-    assert torch.equal(index[[0, 1, 3]], expected.indices[[0, 1, 3]])  # no ties there

@@ -197,7 +197,7 @@ def test_the_readme_local_files_example_runs_from_the_command_line(run_cli, tmp_
     builds; a record with a null side names its split, file and record."""
     import json
 
-    from conftest import TINY
+    from toys import TINY
 
     records = {
         "train": [

@@ -1,4 +1,4 @@
-"""Decoding over processes (nmt/parallel.py, decode.workers) against one process."""
+"""Decoding over processes (nmt/fast/parallel.py, decode.workers) against one process."""
 
 import os
 import signal
@@ -8,12 +8,12 @@ import time
 
 import pytest
 import torch
+from toys import SEARCH_MODELS, model_for, sources
 
 from nmt.config import DecodeConfig, defaults
 from nmt.decoding.translate import translate_ids, translate_lines
 from nmt.errors import NmtError
 from nmt.fast.parallel import map_items
-from tests.test_search import MODELS, model_for, sources
 
 
 def slow_pid(i: int) -> tuple[int, int]:
@@ -69,7 +69,7 @@ class Ids:
 
 
 @pytest.mark.parametrize("beam", [1, 3])
-@pytest.mark.parametrize("overrides", MODELS)
+@pytest.mark.parametrize("overrides", SEARCH_MODELS)
 def test_two_workers_translate_as_one_process(overrides, beam):
     model = model_for(*overrides)
     ids = sources(21)
@@ -124,7 +124,7 @@ assert torch.get_num_threads() == 4
 
 
 def test_fewer_workers_than_threads_says_so(caplog):
-    model = model_for(*MODELS[0])
+    model = model_for(*SEARCH_MODELS[0])
     cfg = defaults(DecodeConfig, workers=2, max_len_ratio=0.0, max_len_extra=5)
     threads = torch.get_num_threads()
     torch.set_num_threads(4)

@@ -13,10 +13,10 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import TINY
 from hydra import compose, initialize_config_dir
 from matplotlib.image import imread
 from omegaconf import OmegaConf
+from toys import TINY
 
 from nmt.config import CONFIG_DIR
 from nmt.errors import NmtError
@@ -223,7 +223,7 @@ def test_the_toy_reproduction_report_renders_in_chromium(toy_reproduction, tmp_p
     without it skips."""
     if shutil.which("chromium") is None and not os.environ.get("CI"):
         pytest.skip("needs chromium (.ci/run installs it)")
-    sys.path.insert(0, str(Path(__file__).parents[1] / "scripts"))
+    sys.path.insert(0, str(Path(__file__).parents[2] / "scripts"))
     from render_report import dump_dom, render
 
     out, _, _ = toy_reproduction

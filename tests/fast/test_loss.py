@@ -3,9 +3,11 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from toys import CPU, assert_close_in_bfloat16, loss_and_grads
 
 import nmt.fast.packed
-from nmt.fast.loss import linear_cross_entropy
+from nmt.devices import autocast
+from nmt.fast.loss import linear_cross_entropy, plain_linear_cross_entropy
 
 
 def plain(x, weight, bias, y, eps):
@@ -110,3 +112,35 @@ def test_float32_loss_where_the_target_probability_underflows(eps):
     want = torch.autograd.grad(reference, (x, weight, bias))
     for a, b in zip(got, want, strict=True):
         torch.testing.assert_close(a, b)
+
+
+def test_fused_loss_under_autocast_matches_torchs_own_autocast():
+    torch.manual_seed(0)
+    N, D, V = 37, 16, 50
+    x = torch.randn(N, D, requires_grad=True)
+    weight = (0.3 * torch.randn(V, D)).requires_grad_()
+    bias = torch.randn(V, requires_grad=True)
+    y = torch.randint(V, (N,))
+    tensors = (x, weight, bias)
+
+    def under_autocast(f):
+        with autocast("bfloat16", CPU):
+            return f()
+
+    fused = loss_and_grads(
+        lambda: under_autocast(lambda: linear_cross_entropy(x, weight, bias, y, 0.1, chunk=8)),
+        tensors,
+    )
+    plain = loss_and_grads(
+        lambda: under_autocast(lambda: plain_linear_cross_entropy(x, weight, bias, y, 0.1)),
+        tensors,
+    )
+    exact = loss_and_grads(lambda: linear_cross_entropy(x, weight, bias, y, 0.1), tensors)
+
+    assert fused[0].dtype == torch.float32
+    assert [g.dtype for g in fused[1]] == [torch.float32] * 3
+    assert fused[0] != exact[0]  # the logits did come from bfloat16 products
+    for got, want in ((fused, plain), (fused, exact)):
+        assert_close_in_bfloat16(got[0], want[0])
+        for g, w in zip(got[1], want[1], strict=True):
+            assert_close_in_bfloat16(g, w)

@@ -6,13 +6,14 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from toys import CPU, IDS, MODELS, assert_close_in_bfloat16, build, toy_batch
 
 import nmt.fast.packed
 import nmt.fast.step_sum
 from nmt.data.batching import make_batch
+from nmt.devices import autocast
 from nmt.fast import accelerate
 from nmt.fast.step_sum import Constant, constant
-from tests.test_model import IDS, MODELS, build, toy_batch
 
 
 def run_steps(c, x0, transpose, share):
@@ -89,7 +90,7 @@ def test_without_gradients_a_constant_is_the_tensor_itself():
     )
 
 
-def loss_and_grads(model, batch) -> list[torch.Tensor]:
+def loss_and_parameter_grads(model, batch) -> list[torch.Tensor]:
     model.zero_grad()
     loss = model.loss(batch, 0.0)
     loss.backward()
@@ -103,7 +104,9 @@ def test_teacher_forcing_gradients_equal_the_reference_models(overrides):
     batch = make_batch(src, tgt, range(len(src)))
     model = build(*overrides).double()
     fast = accelerate(copy.deepcopy(model))
-    for got, want in zip(loss_and_grads(fast, batch), loss_and_grads(model, batch), strict=True):
+    for got, want in zip(
+        loss_and_parameter_grads(fast, batch), loss_and_parameter_grads(model, batch), strict=True
+    ):
         torch.testing.assert_close(got, want, rtol=1e-12, atol=1e-12)
 
 
@@ -156,5 +159,35 @@ def test_teacher_forcing_on_packed_weights_equals_the_reference(overrides):
     batch = make_batch(src, tgt, range(len(src)))
     model = build(*overrides)
     fast = accelerate(copy.deepcopy(model))
-    for got, want in zip(loss_and_grads(fast, batch), loss_and_grads(model, batch), strict=True):
+    for got, want in zip(
+        loss_and_parameter_grads(fast, batch), loss_and_parameter_grads(model, batch), strict=True
+    ):
         torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-6)
+
+
+def test_an_lstm_cell_on_bfloat16_constant_weights_keeps_a_float32_state():
+    """Teacher forcing's cell with the weights cast once to bfloat16 (nmt.fast.models): the gate
+    products in bfloat16, the state in float32, close to torch's float32 cell."""
+    torch.manual_seed(1)
+    B, n_in, H = 3, 5, 4
+    x, h, c = torch.randn(B, n_in), torch.randn(B, H), torch.randn(B, H)
+    weights = [
+        torch.randn(4 * H, n_in, requires_grad=True),
+        torch.randn(4 * H, H, requires_grad=True),
+        torch.randn(4 * H, requires_grad=True),
+        torch.randn(4 * H, requires_grad=True),
+    ]
+    want_h, want_c = torch.lstm_cell(x, (h, c), *weights)
+    # constant float32 weights: the same arithmetic as torch's cell
+    shared = [constant(w) if w.dim() == 2 else w for w in weights]
+    got_h, got_c = torch.lstm_cell(x, (h, c), *shared)
+    torch.testing.assert_close(got_h, want_h)
+    torch.testing.assert_close(got_c, want_c)
+    low = [w.to(torch.bfloat16) for w in weights]
+    with autocast("bfloat16", CPU):
+        shared = [constant(w) if w.dim() == 2 else w for w in low]
+        low_h, low_c = torch.lstm_cell(x, (h, c), *shared)
+    assert low_h.dtype == low_c.dtype == torch.float32
+    assert not torch.equal(low_c, want_c)
+    assert_close_in_bfloat16(low_h, want_h)
+    assert_close_in_bfloat16(low_c, want_c)

@@ -7,7 +7,7 @@ import subprocess
 import sys
 import textwrap
 
-from conftest import TINY
+from toys import TINY
 
 PLUGIN = '''
 import torch

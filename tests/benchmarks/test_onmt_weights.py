@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).parents[1] / "benchmarks"))
+sys.path.insert(0, str(Path(__file__).parents[2] / "benchmarks"))
 from onmt_weights import EMBEDDING, convert, source_ids  # noqa: E402
 
 from nmt.data.specials import EOS  # noqa: E402

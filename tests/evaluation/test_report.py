@@ -14,9 +14,9 @@ from omegaconf import OmegaConf
 from sacrebleu.metrics import CHRF
 
 from nmt.evaluation.metrics import bleu, bleu_by_length
-from nmt.evaluation.report import group_runs, load_run
+from nmt.evaluation.runs import group_runs, load_run
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 WORDS = "the a of and to in that he his was for on is with they be at by said not".split()
 MOTS = "le la les de et à il que dans pour sur ne pas est avec ils dit par au se".split()
 PLOTS = ("bleu_by_length.png", "learning_curves.png", "ppl_vs_bleu.png")

@@ -8,7 +8,7 @@ import time
 
 import pytest
 import torch
-from conftest import TINY
+from toys import TINY
 
 from nmt.training.checkpoint import load_checkpoint
 

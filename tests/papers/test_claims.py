@@ -4,7 +4,7 @@ import random
 
 from omegaconf import OmegaConf
 
-from nmt.evaluation.report import Run
+from nmt.evaluation.runs import Run
 from nmt.papers.claims import NOT_TESTABLE, Evidence, Row, check_better, check_length_gap
 
 WORDS = "le la les un une de du des et est dans pour sur avec maison homme".split()

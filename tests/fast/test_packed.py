@@ -6,13 +6,13 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from toys import SEARCH_MODELS, SEARCH_V, model_for, sources
 
 from nmt.data.batching import make_batch
 from nmt.data.specials import BOS
 from nmt.decoding.search import beam_search, greedy
 from nmt.fast import accelerate, packed
 from nmt.fast.models import _CELL_PACKS, PackedLinear
-from tests.test_search import MODELS, V, model_for, sources
 
 pytestmark = pytest.mark.skipif(not packed.available(), reason="no oneDNN packed linear")
 
@@ -105,7 +105,7 @@ def test_decoder_steps_take_the_table_only_in_evaluation():
         model.eval()
         greedy(model, batch.src, batch.src_mask, max_len_ratio=1.5, max_len_extra=3)
         table, known, _ = _CELL_PACKS[model.decoder][0].table.state.value
-        assert table.shape == (V, 4 * model.decoder.output_size) and known[BOS]
+        assert table.shape == (SEARCH_V, 4 * model.decoder.output_size) and known[BOS]
 
 
 bfloat16 = pytest.param(
@@ -117,7 +117,7 @@ bfloat16 = pytest.param(
 
 
 @pytest.mark.parametrize("precision", ["float32", bfloat16])
-@pytest.mark.parametrize("overrides", MODELS)
+@pytest.mark.parametrize("overrides", SEARCH_MODELS)
 def test_search_hypotheses_equal_the_reference(overrides, precision):
     """The fast layer's search (packed products, the gate table, block picks) finds the
     reference's hypotheses; decode.precision=bfloat16 included: its packed products in bfloat16

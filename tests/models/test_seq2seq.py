@@ -1,0 +1,69 @@
+"""Every encoder-attention-decoder pairing (nmt/models/seq2seq.py): teacher forcing equals
+step by step, padding changes no score, the loss counts real tokens, and each trains."""
+
+import pytest
+import torch
+from toys import IDS, MODELS, build, toy_batch
+
+from nmt.data.batching import make_batch
+from nmt.decoding.search import greedy
+
+
+@pytest.mark.parametrize("overrides", MODELS, ids=IDS)
+def test_teacher_forcing_equals_step_by_step(overrides):
+    model = build(*overrides)
+    src, tgt = toy_batch()
+    batch = make_batch(src, tgt, [0, 1, 2])
+    enc = model.encode(batch.src, batch.src_mask)
+    features, weights = model.decoder(enc, batch.tgt_in)
+    keys = model.decoder.attention.project_keys(enc.memory)
+    state = model.decoder.start(enc)
+    for t in range(batch.tgt_in.size(1)):
+        f_t, state, w_t = model.decoder.step(batch.tgt_in[:, t], state, enc, keys, t)
+        torch.testing.assert_close(f_t, features[:, t])
+        torch.testing.assert_close(w_t, weights[:, t])
+
+
+@pytest.mark.parametrize("overrides", MODELS, ids=IDS)
+def test_a_sentence_scores_the_same_alone_and_in_a_padded_batch(overrides):
+    model = build(*overrides)
+    src, tgt = toy_batch()
+    together = make_batch(src, tgt, [0, 1, 2])
+    with torch.no_grad():
+        f_all, _ = model.decoder(model.encode(together.src, together.src_mask), together.tgt_in)
+        for row in range(3):
+            alone = make_batch(src, tgt, [row])
+            f_one, _ = model.decoder(model.encode(alone.src, alone.src_mask), alone.tgt_in)
+            n = alone.tgt_in.size(1)
+            torch.testing.assert_close(f_all[row, :n], f_one[0])
+        hyps_all = greedy(model, together.src, together.src_mask, max_len_ratio=2, max_len_extra=3)
+        for row in range(3):
+            alone = make_batch(src, tgt, [row])
+            (hyp,) = greedy(model, alone.src, alone.src_mask, max_len_ratio=2, max_len_extra=3)
+            assert hyp.ids == hyps_all[row].ids
+
+
+@pytest.mark.parametrize("overrides", MODELS, ids=IDS)
+def test_loss_uses_real_tokens_only(overrides):
+    model = build(*overrides)
+    src, tgt = toy_batch()
+    batch = make_batch(src, tgt, [0, 1, 2])
+    total = model.loss(batch)
+    parts = sum(model.loss(make_batch(src, tgt, [i])) for i in range(3))
+    torch.testing.assert_close(total, parts)
+
+
+@pytest.mark.parametrize("overrides", MODELS, ids=IDS)
+def test_every_pairing_trains_a_few_steps(overrides):
+    model = build(*overrides).train()
+    src, tgt = toy_batch()
+    batch = make_batch(src, tgt, [0, 1, 2])
+    optimizer = torch.optim.Adam(model.parameters(), lr=0.01)
+    losses = []
+    for _ in range(5):
+        optimizer.zero_grad()
+        loss = model.loss(batch) / batch.n_tokens
+        loss.backward()
+        optimizer.step()
+        losses.append(float(loss.detach()))
+    assert losses[-1] < losses[0]

@@ -1,0 +1,123 @@
+"""What the tests build on: the tiny run of the console-script tests, and small models with
+random weights over a toy vocabulary."""
+
+from __future__ import annotations
+
+import torch
+from hydra import compose, initialize_config_dir
+
+from nmt.config import CONFIG_DIR
+from nmt.data.specials import BOS, EOS
+from nmt.models.build import build_model
+
+# A model and task small enough to train in seconds.
+TINY = [
+    "data=toy_reverse",
+    "data.corpus.n_train=400",
+    "data.corpus.n_dev=40",
+    "data.corpus.n_test=40",
+    "tokenizer.vocab_size=30",
+    "model.emb_size=16",
+    "model.hidden_size=16",
+    "trainer.batch_size=16",
+    "trainer.max_steps=12",
+    "trainer.valid_every=6",
+    "trainer.num_threads=1",
+]
+
+# Models for the equivalence tests: every attention and decoder pairing, weights N(0, 0.3).
+V = 40
+
+ATTENTIONS = [
+    "none",
+    "bahdanau",
+    "luong_dot",
+    "luong_general",
+    "luong_concat",
+    "luong_location",
+    "local_m",
+    "local_p",
+]
+MODELS = [
+    ["model=rnnsearch"],
+    ["model=rnnencdec"],
+    *[["model=luong", f"model/attention={a}", "model.encoder.num_layers=2"] for a in ATTENTIONS],
+    ["model=luong", "model.decoder.input_feed=false", "model/attention=local_p"],
+    ["model=luong", "model.decoder.input_feed=false", "model/attention=luong_dot"],
+    ["model=luong", "model/encoder=bilstm", "model/attention=luong_dot"],
+    ["model=luong", "model/encoder=bigru", "model.encoder.reverse=true"],
+    ["model=rnnsearch", "model/attention=local_m", "model.attention.window=1"],
+]
+IDS = [" ".join(m).replace("model", "") for m in MODELS]
+
+
+def model_cfg(*overrides: str):
+    """The `model` node of train.yaml at embeddings 8, hidden 12, with `overrides`."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=["model.emb_size=8", "model.hidden_size=12", *overrides])
+    return cfg.model
+
+
+def build(*overrides: str):
+    """model_cfg's model over V ids, weights N(0, 0.3), in eval mode."""
+    torch.manual_seed(0)
+    model = build_model(model_cfg(*overrides), src_vocab_size=V, tgt_vocab_size=V).eval()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.3)
+    return model
+
+
+def toy_batch() -> tuple[list[list[int]], list[list[int]]]:
+    """Three source and target id sequences of different lengths."""
+    g = torch.Generator().manual_seed(0)
+    src = [torch.randint(4, V, (n,), generator=g).tolist() + [EOS] for n in (5, 2, 7)]
+    tgt = [[BOS] + torch.randint(4, V, (n,), generator=g).tolist() + [EOS] for n in (3, 6, 1)]
+    return src, tgt
+
+
+# Models for the search tests: peaked distributions over SEARCH_V ids, varied lengths.
+SEARCH_V = 7
+
+SEARCH_MODELS = [
+    ["model=rnnsearch"],
+    ["model=luong", "model/attention=local_p"],
+    ["model=luong", "model/attention=local_m", "model.decoder.input_feed=false"],
+    ["model=luong", "model/attention=luong_location"],
+]
+
+
+def model_for(*overrides: str, vocab: int = SEARCH_V, seed: int = 0):
+    """A model at embeddings 8, hidden 10, weights N(0, 0.8), in eval mode."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=["model.emb_size=8", "model.hidden_size=10", *overrides])
+    torch.manual_seed(seed)
+    model = build_model(cfg.model, src_vocab_size=vocab, tgt_vocab_size=vocab).eval()
+    for p in model.parameters():
+        torch.nn.init.normal_(p, std=0.8)
+    return model
+
+
+def sources(n: int = 5, seed: int = 1, vocab: int = SEARCH_V) -> list[list[int]]:
+    """n source id sequences of 1-6 ids and </s>."""
+    g = torch.Generator().manual_seed(seed)
+    lengths = torch.randint(1, 7, (n,), generator=g).tolist()
+    return [torch.randint(4, vocab, (k,), generator=g).tolist() + [EOS] for k in lengths]
+
+
+# Precision: losses, gradients and bfloat16's tolerance.
+CPU = torch.device("cpu")
+
+
+def loss_and_grads(f, tensors: list) -> tuple:
+    """f()'s detached loss and the gradients it leaves on `tensors`, which it then clears."""
+    loss = f()
+    loss.backward()
+    grads = [t.grad for t in tensors]
+    for t in tensors:
+        t.grad = None
+    return loss.detach(), grads
+
+
+def assert_close_in_bfloat16(got, want) -> None:
+    """Within bfloat16's rounding (8 significant bits), relative to the tensor's scale."""
+    torch.testing.assert_close(got, want, rtol=3e-2, atol=3e-2 * float(want.detach().abs().max()))
