@@ -53,6 +53,19 @@ def select(enc: EncoderOutput, keys: Tensor, rows: Tensor) -> tuple[EncoderOutpu
     return enc, keys[rows]
 
 
+def start_search(
+    model: Seq2Seq, src: Tensor, src_mask: Tensor, rows: int = 1
+) -> tuple[EncoderOutput, Tensor, tuple]:
+    """The encoder output, the attention's projected keys and the decoder's first state,
+    repeated `rows` times a sentence (the memory stays one row a sentence: attend reads it so)."""
+    enc = model.encode(src, src_mask)
+    keys = model.decoder.attention.project_keys(enc.memory)
+    state = model.decoder.start(enc)
+    if rows > 1:
+        state = tuple(s.repeat_interleave(rows, dim=0) for s in state)
+    return enc, keys, state
+
+
 def step(
     model: Seq2Seq,
     y: Tensor,
@@ -88,10 +101,7 @@ def greedy(
         src: (B, S) source ids; src_mask: (B, S) bool.
         precision: of the decoder steps' and the output layer's products (`step`).
     """
-    enc = model.encode(src, src_mask)
-    decoder = model.decoder
-    keys = decoder.attention.project_keys(enc.memory)
-    state = decoder.start(enc)
+    enc, keys, state = start_search(model, src, src_mask)
     (B, S), device = src.shape, src.device
     limit = max_lengths(src_mask, max_len_ratio, max_len_extra)
     steps = int(limit.max()) + 1
@@ -151,15 +161,9 @@ def beam_search(
     Returns:
         for each sentence, its `n_best` hypotheses, best first by normalised score.
     """
-    K, device = beam_size, src.device
-    enc = model.encode(src, src_mask)
-    decoder = model.decoder
-    keys = decoder.attention.project_keys(enc.memory)
-    state = decoder.start(enc)
-    B, S = src.shape
+    K, device, B = beam_size, src.device, src.size(0)
+    enc, keys, state = start_search(model, src, src_mask, rows=K)  # state: (B K, ...)
     limit = max_lengths(src_mask, max_len_ratio, max_len_extra)
-    rows = torch.arange(B, device=device).repeat_interleave(K)  # (B K,)
-    state = tuple(s[rows] for s in state)  # the memory stays one row a sentence (attend)
     scores = torch.full((B, K), float("-inf"), device=device)
     scores[:, 0] = 0.0  # all beams start identical: expand only the first
     history = torch.empty(B * K, 0, dtype=torch.long, device=device)
@@ -172,22 +176,16 @@ def beam_search(
     for t in range(int(limit.max()) + 1):
         logp, state, alpha_t = step(model, y, state, enc, keys, t, precision)  # logp (nb K, V)
         alphas.append(alpha_t)
-        nb, V = len(alive), logp.size(-1)
+        nb = len(alive)
         force_end(logp, (t >= limit[alive]).repeat_interleave(K))
-        candidates = (scores.unsqueeze(-1) + logp.view(nb, K, V)).view(nb, K * V)
-        top, index = model.best_candidates(candidates, 2 * K)  # (nb, 2K)
-        token, origin = index % V, (index // V) + torch.arange(nb, device=device).unsqueeze(1) * K
+        top, token, origin = extensions(model, scores, logp, K)  # (nb, 2K) each
         ends = token.eq(EOS) & top.isfinite()
         for j, r in ends[:, :K].nonzero().tolist():  # the ends among the K best
             row = int(origin[j, r])
             ids = history[row].tolist()
             score = normalize_score(float(top[j, r]), len(ids) + 1, length_penalty, alpha)
             finished[alive[j]].append((ids, score, t, row))
-        rank = ends.float() * 2 * K + torch.arange(2 * K, device=device)  # </s> ones last
-        keep = rank.argsort(dim=-1)[:, :K]  # (nb, K) the K best that go on
-        chosen = origin.gather(1, keep).view(-1)  # (nb K,) rows they extend
-        scores = top.gather(1, keep)
-        y = token.gather(1, keep).view(-1)
+        scores, y, chosen = going_on(top, token, origin, ends, K)
         history = torch.cat([history[chosen], y.unsqueeze(1)], dim=1)
         state = tuple(s[chosen] for s in state)
         early = ends[:, 0].tolist() if stop == "best_finished" else [False] * nb
@@ -202,6 +200,35 @@ def beam_search(
         parents.append(chosen)
         if not alive:
             break
+    return best_hypotheses(finished, alphas, parents, n_best)
+
+
+def extensions(model: Seq2Seq, scores: Tensor, logp: Tensor, K: int) -> tuple[Tensor, ...]:
+    """The 2K best extensions of each sentence's K beams: scores (nb, K) of the beams and logp
+    (nb K, V) of their next tokens -> the extensions' scores, tokens and the rows (of nb K)
+    they extend, (nb, 2K) each, best first."""
+    nb, V = scores.size(0), logp.size(-1)
+    candidates = (scores.unsqueeze(-1) + logp.view(nb, K, V)).view(nb, K * V)
+    top, index = model.best_candidates(candidates, 2 * K)
+    origin = index // V + torch.arange(nb, device=scores.device).unsqueeze(1) * K
+    return top, index % V, origin
+
+
+def going_on(
+    top: Tensor, token: Tensor, origin: Tensor, ends: Tensor, K: int
+) -> tuple[Tensor, Tensor, Tensor]:
+    """The K best extensions that do not end in </s> (`ends`): their scores (nb, K), tokens
+    (nb K,) and the rows they extend (nb K,)."""
+    rank = ends.float() * 2 * K + torch.arange(2 * K, device=top.device)  # </s> ones last
+    keep = rank.argsort(dim=-1)[:, :K]
+    return top.gather(1, keep), token.gather(1, keep).view(-1), origin.gather(1, keep).view(-1)
+
+
+def best_hypotheses(
+    finished: list[list[tuple]], alphas: list[Tensor], parents: list[Tensor], n_best: int
+) -> list[list[Hypothesis]]:
+    """Each sentence's n_best finished hypotheses, best first, with their attention weights
+    followed back through the beams (`backtrack`)."""
     best = [sorted(hyps, key=lambda h: -h[1])[:n_best] for hyps in finished]
     weights = iter(backtrack(alphas, parents, [(t, row) for hyps in best for *_, t, row in hyps]))
     return [[Hypothesis(ids, next(weights), score) for ids, score, *_ in hyps] for hyps in best]

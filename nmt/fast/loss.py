@@ -157,8 +157,7 @@ def _products_by_w(
 def plain_linear_cross_entropy(
     x: Tensor, weight: Tensor, bias: Tensor, y: Tensor, label_smoothing: float = 0.0
 ) -> Tensor:
-    """The same sum through autograd with the whole (N, V) logits: used under autocast, and by
-    scripts/benchmark.py --plain-loss for before/after runs."""
+    """The same sum through autograd with the whole (N, V) logits: used under autocast."""
     logits = F.linear(x, weight, bias)  # (N, V)
     return F.cross_entropy(logits, y, reduction="sum", label_smoothing=label_smoothing)
 

@@ -219,6 +219,27 @@ def machine() -> str:
     return f"{model}, torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()})"
 
 
+def setup_section(
+    paper: DictConfig, scale: str, extra: list[str], walls: dict, finished: str
+) -> list:
+    """The command, the scale, how many runs finished, the commits they trained at and where
+    the report was written, the paper's setup and every change from it at this scale (with the
+    extra overrides)."""
+    commits = sorted({c for t in walls.values() for c in t["commits"]})
+    changes = list(scale_spec(paper, scale).changes)
+    if extra:
+        changes.append(f"Extra overrides of every run: {' '.join(extra)}")
+    command = " ".join(["nmt-reproduce", *sys.argv[1:]]) if sys.argv[1:] else "nmt-reproduce"
+    return [
+        f"Command: `{command}`. Scale {scale}; {finished} runs finished. "
+        f"Runs trained at commit {', '.join(commits) or 'unknown'}; report written at "
+        f"{code_version()}, {machine()}, {datetime.now():%Y-%m-%d %H:%M}.",
+        f"The paper: {paper.published_setup}",
+        "Changes from the paper at this scale, and why:",
+        Bullets(changes),
+    ]
+
+
 def write_paper_report(
     paper: DictConfig,
     scale: str,
@@ -235,28 +256,12 @@ def write_paper_report(
     out.mkdir(parents=True, exist_ok=True)
     rows = load_rows(paper, jobs)
     walls = job_times(sweep)
-    commits = sorted({c for t in walls.values() for c in t["commits"]})
-    spec = scale_spec(paper, scale)
-    finished = sum(len(r.runs) for r in rows.values())
-    changes = list(spec.changes)
-    if extra:
-        changes.append(f"Extra overrides of every run: {' '.join(extra)}")
+    finished = f"{sum(len(r.runs) for r in rows.values())} of {len(jobs)}"
     heatmaps, measures = heatmap_section(paper, rows, out)
     evidence = Evidence(rows, measures, paper.alpha, paper.heatmaps, n_samples)
     claims = claims_table(paper, evidence)
-    command = " ".join(["nmt-reproduce", *sys.argv[1:]]) if sys.argv[1:] else "nmt-reproduce"
     sections: list[Section] = [
-        (
-            "Setup",
-            [
-                f"Command: `{command}`. Scale {scale}; {finished} of {len(jobs)} runs finished. "
-                f"Runs trained at commit {', '.join(commits) or 'unknown'}; report written at "
-                f"{code_version()}, {machine()}, {datetime.now():%Y-%m-%d %H:%M}.",
-                f"The paper: {paper.published_setup}",
-                "Changes from the paper at this scale, and why:",
-                Bullets(changes),
-            ],
-        ),
+        ("Setup", setup_section(paper, scale, extra, walls, finished)),
         (
             "Claims",
             [
