@@ -6,33 +6,37 @@ side's median and the median of the per-round ratios.
     --compare fast        the reference model against the fast layer (nmt.fast.accelerate):
                           training steps batch by batch, then greedy decoding batch by batch
     --compare precision   trainer.precision float32 against bfloat16, with the fast layer
-    --compare versions    this checkout against another (--before DIR), each round a fresh
-                          process per side running `--measure` on the same batches
+    --compare versions    this checkout against another (--before DIR), each built by its
+                          own speed module in a process of its own, taking turns batch by
+                          batch: training steps, then greedy and beam-5 decoding with the
+                          same weights
 
 A benchmark, not a test: compare figures within one run.
 
     python benchmarks/compare.py --compare fast --batches 20
-    python benchmarks/compare.py --compare versions --before /tmp/old --rounds 5
+    python benchmarks/compare.py --compare versions --before /tmp/old --batches 40
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import importlib
 import json
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 
 
-def protocol(root: Path):
-    """The protocol's model (fast layer off), tokenizer and first-epoch batches, from the nmt
-    checkout at `root` (an older checkout has no fast layer to switch off)."""
-    sys.path.insert(0, str(root))
+def protocol():
+    """The protocol's model (fast layer off), tokenizer and first-epoch batches."""
+    sys.path.insert(0, str(HERE.parent))
     sys.path.insert(0, str(HERE))
     import torch
     from speed import first_epoch_setup, protocol_model, protocol_model_config
@@ -64,13 +68,16 @@ def greedy_seconds(model, batch) -> float:
     return time.perf_counter() - start
 
 
-def alternate(sides: dict, measure, rounds: int) -> dict:
-    """measure(side, i) for each side in turn, the order swapped every round."""
+def alternate(sides: dict, measure, rounds: int, skip: int = 0) -> dict:
+    """measure(side, i) for each side in turn, the order swapped every round; the first `skip`
+    rounds are warm-up, not counted."""
     names = list(sides)
     times = {name: [] for name in names}
-    for i in range(rounds):
+    for i in range(skip + rounds):
         for name in names if i % 2 == 0 else names[::-1]:
-            times[name].append(measure(sides[name], i))
+            seconds = measure(sides[name], i)
+            if i >= skip:
+                times[name].append(seconds)
     a, b = names
     ratios = [x / y for x, y in zip(times[a], times[b], strict=True)]
     return {
@@ -80,7 +87,7 @@ def alternate(sides: dict, measure, rounds: int) -> dict:
 
 
 def compare_fast(args) -> dict:
-    torch, reference, batches = protocol(HERE.parent)
+    torch, reference, batches = protocol()
     from nmt.fast import accelerate
 
     fast = accelerate(copy.deepcopy(reference))
@@ -105,7 +112,7 @@ def compare_fast(args) -> dict:
 
 
 def compare_precision(args) -> dict:
-    torch, model, batches = protocol(HERE.parent)
+    torch, model, batches = protocol()
     from nmt.fast import accelerate
 
     models = {"float32": accelerate(model), "bfloat16": accelerate(copy.deepcopy(model))}
@@ -120,49 +127,97 @@ def compare_precision(args) -> dict:
     return {"train": alternate({n: n for n in models}, train_step, len(train))}
 
 
-def measure(args) -> None:
-    """One side of --compare versions: the median training-step and greedy seconds of this
-    process's checkout, as JSON on stdout."""
-    torch, model, batches = protocol(Path(args.measure))
-    try:
-        from nmt.fast import accelerate
+SPEEDS = ("benchmarks/speed.py", "scripts/benchmark.py")  # where a checkout keeps it
 
-        accelerate(model)
-    except ImportError:  # a checkout before the fast layer was separate: always fast
-        pass
+
+def serve(tree: Path) -> None:
+    """One side of --compare versions: the protocol model of the checkout at `tree`, built by
+    that checkout's own speed module (fast layer on), answering each command on stdin with the
+    seconds it took: `train I` (one update on first-epoch batch I), `greedy I` and `beam I`
+    (batch I's sources), `save PATH` and `load PATH` (the weights)."""
+    script = next((tree / name for name in SPEEDS if (tree / name).exists()), None)
+    if script is None:
+        raise SystemExit(f"{tree}: no speed benchmark ({' or '.join(SPEEDS)})")
+    sys.path[:0] = [str(tree), str(script.parent)]
+    speed = importlib.import_module(script.stem)
+    import torch
+
+    try:
+        from nmt.decoding.search import beam_search, greedy
+    except ImportError:  # a checkout before nmt/decoding/
+        from nmt.search import beam_search, greedy
+
+    tokenizer, src, tgt, batches = speed.first_epoch_setup()
+    model = speed.protocol_model(speed.protocol_model_config(), tokenizer)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
-    train = batches[: args.warmup + args.batches]
-    model.train()
-    steps = [step_seconds(torch, model, optimizer, b, "float32") for b in train][args.warmup :]
-    model.eval()
-    greedy = [greedy_seconds(model, b) for b in train][args.warmup :]
-    print(json.dumps({"train_s": statistics.median(steps), "greedy_s": statistics.median(greedy)}))
+    if hasattr(speed, "defaults"):
+        trainer = speed.defaults(speed.TrainerConfig)
+    else:  # a checkout whose config classes hold the defaults
+        trainer = speed.TrainerConfig()
+    limits = {"max_len_ratio": 1.5, "max_len_extra": 5}
+    print("ready", flush=True)
+    for line in sys.stdin:
+        command, value = line.split()
+        start = time.perf_counter()
+        if command == "train":
+            batch = speed.make_batch(src, tgt, batches[int(value)])
+            speed.train_step(model, optimizer, batch, trainer, 5.0)
+        elif command in ("greedy", "beam"):
+            model.eval()
+            batch = speed.make_batch(src, tgt, batches[int(value)])
+            with torch.no_grad():
+                if command == "greedy":
+                    greedy(model, batch.src, batch.src_mask, **limits)
+                else:
+                    beam_search(model, batch.src, batch.src_mask, beam_size=5, **limits)
+        elif command == "save":
+            torch.save(model.state_dict(), value)
+        elif command == "load":
+            model.load_state_dict(torch.load(value, weights_only=True))
+        print(time.perf_counter() - start, flush=True)
 
 
 def compare_versions(args) -> dict:
+    """This checkout ("after") and --before, each a process of its own, take turns batch by
+    batch, the order swapped every batch: --batches training updates after --warmup, then
+    greedy and beam-5 decoding of --decode-batches batches with the same weights on both sides
+    (this checkout's after those updates). `*_over_*` is a median ratio of seconds: under 1,
+    after is faster."""
     trees = {"after": HERE.parent, "before": Path(args.before).resolve()}
+    sides = {}
+    for name, tree in trees.items():
+        env = {**os.environ, "PYTHONPATH": str(tree)}  # this tree's nmt, not the installed one
+        sides[name] = subprocess.Popen(
+            [sys.executable, __file__, "--serve", str(tree)],
+            cwd=tree,
+            env=env,
+            text=True,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+        )
+        if sides[name].stdout.readline().strip() != "ready":
+            raise SystemExit(f"{tree}: its side did not start")
 
-    def run(tree: Path) -> dict:
-        command = [sys.executable, __file__, "--measure", str(tree)]
-        command += ["--batches", str(args.batches), "--warmup", str(args.warmup)]
-        done = subprocess.run(command, capture_output=True, text=True, check=True)
-        return json.loads(done.stdout.strip().splitlines()[-1])
+    def ask(side: subprocess.Popen, command: str) -> float:
+        time.sleep(0.05)  # the other side's OpenMP threads stop spinning
+        side.stdin.write(command + "\n")
+        side.stdin.flush()
+        return float(side.stdout.readline())
 
-    results = {name: [] for name in trees}
-    for i in range(args.rounds):
-        for name in list(trees) if i % 2 == 0 else list(trees)[::-1]:
-            results[name].append(run(trees[name]))
-    report = {}
-    for key in ("train_s", "greedy_s"):
-        after = [r[key] for r in results["after"]]
-        before = [r[key] for r in results["before"]]
-        report[key] = {
-            "after_median": statistics.median(after),
-            "before_median": statistics.median(before),
-            "after_over_before": statistics.median(
-                a / b for a, b in zip(after, before, strict=True)
-            ),
-        }
+    def step(kind: str):
+        return lambda side, i: ask(side, f"{kind} {i}")
+
+    report = {"train": alternate(sides, step("train"), args.batches, skip=args.warmup)}
+    with tempfile.TemporaryDirectory() as tmp:
+        weights = f"{tmp}/weights.pt"
+        ask(sides["after"], f"save {weights}")
+        for side in sides.values():
+            ask(side, f"load {weights}")
+        for kind in ("greedy", "beam"):
+            report[kind] = alternate(sides, step(kind), args.decode_batches, skip=1)
+    for side in sides.values():
+        side.stdin.close()
+        side.wait()
     return report
 
 
@@ -170,13 +225,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--compare", choices=["fast", "precision", "versions"])
     parser.add_argument("--before", help="--compare versions: the other nmt checkout")
-    parser.add_argument("--rounds", type=int, default=5, help="--compare versions: rounds")
     parser.add_argument("--batches", type=int, default=20, help="measured batches")
     parser.add_argument("--warmup", type=int, default=4, help="batches before measuring")
-    parser.add_argument("--measure", help=argparse.SUPPRESS)  # one side of --compare versions
+    parser.add_argument(
+        "--decode-batches", type=int, default=8, help="--compare versions: decoded batches"
+    )
+    parser.add_argument("--serve", help=argparse.SUPPRESS)  # one side of --compare versions
     args = parser.parse_args()
-    if args.measure:
-        measure(args)
+    if args.serve:
+        serve(Path(args.serve))
         return
     if args.compare is None:
         parser.error("--compare is required")
