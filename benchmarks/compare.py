@@ -130,7 +130,7 @@ def compare_precision(args) -> dict:
 SPEEDS = ("benchmarks/speed.py", "scripts/benchmark.py")  # where a checkout keeps it
 
 
-def serve(tree: Path) -> None:
+def serve(tree: Path, model_name: str) -> None:
     """One side of --compare versions: the protocol model of the checkout at `tree`, built by
     that checkout's own speed module (fast layer on), answering each command on stdin with the
     seconds it took: `train I` (one update on first-epoch batch I), `greedy I` and `beam I`
@@ -148,7 +148,12 @@ def serve(tree: Path) -> None:
         from nmt.search import beam_search, greedy
 
     tokenizer, src, tgt, batches = speed.first_epoch_setup()
-    model = speed.protocol_model(speed.protocol_model_config(), tokenizer)
+    if model_name == "main":  # train.yaml's own model, on the protocol's data
+        with speed.initialize_config_dir(config_dir=speed.CONFIG_DIR, version_base="1.3"):
+            model_cfg = speed.compose("train").model
+    else:
+        model_cfg = speed.protocol_model_config()
+    model = speed.protocol_model(model_cfg, tokenizer)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
     if hasattr(speed, "defaults"):
         trainer = speed.defaults(speed.TrainerConfig)
@@ -188,7 +193,7 @@ def compare_versions(args) -> dict:
     for name, tree in trees.items():
         env = {**os.environ, "PYTHONPATH": str(tree)}  # this tree's nmt, not the installed one
         sides[name] = subprocess.Popen(
-            [sys.executable, __file__, "--serve", str(tree)],
+            [sys.executable, __file__, "--serve", str(tree), "--model", args.model],
             cwd=tree,
             env=env,
             text=True,
@@ -230,10 +235,16 @@ def main() -> None:
     parser.add_argument(
         "--decode-batches", type=int, default=8, help="--compare versions: decoded batches"
     )
+    parser.add_argument(
+        "--model",
+        choices=["protocol", "main"],
+        default="protocol",
+        help="--compare versions: the protocol's model or train.yaml's (the main job's)",
+    )
     parser.add_argument("--serve", help=argparse.SUPPRESS)  # one side of --compare versions
     args = parser.parse_args()
     if args.serve:
-        serve(Path(args.serve))
+        serve(Path(args.serve), args.model)
         return
     if args.compare is None:
         parser.error("--compare is required")
