@@ -119,7 +119,8 @@ class _StepProduct(torch.autograd.Function):
 class Constant(Tensor):
     """A tensor that every step of one teacher-forced pass shares (see the module docstring).
     `source` is the tensor as autograd knows it, untransposed; `transposed` says that this view
-    is its transpose in the last two dimensions."""
+    is its transpose in the last two dimensions. The handlers below read dtype and dim from
+    `source`: on the view each read would go through `__torch_function__` again."""
 
     stash: Stash
     source: Tensor
@@ -174,7 +175,7 @@ def _matmul(x, c, *, out=None):
             return constant(torch.matmul(_plain(x), _plain(c)))
     if not isinstance(c, Constant) or isinstance(x, Constant):
         return NotImplemented
-    return _StepProduct.apply(x.to(c.dtype), c.source, None, c.stash, c.transposed)
+    return _StepProduct.apply(x.to(c.source.dtype), c.source, None, c.stash, c.transposed)
 
 
 def _linear(x, weight, bias=None):
@@ -185,7 +186,7 @@ def _linear(x, weight, bias=None):
             return constant(F.linear(_plain(x), _plain(weight), _plain(bias)))
     if not isinstance(weight, Constant) or isinstance(x, Constant) or weight.transposed:
         return NotImplemented
-    rows = x.reshape(-1, x.size(-1)).to(weight.dtype)  # (N, K): the steps' rows are dim 0
+    rows = x.reshape(-1, x.size(-1)).to(weight.source.dtype)  # (N, K): the steps' rows are dim 0
     y = _StepProduct.apply(rows, weight.source, bias, weight.stash, True)
     return y.view(*x.shape[:-1], y.size(-1))
 
@@ -193,7 +194,8 @@ def _linear(x, weight, bias=None):
 def _transpose(t, dim0=-2, dim1=-1):
     if not isinstance(t, Constant):
         return NotImplemented
-    if {dim0 % t.dim(), dim1 % t.dim()} != {t.dim() - 2, t.dim() - 1}:
+    n = t.source.dim()
+    if {dim0 % n, dim1 % n} != {n - 2, n - 1}:
         return NotImplemented
     return _view(t.source, t.stash, not t.transposed)
 
@@ -202,8 +204,14 @@ def _lstm_cell(x, hx, w_ih, w_hh, b_ih=None, b_hh=None):
     """torch.lstm_cell with constant weights: the two gate products as step products, in the
     weights' dtype, and the gates' nonlinearities and the cell state in c's."""
     h, c = hx
-    gates = (F.linear(x, w_ih, b_ih) + F.linear(h, w_hh, b_hh)).to(c.dtype)  # (B, 4H)
+    gates = (_gate_product(x, w_ih, b_ih) + _gate_product(h, w_hh, b_hh)).to(c.dtype)  # (B, 4H)
     return lstm_update(gates, c)
+
+
+def _gate_product(x, weight, bias):
+    """F.linear(x, weight, bias), taken straight to `_linear` where it applies."""
+    out = _linear(x, weight, bias)
+    return F.linear(x, weight, bias) if out is NotImplemented else out
 
 
 _HANDLERS = {
