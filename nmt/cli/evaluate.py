@@ -40,10 +40,10 @@ def main(cfg: DictConfig) -> None:
     )
     split = load_corpus(data_cfg).split(cfg.split)
     run_dir = Path(HydraConfig.get().runtime.output_dir)
-    hyps, scores = score_split(
+    hyps, scores, before_unk = score_split(
         model, tokenizer, split, decode, device, cache_dir(cfg.paths.cache_dir)
     )
-    write_split_files(run_dir, cfg.split, split, hyps)
+    write_split_files(run_dir, cfg.split, split, hyps, before_unk)
     save_heatmaps(run_dir / "attention", model, tokenizer, split, decode, device)
     results = scores | {
         "checkpoint": str(Path(cfg.checkpoint).resolve()),

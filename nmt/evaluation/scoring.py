@@ -6,6 +6,7 @@ writes into its own run directory, never into the training run.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 from pathlib import Path
@@ -18,8 +19,8 @@ from nmt.data import Split, n_words
 from nmt.data.batching import make_batch, sorted_batches
 from nmt.data.specials import EOS
 from nmt.data.tokenizer import encode_split
-from nmt.decoding.translate import save_attention, translate_texts
-from nmt.evaluation.metrics import attention_entropy, corpus_scores
+from nmt.decoding.translate import Renderer, save_attention, translate_texts
+from nmt.evaluation.metrics import attention_entropy, bleu, corpus_scores
 from nmt.models.seq2seq import Seq2Seq
 
 log = logging.getLogger(__name__)
@@ -77,8 +78,9 @@ def score_split(
     decode: DecodeConfig,
     device: torch.device,
     cache: Path,
-) -> tuple[list[str], dict]:
-    """Translate a split and score it. Returns the hypotheses and the scores of results.json."""
+) -> tuple[list[str], dict, list[str] | None]:
+    """Translate a split and score it. Returns the hypotheses, the scores of results.json and,
+    with decode.unk_replace, the same hypotheses before unknown words were replaced."""
     src_ids, tgt_ids = encode_split(tokenizer, split, cache)
     loss = mean_loss(model, src_ids, tgt_ids, device, decode.batch_size, decode.max_src_len)
     texts, hyps = translate_texts(model, tokenizer, split.src, decode, device)
@@ -87,14 +89,25 @@ def score_split(
         "test_ppl": math.exp(min(loss, 50.0)),
         "test_loss": loss,
         "attention_entropy": attention_entropy([h.attention for h in hyps]),
+        "bleu_before_unk_replace": None,
     }
-    return texts, scores
+    before = None
+    if decode.unk_replace:  # the same hypotheses with their <unk>s left as they are
+        plain = Renderer(tokenizer, dataclasses.replace(decode, unk_replace=False))
+        before = [plain(h, line) for h, line in zip(hyps, split.src, strict=True)]
+        scores["bleu_before_unk_replace"] = bleu(before, [split.tgt])[0]
+    return texts, scores, before
 
 
-def write_split_files(run_dir: Path, name: str, split: Split, hyps: list[str]) -> None:
-    """{name}.src, {name}.hyp, {name}.ref and {name}.ref.N, line-aligned."""
+def write_split_files(
+    run_dir: Path, name: str, split: Split, hyps: list[str], before_unk: list[str] | None = None
+) -> None:
+    """{name}.src, {name}.hyp, {name}.ref and {name}.ref.N, line-aligned, and
+    {name}.hyp.before_unk_replace where unknown words were replaced."""
     files = {f"{name}.src": split.src, f"{name}.hyp": hyps, f"{name}.ref": split.tgt}
     files |= {f"{name}.ref.{k}": ref for k, ref in enumerate(split.refs, start=1)}
+    if before_unk is not None:
+        files[f"{name}.hyp.before_unk_replace"] = before_unk
     for filename, lines in files.items():
         (run_dir / filename).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
 

@@ -140,8 +140,10 @@ def train_and_score(job: TrainJob, run_dir: Path, stop: StopRequest, resume_hint
 
     best = load_checkpoint(run_dir / "checkpoints" / "best.pt", map_location=device)
     model.load_state_dict(best["model"])
-    hyps, scores = score_split(model, tokenizer, corpus.test, job.decode, device, job.cache_dir)
-    write_split_files(run_dir, "test", corpus.test, hyps)
+    hyps, scores, before_unk = score_split(
+        model, tokenizer, corpus.test, job.decode, device, job.cache_dir
+    )
+    write_split_files(run_dir, "test", corpus.test, hyps, before_unk)
     save_heatmaps(run_dir / "attention", model, tokenizer, corpus.test, job.decode, device)
     results = scores | {
         "params": count_parameters(model),
