@@ -193,13 +193,15 @@ def ppl_vs_bleu(
     path: str | Path,
     *,
     colors: Mapping[str, str] | None = None,
+    xlabel: str = "dev perplexity (last validation)",
 ) -> Path:
-    """Final dev perplexity against test BLEU, one labelled point per run.
+    """A perplexity against test BLEU, one labelled point per run.
 
     Args:
-        points: (label, final dev perplexity, test BLEU) per run.
+        points: (label, perplexity, test BLEU) per run.
         path: the PNG to write.
         colors: label -> matplotlib colour, e.g. one per variant for all its seeds.
+        xlabel: which perplexity it is.
 
     Returns:
         The path written.
@@ -210,8 +212,8 @@ def ppl_vs_bleu(
     for label, ppl, score in points:
         ax.scatter([ppl], [score], color=styles[label]["color"])
         ax.annotate(label, (ppl, score), xytext=(4, 4), textcoords="offset points", fontsize=7)
-    ax.set_xlabel("dev perplexity (last validation)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("test BLEU")
-    ax.set_title("Dev perplexity vs test BLEU")
+    ax.set_title(f"{xlabel.split(' (')[0].capitalize()} vs test BLEU")
     ax.grid(alpha=0.3)
     return _save(fig, path)

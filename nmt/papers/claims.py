@@ -76,33 +76,52 @@ class Evidence:
 ClaimTest = Callable[[DictConfig, Evidence], tuple[str, str, str]]
 
 
+def seed_pairs(a: Row, b: Row) -> list[tuple[Run, Run]]:
+    """The runs of a and b that share a seed, in seed order."""
+    runs_a, runs_b = a.by_seed(), b.by_seed()
+    return [(runs_a[s], runs_b[s]) for s in sorted(runs_a) if s in runs_b]
+
+
+def bootstrap_gain(
+    system: list[str], baseline: list[str], refs: list[str], n_samples: int
+) -> tuple[float, float]:
+    """(BLEU of system - BLEU of baseline, paired bootstrap p-value) on the same sources."""
+    result = paired_bootstrap(baseline, system, [refs], n_samples=n_samples)
+    return result["system_bleu"] - result["baseline_bleu"], result["p_value"]
+
+
+def gains_over(a: Row, b: Row, n_samples: int) -> tuple[list[float], list[float]]:
+    """Per seed pair: a's test BLEU gain over b's and its paired bootstrap p-value."""
+    gains, p_values = [], []
+    for run_a, run_b in seed_pairs(a, b):
+        gain, p = bootstrap_gain(
+            run_a.lines("test.hyp"), run_b.lines("test.hyp"), run_b.lines("test.ref"), n_samples
+        )
+        gains.append(gain)
+        p_values.append(p)
+    return gains, p_values
+
+
+def verdict(gains: Sequence[float], p_values: Sequence[float], alpha: float, what: str) -> str:
+    if statistics.mean(gains) > 0 and all(p < alpha for p in p_values):
+        return "held"
+    if statistics.mean(gains) > 0:
+        return f"did not hold: better, but not significant in every {what} (p < {alpha})"
+    return "did not hold: not better"
+
+
 def check_better(test: DictConfig, evidence: Evidence) -> tuple[str, str, str]:
     """Row a beats row b: paired bootstrap of each seed's pair of runs."""
     a, b, alpha = evidence.rows[test.a], evidence.rows[test.b], evidence.alpha
-    pairs = [(s, a.by_seed()[s], b.by_seed()[s]) for s in a.by_seed() if s in b.by_seed()]
+    pairs = seed_pairs(a, b)
     if not pairs:
         return "–", "–", f"{NOT_TESTABLE} (no seed of both rows has finished)"
-    gains, p_values = [], []
-    for _, run_a, run_b in pairs:
-        result = paired_bootstrap(
-            run_b.lines("test.hyp"),
-            run_a.lines("test.hyp"),
-            [run_b.lines("test.ref")],
-            n_samples=evidence.n_samples,
-        )
-        gains.append(result["system_bleu"] - result["baseline_bleu"])
-        p_values.append(result["p_value"])
-    scores = f"{mean_std([r.results['bleu'] for _, r, _ in pairs], '.2f')} vs " + mean_std(
-        [r.results["bleu"] for _, _, r in pairs], ".2f"
+    gains, p_values = gains_over(a, b, evidence.n_samples)
+    scores = f"{mean_std([r.results['bleu'] for r, _ in pairs], '.2f')} vs " + mean_std(
+        [r.results["bleu"] for _, r in pairs], ".2f"
     )
     ours = f"{signed_mean_std(gains)} BLEU ({scores}; {plural(len(pairs), 'seed pair')})"
-    if statistics.mean(gains) > 0 and all(p < alpha for p in p_values):
-        verdict = "held"
-    elif statistics.mean(gains) > 0:
-        verdict = f"did not hold: better, but not significant in every seed pair (p < {alpha})"
-    else:
-        verdict = "did not hold: not better"
-    return ours, _p_text(p_values), verdict
+    return ours, _p_text(p_values), verdict(gains, p_values, alpha, "seed pair")
 
 
 def _subset_bleu(run: Run, keep: Callable[[int], bool]) -> float | None:
@@ -157,10 +176,75 @@ def check_monotonic(test: DictConfig, evidence: Evidence) -> tuple[str, str, str
     return ours, "–", verdict
 
 
+def pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
+    return float(np.corrcoef(xs, ys)[0, 1])
+
+
+def check_correlation(test: DictConfig, evidence: Evidence) -> tuple[str, str, str]:
+    """Test perplexity against test BLEU over every finished run: Pearson's r <= max_r."""
+    points = [
+        (run.results["test_ppl"], run.results["bleu"])
+        for row in evidence.rows.values()
+        for run in row.runs
+        if run.results.get("test_ppl") is not None
+    ]
+    if len(points) < 3:
+        return "–", "–", f"{NOT_TESTABLE} (fewer than 3 finished runs)"
+    r = pearson(*zip(*points, strict=True))
+    ours = f"Pearson r = {r:+.2f} over {plural(len(points), 'run')}"
+    held = "held" if r <= test.max_r else f"did not hold: r > {test.max_r}"
+    return ours, "–", held
+
+
+def check_sharper(test: DictConfig, evidence: Evidence) -> tuple[str, str, str]:
+    """Row a's attention has lower mean entropy (nats, over the test hypotheses' target
+    words) than row b's, in every seed pair."""
+    entropies = [
+        (ra.results.get("attention_entropy"), rb.results.get("attention_entropy"))
+        for ra, rb in seed_pairs(evidence.rows[test.a], evidence.rows[test.b])
+    ]
+    entropies = [pair for pair in entropies if None not in pair]
+    if not entropies:
+        return "–", "–", f"{NOT_TESTABLE} (no seed of both rows has finished)"
+    ent_a, ent_b = [a for a, _ in entropies], [b for _, b in entropies]
+    ours = (
+        f"entropy {mean_std(ent_a, '.2f')} vs {mean_std(ent_b, '.2f')} nats "
+        f"({plural(len(entropies), 'seed pair')})"
+    )
+    sharper = all(x < y for x, y in zip(ent_a, ent_b, strict=True))
+    return ours, "–", "held" if sharper else "did not hold: not sharper in every seed pair"
+
+
+def check_unk_gain(test: DictConfig, evidence: Evidence) -> tuple[str, str, str]:
+    """Unk replacement raises row a's BLEU: each run's hypotheses after against before it."""
+    runs = [
+        r for r in evidence.rows[test.a].runs if (r.path / "test.hyp.before_unk_replace").is_file()
+    ]
+    if not runs:
+        return "–", "–", f"{NOT_TESTABLE} (no run with unk replacement has finished)"
+    gains, p_values = [], []
+    for run in runs:
+        gain, p = bootstrap_gain(
+            run.lines("test.hyp"),
+            run.lines("test.hyp.before_unk_replace"),
+            run.lines("test.ref"),
+            evidence.n_samples,
+        )
+        gains.append(gain)
+        p_values.append(p)
+    before = mean_std([r.results.get("bleu_before_unk_replace") for r in runs], ".2f")
+    after = mean_std([r.results["bleu"] for r in runs], ".2f")
+    ours = f"{signed_mean_std(gains)} BLEU ({after} vs {before}; {plural(len(runs), 'seed')})"
+    return ours, _p_text(p_values), verdict(gains, p_values, evidence.alpha, "seed")
+
+
 CLAIM_TESTS: dict[str, ClaimTest] = {
     "better": check_better,
     "length_gap": check_length_gap,
     "monotonic": check_monotonic,
+    "correlation": check_correlation,
+    "sharper": check_sharper,
+    "unk_gain": check_unk_gain,
 }
 
 

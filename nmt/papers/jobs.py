@@ -76,15 +76,18 @@ def row_overrides(paper: DictConfig, row: DictConfig, scale: str, extra: list[st
     """The `nmt-train` overrides of one row at `scale` (the seed and directory come apart)."""
     spec = scale_spec(paper, scale)
     overrides = [f"experiment={row.experiment}", *spec.overrides]
+    overrides += row.get("overrides", {}).get(scale, [])  # the row's own at this scale
     if spec.max_steps is not None:
         overrides.append(f"trainer.max_steps={int(spec.max_steps * row.get('steps_factor', 1))}")
     return overrides + list(extra)
 
 
 def plan(paper: DictConfig, scale: str, seeds: int, out: Path, extra: list[str]) -> list[Job]:
-    """All jobs, seed by seed (every row of seed 1 first), so that whole seeds finish first."""
+    """All jobs, seed by seed (every row of seed 1 first), so that whole seeds finish first.
+    Each row gets `seeds` seeds, or its own `seeds` where the paper file asks for more."""
     if seeds < 1:
         raise NmtError(f"seeds: must be at least 1, not {seeds}")
+    most = max([seeds, *(int(row.get("seeds", 1)) for row in paper.rows)])
     return [
         Job(
             row=row.id,
@@ -93,8 +96,9 @@ def plan(paper: DictConfig, scale: str, seeds: int, out: Path, extra: list[str])
             directory=out / row.id / f"seed{seed}",
             overrides=(*row_overrides(paper, row, scale, extra), f"seed={seed}"),
         )
-        for seed in range(1, seeds + 1)
+        for seed in range(1, most + 1)
         for row in paper.rows
+        if seed <= max(seeds, int(row.get("seeds", 1)))
     ]
 
 

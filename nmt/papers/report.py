@@ -17,12 +17,24 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
-from nmt.data import n_words
-from nmt.evaluation.alignment import monotonicity, word_weights
-from nmt.evaluation.plots import attention_heatmap, bleu_by_length_plot, learning_curves
+from nmt.evaluation.plots import (
+    bleu_by_length_plot,
+    learning_curves,
+    ppl_vs_bleu,
+)
 from nmt.evaluation.render import Bullets, Section, Table, markdown_table, to_html, to_markdown
 from nmt.evaluation.report import mean_std, run_flags
-from nmt.papers.claims import Evidence, Row, claims_table, load_rows
+from nmt.evaluation.runs import Run
+from nmt.papers.claims import (
+    Evidence,
+    Row,
+    claims_table,
+    gains_over,
+    load_rows,
+    pearson,
+    signed_mean_std,
+)
+from nmt.papers.heatmaps import heatmap_section
 from nmt.papers.jobs import Job, code_version, job_times, scale_spec
 
 
@@ -35,12 +47,26 @@ def _published(row: Row, key: str) -> str:
     return "–" if value is None else f"{value:.2f}"
 
 
-def results_table(paper: DictConfig, rows: dict[str, Row], walls: dict) -> Table:
+def _gain(value: float | None, previous: float | None) -> str:
+    return "–" if value is None or previous is None else f"{value - previous:+.2f}"
+
+
+def results_table(paper: DictConfig, rows: dict[str, Row], walls: dict, n_samples: int) -> Table:
+    """The paper's table: published numbers beside ours, mean ± std over seeds. A
+    `progressive` table adds each row's gain over the row above (ours and the paper's); one
+    `against` a row adds every row's gain over it with the paired bootstrap p of each seed."""
+    spec = paper.report.table
     columns = paper.published_columns
-    header = ["model", "seeds", "BLEU", *(f"paper: {c}" for c in columns.values())]
-    header += ["multi-ref BLEU", "chrF", "test ppl", "params", "updates (best)"]
-    header += ["train (min)", "job wall-clock (min)"]
-    table = []
+    unk = any(_values(row, lambda r: r.get("bleu_before_unk_replace")) for row in rows.values())
+    header = ["model", "seeds", "BLEU", *(["BLEU before unk replace"] if unk else [])]
+    header += [*(f"paper: {c}" for c in columns.values())]
+    if spec.get("progressive"):
+        header += ["gain", "paper: gain"]
+    if spec.get("against"):
+        header += [f"vs {rows[spec.against].spec.label}: gain (p per seed)"]
+    header += ["multi-ref BLEU", "chrF", "test ppl", "attention entropy", "params"]
+    header += ["updates (best)", "train (min)", "job wall-clock (min)"]
+    table, previous = [], None
     for row in rows.values():
         runs = row.runs
         wall = [
@@ -48,24 +74,45 @@ def results_table(paper: DictConfig, rows: dict[str, Row], walls: dict) -> Table
             for r in runs
             if (row.spec.id, int(r.seed)) in walls
         ]
+        bleus = _values(row, lambda r: r.get("bleu"))
         steps = mean_std(_values(row, lambda r: r.get("steps")), ".0f", spread=False)
         best = mean_std(_values(row, lambda r: r.get("best_step")), ".0f")
-        table.append(
-            [
-                row.spec.label,
-                str(len(runs)),
-                mean_std(_values(row, lambda r: r.get("bleu")), ".2f"),
-                *(_published(row, key) for key in columns),
-                mean_std(_values(row, lambda r: r.get("bleu_multi_ref")), ".2f"),
-                mean_std(_values(row, lambda r: r.get("chrf")), ".2f"),
-                mean_std(_values(row, lambda r: r.get("test_ppl")), ".2f"),
-                mean_std(_values(row, lambda r: r.get("params")), ",.0f", spread=False),
-                "–" if not runs else f"{steps} ({best})",
-                mean_std(_values(row, lambda r: (r.get("train_time_s") or 0) / 60), ".1f"),
-                mean_std(wall, ".1f"),
+        line = [row.spec.label, str(len(runs)), mean_std(bleus, ".2f")]
+        if unk:
+            line.append(mean_std(_values(row, lambda r: r.get("bleu_before_unk_replace")), ".2f"))
+        line += [_published(row, key) for key in columns]
+        if spec.get("progressive"):
+            ours = statistics.mean(bleus) if bleus else None
+            before = previous and (statistics.mean(previous[0]) if previous[0] else None)
+            line += [
+                _gain(ours, before),
+                _gain(row.spec.published.get("bleu"), previous and previous[1]),
             ]
-        )
+            previous = (bleus, row.spec.published.get("bleu"))
+        if spec.get("against"):
+            line.append(against_cell(row, rows[spec.against], n_samples))
+        line += [
+            mean_std(_values(row, lambda r: r.get("bleu_multi_ref")), ".2f"),
+            mean_std(_values(row, lambda r: r.get("chrf")), ".2f"),
+            mean_std(_values(row, lambda r: r.get("test_ppl")), ".2f"),
+            mean_std(_values(row, lambda r: r.get("attention_entropy")), ".2f"),
+            mean_std(_values(row, lambda r: r.get("params")), ",.0f", spread=False),
+            "–" if not runs else f"{steps} ({best})",
+            mean_std(_values(row, lambda r: (r.get("train_time_s") or 0) / 60), ".1f"),
+            mean_std(wall, ".1f"),
+        ]
+        table.append(line)
     return Table(header, table)
+
+
+def against_cell(row: Row, baseline: Row, n_samples: int) -> str:
+    """'+0.42 ± 0.30 (0.0120, 0.2000)': the row's gain over the baseline per seed pair."""
+    if row is baseline:
+        return "–"
+    gains, p_values = gains_over(row, baseline, n_samples)
+    if not gains:
+        return "–"
+    return f"{signed_mean_std(gains)} ({', '.join(f'{p:.4f}' for p in p_values)})"
 
 
 def runs_table(rows: dict[str, Row], walls: dict) -> Table:
@@ -113,7 +160,8 @@ def mean_by_length(row: Row) -> list[dict]:
 
 
 def length_section(paper: DictConfig, rows: dict[str, Row], out: Path) -> list:
-    shown = {rows[r].spec.label: mean_by_length(rows[r]) for r in paper.length_rows if rows[r].runs}
+    spec = paper.report.length
+    shown = {rows[r].spec.label: mean_by_length(rows[r]) for r in spec.rows if rows[r].runs}
     shown = {label: buckets for label, buckets in shown.items() if buckets}
     if not shown:
         return ["No finished runs yet."]
@@ -134,74 +182,66 @@ def length_section(paper: DictConfig, rows: dict[str, Row], out: Path) -> list:
     ]
     return [
         "Test BLEU per source-length bucket (words; n = test verses in the bucket), mean over "
-        "seeds (± std across seeds in the table). The paper's Figure 2 plots the same curves on "
-        "news-test-2014.",
+        "seeds (± std across seeds in the table), as the paper's figure plots it on its test "
+        "set.",
         plot,
         Table(header, table),
     ]
 
 
+def attentional(run: Run) -> bool:
+    target = run.config.get("model", {}).get("attention", {}).get("_target_", "")
+    return not target.endswith("NoAttention")
+
+
+GREYS = ["0.15", "0.4", "0.6", "0.75"]  # the non-attentional rows' colours
+
+
 def curves_section(rows: dict[str, Row], out: Path) -> list:
-    curves, colors = {}, {}
-    for i, row in enumerate(rows.values()):
+    curves, colors, shades = {}, {}, {True: 0, False: 0}
+    for row in rows.values():
+        if not row.runs:
+            continue
+        kind = attentional(row.runs[0])
+        color = f"C{shades[kind] % 10}" if kind else GREYS[shades[kind] % len(GREYS)]
+        shades[kind] += 1
         for run in row.runs:
             label = f"{row.spec.label} s{run.seed}"
-            curves[label], colors[label] = run.metrics, f"C{i % 10}"
+            curves[label], colors[label] = run.metrics, color
     if not curves:
         return ["No finished runs yet."]
     path = learning_curves(curves, out / "learning_curves.png", colors=colors, by_time=False)
     return [
         "Dev perplexity and dev BLEU at every validation against updates, every run (one colour "
-        "a row, one line style a seed).",
+        "a row, one line style a seed; the non-attentional rows in greys).",
         path,
     ]
 
 
-def alignment_verses(lines: list[str], spec: DictConfig) -> list[int]:
-    return [i for i, s in enumerate(lines) if spec.min_words <= n_words(s) <= spec.max_words]
-
-
-def heatmap_section(paper: DictConfig, rows: dict[str, Row], out: Path) -> tuple[list, list]:
-    """Heatmaps of the heatmap row's first run on the first `count` verses, and the
-    monotonicity of its attention over every verse of the given lengths."""
-    spec = paper.heatmaps
-    row = rows[spec.row]
-    if not row.runs:
-        return [f"{row.spec.label} has no finished run yet."], []
-    import torch
-
-    from nmt.config import DecodeConfig, typed
-    from nmt.decoding.translate import load_model, translate_texts
-
-    run = row.runs[0]
-    sources = run.lines("test.src")
-    chosen = alignment_verses(sources, spec)
-    if not chosen:
-        return [f"No test verse of {spec.min_words}-{spec.max_words} words."], []
-    device = torch.device("cpu")
-    model, tokenizer, saved = load_model(str(run.path / "checkpoints" / "best.pt"), device)
-    decode = typed(DecodeConfig, DictConfig(saved["config"]["decode"]), "decode")
-    lines = [sources[i] for i in chosen]
-    with torch.no_grad():
-        _, hyps = translate_texts(model, tokenizer, lines, decode, device)
-    blocks: list = [
-        f"Attention of {row.spec.label} (seed {run.seed}, best checkpoint, {decode.beam_size}-beam"
-        f" search) on test verses of {spec.min_words}-{spec.max_words} source words; words "
-        "are merged from their pieces (a source word sums its pieces' weights, a target word "
-        "averages its pieces' rows). White = 1, black = 0. Compare the paper's Figure 3."
+def perplexity_section(rows: dict[str, Row], out: Path) -> list:
+    """Test perplexity against test BLEU, every run, with Pearson's r."""
+    points = [
+        (row.spec.label, run.results["test_ppl"], run.results["bleu"])
+        for row in rows.values()
+        for run in row.runs
+        if run.results.get("test_ppl") is not None
     ]
-    measures = []
-    for k, (line, hyp) in enumerate(zip(lines, hyps, strict=True)):
-        src = tokenizer.src_tokens(line)
-        tgt = tokenizer.tgt_tokens(hyp.ids) + ["</s>"]
-        words, src_words, tgt_words = word_weights(hyp.attention[:, : len(src)].numpy(), src, tgt)
-        measures.append(monotonicity(words[:-1, :-1]))  # without </s> on either axis
-        if k < spec.count:
-            title = f"line {chosen[k] + 1} of test.src"
-            blocks.append(
-                attention_heatmap(words, src_words, tgt_words, out / f"heatmap_{k + 1}.png", title)
-            )
-    return blocks, measures
+    if len(points) < 2:
+        return ["Fewer than two finished runs."]
+    r = pearson([p[1] for p in points], [p[2] for p in points])
+    colors = {row.spec.label: f"C{i % 10}" for i, row in enumerate(rows.values())}
+    path = ppl_vs_bleu(points, out / "ppl_vs_bleu.png", colors=colors, xlabel="test perplexity")
+    return [f"Test perplexity against test BLEU, every run: Pearson r = {r:+.2f}.", path]
+
+
+def entropy_table(rows: dict[str, Row]) -> Table:
+    """Each row's mean attention entropy over its test hypotheses (nats, lower = sharper)."""
+    lines = [
+        [row.spec.label, mean_std(_values(row, lambda r: r.get("attention_entropy")), ".3f")]
+        for row in rows.values()
+        if row.runs
+    ]
+    return Table(["model", "attention entropy (nats)"], lines)
 
 
 def machine() -> str:
@@ -258,7 +298,8 @@ def write_paper_report(
     walls = job_times(sweep)
     finished = f"{sum(len(r.runs) for r in rows.values())} of {len(jobs)}"
     heatmaps, measures = heatmap_section(paper, rows, out)
-    evidence = Evidence(rows, measures, paper.alpha, paper.heatmaps, n_samples)
+    layout = paper.report
+    evidence = Evidence(rows, measures, paper.alpha, layout.heatmaps, n_samples)
     claims = claims_table(paper, evidence)
     sections: list[Section] = [
         ("Setup", setup_section(paper, scale, extra, walls, finished)),
@@ -273,7 +314,7 @@ def write_paper_report(
             ],
         ),
         (
-            "Table 1: BLEU",
+            layout.table.title,
             [
                 "Test BLEU (sacrebleu, 13a, mixed case, against the primary reference), mean ± std "
                 "over seeds, beside the paper's; multi-ref BLEU uses every reference. Updates: "
@@ -281,12 +322,14 @@ def write_paper_report(
                 "validations and test decoding included, less any time it was suspended. Both "
                 "grow when other work shares the machine (the Runs table's 'shared' column); the "
                 "train time also counts a suspension that fell inside a step.",
-                results_table(paper, rows, walls),
+                results_table(paper, rows, walls, n_samples),
             ],
         ),
-        ("Figure 2: BLEU by source length", length_section(paper, rows, out)),
-        ("Learning curves", curves_section(rows, out)),
-        ("Figure 3: attention", heatmaps),
+        (layout.length.title, length_section(paper, rows, out)),
+        (layout.curves.title, curves_section(rows, out)),
+        ("Perplexity against BLEU", perplexity_section(rows, out)),
+        ("Attention entropy", [entropy_table(rows)]),
+        (layout.heatmaps.title, heatmaps),
         ("Runs", [runs_table(rows, walls)]),
     ]
     title = f"Reproduction of {paper.title}"

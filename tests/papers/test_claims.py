@@ -5,7 +5,16 @@ import random
 from omegaconf import OmegaConf
 
 from nmt.evaluation.runs import Run
-from nmt.papers.claims import NOT_TESTABLE, Evidence, Row, check_better, check_length_gap
+from nmt.papers.claims import (
+    NOT_TESTABLE,
+    Evidence,
+    Row,
+    check_better,
+    check_correlation,
+    check_length_gap,
+    check_sharper,
+    check_unk_gain,
+)
 
 WORDS = "le la les un une de du des et est dans pour sur avec maison homme".split()
 # 60 test sentences: sources of 3 to 14 words, references of as many French words
@@ -80,3 +89,57 @@ def test_the_length_gap_holds_only_when_it_widens(tmp_path):
     assert check_length_gap(test, evidence(narrowing, 100))[2].startswith("did not hold")
     test.long_from = 100
     assert check_length_gap(test, evidence(widening, 100))[2].startswith(NOT_TESTABLE)
+
+
+def with_results(run: Run, **results) -> Run:
+    return Run(run.path, run.config, run.overrides, run.results | results, run.metrics)
+
+
+def test_perplexity_against_bleu_holds_only_for_a_strong_negative_correlation(tmp_path):
+    found = rows(tmp_path, lambda s: REFS, lambda s: [garbled(r) for r in REFS])
+    test = OmegaConf.create({"kind": "correlation", "max_r": -0.8})
+
+    def with_ppl(ppl_of):  # test_ppl of each run from its BLEU
+        return {
+            key: Row(
+                row.spec, [with_results(r, test_ppl=ppl_of(r.results["bleu"])) for r in row.runs]
+            )
+            for key, row in found.items()
+        }
+
+    ours, _, verdict = check_correlation(test, evidence(with_ppl(lambda b: 100 - b), 10))
+    assert verdict == "held" and ours.startswith("Pearson r = -1.00 over 4 runs")
+    assert check_correlation(test, evidence(with_ppl(lambda b: b), 10))[2].startswith("did not")
+
+
+def test_sharper_needs_lower_entropy_in_every_seed_pair(tmp_path):
+    found = rows(tmp_path, lambda s: REFS, lambda s: REFS)
+    test = OmegaConf.create({"kind": "sharper", "a": "a", "b": "b"})
+
+    def entropies(a, b):
+        return {
+            key: Row(
+                found[key].spec,
+                [
+                    with_results(r, attention_entropy=x)
+                    for r, x in zip(found[key].runs, values, strict=True)
+                ],
+            )
+            for key, values in (("a", a), ("b", b))
+        }
+
+    assert check_sharper(test, evidence(entropies([1.0, 1.1], [1.5, 1.6]), 10))[2] == "held"
+    assert check_sharper(test, evidence(entropies([1.0, 1.7], [1.5, 1.6]), 10))[2].startswith(
+        "did not hold"
+    )
+
+
+def test_the_unk_gain_compares_each_run_with_its_own_hypotheses_before_replacement(tmp_path):
+    found = rows(tmp_path, lambda s: REFS, lambda s: REFS)
+    test = OmegaConf.create({"kind": "unk_gain", "a": "a"})
+    assert check_unk_gain(test, evidence(found, 100))[2].startswith(NOT_TESTABLE)
+    for run in found["a"].runs:
+        before = [garbled(r) for r in REFS]
+        (run.path / "test.hyp.before_unk_replace").write_text("".join(x + "\n" for x in before))
+    ours, p, verdict = check_unk_gain(test, evidence(found, 100))
+    assert verdict == "held" and "2 seeds" in ours and len(p.split(", ")) == 2

@@ -79,7 +79,9 @@ def test_a_paper_file_is_complete(name):
         assert set(row.published) <= set(paper.published_columns)
     for scale in paper.scales.values():
         assert scale.changes, "every scale says how it differs from the paper"
-    assert set(paper.length_rows) <= set(ids) and paper.heatmaps.row in ids
+    assert set(paper.report.length.rows) <= set(ids) and set(paper.report.heatmaps.rows) <= set(ids)
+    if paper.report.table.get("against"):
+        assert paper.report.table.against in ids
     for claim in paper.claims:
         assert claim.test.kind in CLAIM_TESTS
         assert {claim.test.get("a", ids[0]), claim.test.get("b", ids[0])} <= set(ids)
@@ -134,8 +136,8 @@ TOY = [
         + ',"trainer.valid_every=8"'
     ),
     "paper.scales.cpu.max_steps=16",
-    "paper.heatmaps.min_words=3",
-    "paper.heatmaps.max_words=8",
+    "paper.report.heatmaps.min_words=3",
+    "paper.report.heatmaps.max_words=8",
     "paper.claims.3.test.short_below=5",
     "paper.claims.3.test.long_from=6",
     "bootstrap_samples=50",
@@ -187,10 +189,11 @@ def test_the_toy_reproduction_resumes_after_sigkill_and_reports(toy_reproduction
     assert steps == sorted(set(steps)) and steps[-1] == 16
     assert len(list(out.glob("*/seed*/results.json"))) == 10
     report = (out / "report" / "report.md").read_text()
-    for heading in ("Claims", "Table 1: BLEU", "Figure 2", "Learning curves", "Figure 3"):
+    headings = ["Claims", "Table 1: BLEU", "Figure 2", "Learning curves", "Figure 3"]
+    for heading in [*headings, "Perplexity against BLEU", "Attention entropy"]:
         assert f"## {heading}" in report
     assert stdout.rstrip().splitlines()[-1].startswith("| 5 | Training longer")
-    for png in ("bleu_by_length", "learning_curves", "heatmap_1", "heatmap_3"):
+    for png in ("bleu_by_length", "learning_curves", "ppl_vs_bleu", "heatmap_1", "heatmap_3"):
         assert (out / "report" / f"{png}.png").read_bytes()[:4] == b"\x89PNG"
     # every claim got a verdict, the length claims with the toy corpus's lengths
     claims = [line for line in report.splitlines() if re.match(r"\| \d \|", line)]
@@ -230,7 +233,7 @@ def test_the_toy_reproduction_report_renders_in_chromium(toy_reproduction, tmp_p
     page = out / "report" / "report.html"
     dom = dump_dom(page)
     images = re.findall(r'<img alt="[^"]*" src="data:image/png;base64,([^"]+)"', dom)
-    assert len(images) == 5 and dom.count("<table") == 4
+    assert len(images) == 6 and dom.count("<table") == 5
     assert all(base64.b64decode(data)[:4] == b"\x89PNG" for data in images)
     png = render(page=page, png=tmp_path / "report.png", height=2000)
     pixels = imread(png)  # (H, W, 4) floats in [0, 1]
