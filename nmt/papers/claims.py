@@ -176,7 +176,10 @@ def check_monotonic(test: DictConfig, evidence: Evidence) -> tuple[str, str, str
     return ours, "–", verdict
 
 
-def pearson(xs: Sequence[float], ys: Sequence[float]) -> float:
+def pearson(xs: Sequence[float], ys: Sequence[float]) -> float | None:
+    """Pearson's r, or None where either side is constant (r is undefined)."""
+    if np.std(xs) == 0 or np.std(ys) == 0:
+        return None
     return float(np.corrcoef(xs, ys)[0, 1])
 
 
@@ -191,6 +194,8 @@ def check_correlation(test: DictConfig, evidence: Evidence) -> tuple[str, str, s
     if len(points) < 3:
         return "–", "–", f"{NOT_TESTABLE} (fewer than 3 finished runs)"
     r = pearson(*zip(*points, strict=True))
+    if r is None:
+        return "–", "–", f"{NOT_TESTABLE} (perplexity or BLEU is the same in every run)"
     ours = f"Pearson r = {r:+.2f} over {plural(len(points), 'run')}"
     held = "held" if r <= test.max_r else f"did not hold: r > {test.max_r}"
     return ours, "–", held

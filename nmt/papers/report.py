@@ -229,9 +229,10 @@ def perplexity_section(rows: dict[str, Row], out: Path) -> list:
     if len(points) < 2:
         return ["Fewer than two finished runs."]
     r = pearson([p[1] for p in points], [p[2] for p in points])
+    r_text = "undefined (one side is the same in every run)" if r is None else f"{r:+.2f}"
     colors = {row.spec.label: f"C{i % 10}" for i, row in enumerate(rows.values())}
     path = ppl_vs_bleu(points, out / "ppl_vs_bleu.png", colors=colors, xlabel="test perplexity")
-    return [f"Test perplexity against test BLEU, every run: Pearson r = {r:+.2f}.", path]
+    return [f"Test perplexity against test BLEU, every run: Pearson r = {r_text}.", path]
 
 
 def entropy_table(rows: dict[str, Row]) -> Table:

@@ -110,6 +110,8 @@ def test_perplexity_against_bleu_holds_only_for_a_strong_negative_correlation(tm
     ours, _, verdict = check_correlation(test, evidence(with_ppl(lambda b: 100 - b), 10))
     assert verdict == "held" and ours.startswith("Pearson r = -1.00 over 4 runs")
     assert check_correlation(test, evidence(with_ppl(lambda b: b), 10))[2].startswith("did not")
+    constant = check_correlation(test, evidence(with_ppl(lambda b: 5.0), 10))
+    assert constant[2].startswith(NOT_TESTABLE)
 
 
 def test_sharper_needs_lower_entropy_in_every_seed_pair(tmp_path):
