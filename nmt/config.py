@@ -165,11 +165,11 @@ class TokenizerConfig:
 
     FILE: ClassVar[str] = "tokenizer/spm_bpe"
     model_type: str
+    src_lang: str | None
+    tgt_lang: str | None
     vocab_size: int
     joint: bool
     character_coverage: float
-    src_lang: str | None
-    tgt_lang: str | None
 
     def __post_init__(self) -> None:
         # a word vocabulary's K words come beside its 4 specials; SentencePiece's include them

@@ -167,7 +167,8 @@ def linear_cross_entropy(
     weight: Tensor,
     bias: Tensor,
     y: Tensor,
-    label_smoothing: float = 0.0,
+    label_smoothing: float,
+    *,
     chunk: int = CHUNK,
 ) -> Tensor:
     """Summed cross-entropy of softmax(x W^T + b) against y, equal to

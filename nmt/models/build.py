@@ -8,6 +8,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmt.config import CONFIG_DIR, instantiate_or_fail
 from nmt.errors import NmtError
+from nmt.models.decoder import DecoderSizes
 from nmt.models.init import initialize
 from nmt.models.seq2seq import Seq2Seq
 
@@ -69,15 +70,16 @@ def build_model(cfg: DictConfig, *, src_vocab_size: int, tgt_vocab_size: int) ->
     except NmtError as err:
         valid = ", ".join(valid_attention(decoder_size, encoder.output_size))
         raise NmtError(f"{err}; valid with this model: {valid}") from None
-    decoder = instantiate_or_fail(
-        cfg.decoder,
-        "model.decoder",
+    sizes = DecoderSizes(
         vocab_size=tgt_vocab_size,
         emb_size=cfg.emb_size,
         hidden_size=decoder_size,
         memory_size=encoder.output_size,
         encoder_size=encoder.hidden_size,
-        attention=attention,
+    )
+    # "object" hands the decoder `sizes` as the dataclass, not as a config node
+    decoder = instantiate_or_fail(
+        cfg.decoder, "model.decoder", sizes=sizes, attention=attention, _convert_="object"
     )
     model = Seq2Seq(encoder, decoder, tgt_vocab_size)
     initialize(model, cfg.init)

@@ -12,6 +12,8 @@ Every decoder offers the same three calls:
 
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -20,6 +22,25 @@ from nmt.data.specials import PAD
 from nmt.errors import NmtError
 from nmt.models.attention import attend, project_keys
 from nmt.models.encoder import EncoderOutput
+
+
+@dataclasses.dataclass(frozen=True)
+class DecoderSizes:
+    """The sizes every decoder is built with, which the builder derives from the `model` config,
+    the encoder and the target vocabulary.
+
+    Attributes:
+        vocab_size, emb_size: target vocabulary and embedding size m.
+        hidden_size: n, the decoder state size.
+        memory_size: Dk, the annotation size (2n for a bidirectional encoder).
+        encoder_size: H, the encoder's units per direction.
+    """
+
+    vocab_size: int
+    emb_size: int
+    hidden_size: int
+    memory_size: int
+    encoder_size: int
 
 
 class BahdanauDecoder(nn.Module):
@@ -37,10 +58,7 @@ class BahdanauDecoder(nn.Module):
     step and of the readout, and s_0 is computed from it.
 
     Args:
-        vocab_size, emb_size: target vocabulary and embedding size m.
-        hidden_size: n, the decoder state size.
-        memory_size: Dk, the annotation size (2n for a bidirectional encoder).
-        encoder_size: H, the encoder's units per direction (s_0 is computed from one state).
+        sizes: V, m, n, Dk and H (s_0 is computed from one encoder state, of size H).
         attention: any module of the nmt.models.attention interface, built for (n, Dk).
         maxout_size: l, the maxout layer size (default n / 2, the paper's 500 for n = 1000).
         dropout: on the target embeddings and the maxout output.
@@ -49,28 +67,25 @@ class BahdanauDecoder(nn.Module):
     def __init__(
         self,
         *,
-        vocab_size: int,
-        emb_size: int,
-        hidden_size: int,
-        memory_size: int,
-        encoder_size: int,
+        sizes: DecoderSizes,
         attention: nn.Module,
         maxout_size: int | None = None,
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        maxout_size = maxout_size or hidden_size // 2
-        self.embedding = nn.Embedding(vocab_size, emb_size, padding_idx=PAD)
+        m, n, Dk = sizes.emb_size, sizes.hidden_size, sizes.memory_size
+        l = maxout_size or n // 2  # noqa: E741 (the paper's symbol)
+        self.embedding = nn.Embedding(sizes.vocab_size, m, padding_idx=PAD)
         self.attention = attention
-        self.W_s = nn.Linear(encoder_size, hidden_size)
-        self.W = nn.Linear(emb_size, 3 * hidden_size)  # W_r, W_z, W stacked
-        self.C = nn.Linear(memory_size, 3 * hidden_size, bias=False)  # C_r, C_z, C
-        self.U = nn.Linear(hidden_size, 3 * hidden_size)  # U_r, U_z, U: the recurrent matrices
-        self.U_o = nn.Linear(hidden_size, 2 * maxout_size, bias=False)
-        self.V_o = nn.Linear(emb_size, 2 * maxout_size, bias=False)
-        self.C_o = nn.Linear(memory_size, 2 * maxout_size)
+        self.W_s = nn.Linear(sizes.encoder_size, n)
+        self.W = nn.Linear(m, 3 * n)  # W_r, W_z, W stacked
+        self.C = nn.Linear(Dk, 3 * n, bias=False)  # C_r, C_z, C
+        self.U = nn.Linear(n, 3 * n)  # U_r, U_z, U: the recurrent matrices
+        self.U_o = nn.Linear(n, 2 * l, bias=False)
+        self.V_o = nn.Linear(m, 2 * l, bias=False)
+        self.C_o = nn.Linear(Dk, 2 * l)
         self.dropout = nn.Dropout(dropout)
-        self.output_size = maxout_size
+        self.output_size = l
 
     def start(self, enc: EncoderOutput) -> tuple[Tensor]:
         """s_0 = tanh(W_s h) from the top layer's last final state: the backward state at the
@@ -156,10 +171,9 @@ class LuongDecoder(nn.Module):
     instead predicts from h_t directly.
 
     Args:
-        hidden_size: decoder units per layer; must be the encoder output size (see `bridge`).
-        memory_size: Dk, the encoder output size.
-        encoder_size: unused here (the bridge takes whole final states); every decoder is built
-            with the same derived sizes.
+        sizes: the decoder's units per layer (`hidden_size`) must be the encoder output size
+            (`memory_size`, see `bridge`); `encoder_size` is unused here.
+        attention: any module of the nmt.models.attention interface.
         num_layers: stacked LSTM layers (as many as the encoder's).
         dropout: on the embeddings, between layers and on h~_t (Zaremba-style, non-recurrent).
         input_feed: feed h~_{t-1} into the first layer.
@@ -168,27 +182,24 @@ class LuongDecoder(nn.Module):
     def __init__(
         self,
         *,
-        vocab_size: int,
-        emb_size: int,
-        hidden_size: int,
-        memory_size: int,
-        encoder_size: int,
+        sizes: DecoderSizes,
         attention: nn.Module,
         num_layers: int = 1,
         dropout: float = 0.0,
         input_feed: bool = True,
     ) -> None:
         super().__init__()
+        hidden_size, memory_size = sizes.hidden_size, sizes.memory_size
         if hidden_size != memory_size:
             raise NmtError(
                 f"model.decoder_size: the luong decoder starts from the encoder's final states, so "
                 f"its size must be the encoder output size {memory_size}, not {hidden_size} "
                 "(set model.decoder_size=null)"
             )
-        self.embedding = nn.Embedding(vocab_size, emb_size, padding_idx=PAD)
+        self.embedding = nn.Embedding(sizes.vocab_size, sizes.emb_size, padding_idx=PAD)
         self.attention = attention
         self.lstm = nn.LSTM(
-            emb_size + (hidden_size if input_feed else 0),
+            sizes.emb_size + (hidden_size if input_feed else 0),
             hidden_size,
             num_layers=num_layers,
             batch_first=True,
