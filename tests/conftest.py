@@ -1,5 +1,5 @@
-"""Fixtures: one cache for the session, and a runner for the console scripts (as subprocesses,
-exactly as a user calls them)."""
+"""Fixtures: one cache for the session, a runner for the console scripts (as subprocesses,
+exactly as a user calls them), and the toy model several tests share, learned once by nmt-train."""
 
 from __future__ import annotations
 
@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from toys import TINY
 
 
 @pytest.fixture(scope="session")
@@ -55,3 +56,34 @@ def run_cli(cache_dir: Path):
         return proc
 
     return run
+
+
+LEARN = [
+    *TINY,
+    "model.emb_size=32",
+    "model.hidden_size=64",
+    "trainer.max_steps=null",
+    "trainer.max_epochs=10",
+    "trainer.valid_every=250",
+    "trainer.batch_size=32",
+    "data.corpus.n_train=2000",
+    "data.corpus.n_test=100",
+    "optim.optimizer.lr=0.005",
+    "model.init=uniform",
+]
+
+
+@pytest.fixture(scope="session")
+def learned_run(tmp_path_factory, cache_dir):
+    """A toy model trained well enough to have a real BLEU (shared by several tests)."""
+    run_dir = tmp_path_factory.mktemp("learned")
+    env = os.environ | {"NMT_CACHE_DIR": str(cache_dir)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "nmt.train", *LEARN, f"hydra.run.dir={run_dir}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return run_dir, proc

@@ -16,9 +16,8 @@ from omegaconf import DictConfig, OmegaConf
 from nmt.cli.common import cli
 from nmt.config import CONFIG_DIR, DecodeConfig, typed, typed_flag
 from nmt.data import normalize
-from nmt.decoding.search import Hypothesis
-from nmt.decoding.translate import Renderer, load_model, save_attention, translate_lines
-from nmt.devices import resolve_device
+from nmt.decoding.translate import save_attention
+from nmt.decoding.translator import Translator
 from nmt.errors import NmtError
 
 
@@ -72,29 +71,25 @@ def write_quietly_to_a_closed_pipe(write: Callable[[], None]) -> None:
 def main(cfg: DictConfig) -> None:
     if OmegaConf.is_missing(cfg, "checkpoint"):
         raise NmtError("checkpoint=PATH is required")
-    decode_cfg = typed(DecodeConfig, cfg.decode, "decode")
-    device = resolve_device(cfg.device)
-    model, tokenizer, _ = load_model(cfg.checkpoint, device, typed_flag(cfg, "fast"))
+    decode = typed(DecodeConfig, cfg.decode, "decode")
+    translator = Translator.from_checkpoint(
+        cfg.checkpoint, cfg.device, typed_flag(cfg, "fast"), decode
+    )
     lines = read_input(str(cfg.input))
-    # an empty line translates to an empty line, not to what the model invents for nothing
-    given = [i for i, line in enumerate(lines) if line]
-    kept = [lines[i] for i in given]
-    found = translate_lines(model, tokenizer, kept, decode_cfg, device) if kept else []
-    nbests: dict[int, list[Hypothesis]] = dict(zip(given, found, strict=True))
-    render = Renderer(tokenizer, decode_cfg)
+    found = translator.translate(lines, attention=bool(cfg.save_attention))
 
     def write() -> None:
-        for i, line in enumerate(lines):
-            if i not in nbests:
-                print("" if decode_cfg.n_best == 1 else f"{i}\t\t")
-            for hyp in nbests.get(i, []):
-                text = render(hyp, line)
-                print(text if decode_cfg.n_best == 1 else f"{i}\t{hyp.score:.4f}\t{text}")
+        for i, (line, nbest) in enumerate(zip(lines, found, strict=True)):
+            if not line:  # an empty line translates to an empty line
+                print("" if decode.n_best == 1 else f"{i}\t\t")
+                continue
+            for hyp in nbest:
+                print(hyp.text if decode.n_best == 1 else f"{i}\t{hyp.score:.4f}\t{hyp.text}")
 
     write_quietly_to_a_closed_pipe(write)
     if cfg.save_attention:
-        best = [n[0] for n in found]
-        save_attention(Path(cfg.save_attention), tokenizer, kept, best, numbers=given)
+        given = [i for i, line in enumerate(lines) if line]
+        save_attention(Path(cfg.save_attention), [found[i][0] for i in given], numbers=given)
 
 
 if __name__ == "__main__":

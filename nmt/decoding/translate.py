@@ -1,15 +1,15 @@
-"""`nmt-translate checkpoint=PATH [input=FILE|-] [decode=beam decode.beam_size=K]
-[decode.n_best=N] [save_attention=DIR]`: raw text in, one sentence a line; only the translations
-go to stdout (with n_best > 1: `line<TAB>score<TAB>translation`, N lines per input), logs to
-stderr, and no run directory is made."""
+"""Translating with a trained model: loading it from a checkpoint, searching in length-sorted
+batches (over worker processes on CPU), rendering hypotheses as text, saving attention."""
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
+from torch import Tensor
 
 from nmt import files as jsonfile
 from nmt.config import DecodeConfig
@@ -136,25 +136,53 @@ def translate_texts(
     return [render(h, line) for h, line in zip(best, lines, strict=True)], best
 
 
+@dataclasses.dataclass(frozen=True)
+class Translation:
+    """One hypothesis of one sentence, as the Python API (nmt.Translator) gives it.
+
+    Attributes:
+        text: the detokenised translation (unknown words replaced where the decoding says so).
+        score: its log-probability, length-normalised as the search was asked to.
+        tokens: its target pieces, without <s> and </s>.
+        attention: (len(tokens) + 1, S) weights of every output step, </s> included, over the
+            S source pieces of `source_tokens`; None unless asked for.
+        source_tokens: the source pieces, </s> last (cut as decode.max_src_len cut the source).
+    """
+
+    text: str
+    score: float
+    tokens: list[str]
+    attention: Tensor | None = None
+    source_tokens: list[str] | None = None
+
+
+def to_translation(
+    tokenizer, hyp: Hypothesis, source: str, text: str, attention: bool = False
+) -> Translation:
+    """`hyp`, the search's hypothesis for `source`, rendered as `text`, as a Translation (with
+    its attention over the source pieces if `attention`)."""
+    tokens = tokenizer.tgt_tokens(hyp.ids)
+    if not attention:
+        return Translation(text, hyp.score, tokens)
+    src = tokenizer.src_tokens(source)
+    if len(src) > hyp.attention.size(1):  # a source cut to decode.max_src_len
+        src = src[: hyp.attention.size(1) - 1] + ["</s>"]
+    return Translation(text, hyp.score, tokens, hyp.attention[:, : len(src)], src)
+
+
 def save_attention(
-    directory: Path,
-    tokenizer,
-    lines: list[str],
-    hyps: list[Hypothesis],
-    numbers: list[int] | None = None,
+    directory: Path, translations: list[Translation], numbers: list[int] | None = None
 ) -> None:
-    """{i}.json (tokens and weights) and {i}.png (heatmap) for every translated line; i is the
-    line's number in `numbers` (its input line), else its position."""
+    """{i}.json (tokens and weights) and {i}.png (heatmap) for every translation made with its
+    attention; i is its line's number in `numbers` (its input line), else its position."""
     from nmt.evaluation.plots import attention_heatmap
 
     directory.mkdir(parents=True, exist_ok=True)
-    numbers = list(range(len(lines))) if numbers is None else numbers
-    for i, line, hyp in zip(numbers, lines, hyps, strict=True):
-        src = tokenizer.src_tokens(line)
-        if len(src) > hyp.attention.size(1):  # a source cut to decode.max_src_len
-            src = src[: hyp.attention.size(1) - 1] + ["</s>"]
-        tgt = tokenizer.tgt_tokens(hyp.ids) + ["</s>"]
-        weights = hyp.attention[:, : len(src)]
-        record = {"source": src, "target": tgt, "weights": weights.tolist()}
+    numbers = list(range(len(translations))) if numbers is None else numbers
+    for i, found in zip(numbers, translations, strict=True):
+        if found.attention is None or found.source_tokens is None:
+            raise ValueError("save_attention: a translation made without attention=True")
+        tgt = [*found.tokens, "</s>"]
+        record = {"source": found.source_tokens, "target": tgt, "weights": found.attention.tolist()}
         (directory / f"{i:04d}.json").write_text(jsonfile.dumps(record), encoding="utf-8")
-        attention_heatmap(weights, src, tgt, directory / f"{i:04d}.png")
+        attention_heatmap(found.attention, found.source_tokens, tgt, directory / f"{i:04d}.png")

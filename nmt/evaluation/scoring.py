@@ -19,7 +19,7 @@ from nmt.data import Split, n_words
 from nmt.data.batching import make_batch, sorted_batches
 from nmt.data.specials import EOS
 from nmt.data.tokenizer import encode_split
-from nmt.decoding.translate import Renderer, save_attention, translate_texts
+from nmt.decoding.translate import Renderer, save_attention, to_translation, translate_texts
 from nmt.evaluation.metrics import attention_entropy, bleu, corpus_scores
 from nmt.models.seq2seq import Seq2Seq
 
@@ -127,8 +127,9 @@ def save_heatmaps(
 ) -> None:
     """Attention heatmaps (and weights) of a few fixed sentences of `split` into `directory`."""
     lines = [split.src[i] for i in heatmap_sentences(split)]
-    _, hyps = translate_texts(model, tokenizer, lines, decode, device)
-    save_attention(directory, tokenizer, lines, hyps)
+    texts, hyps = translate_texts(model, tokenizer, lines, decode, device)
+    found = zip(hyps, lines, texts, strict=True)
+    save_attention(directory, [to_translation(tokenizer, *f, attention=True) for f in found])
 
 
 def bleu_line(scores: dict) -> str:
