@@ -2,6 +2,7 @@
 
 import pytest
 
+
 @pytest.fixture
 def translate_first(learned_run, run_cli):
     """translate_first(n, *overrides, cwd=None) -> (nmt-translate's lines for the learned run's
