@@ -292,6 +292,8 @@ class TrainJob:
     device: str
     fast: bool  # put the fast CPU layer on the model (nmt.fast.accelerate)
     resume: str | None
+    reset: tuple[str, ...]  # with resume: "optimizer", "early_stopping" (nmt.training.start)
+    init_from: str | None  # a checkpoint whose weights start a new run
     cache_dir: Path
     trainer: TrainerConfig
     decode: DecodeConfig
@@ -301,6 +303,21 @@ class TrainJob:
     data: DictConfig  # its `corpus` loaded by nmt.data.load_corpus
     optimizer: DictConfig  # instantiated with the model's parameters
     saved: dict  # the whole resolved config, which every checkpoint keeps
+
+
+RESETS = ("optimizer", "early_stopping")  # what `reset=[...]` may name when resuming
+
+
+def check_resets(cfg: DictConfig) -> tuple[str, ...]:
+    """`reset` as a tuple of known names; given without resume=, an error."""
+    given = cfg.get("reset") or ()
+    resets = (given,) if isinstance(given, str) else tuple(given)  # reset=optimizer or [...]
+    unknown = [name for name in resets if name not in RESETS]
+    if unknown:
+        raise NmtError(f"reset: '{unknown[0]}' is not one of {', '.join(RESETS)}")
+    if resets and not cfg.resume:
+        raise NmtError("reset: only with resume=RUN_DIR (a fresh run has nothing to reset)")
+    return resets
 
 
 def typed_flag(cfg: DictConfig, key: str) -> bool:
@@ -328,6 +345,8 @@ def train_job(cfg: DictConfig) -> TrainJob:
         device=str(cfg.device),
         fast=typed_flag(cfg, "fast"),
         resume=None if cfg.resume is None else str(cfg.resume),
+        reset=check_resets(cfg),
+        init_from=None if cfg.get("init_from") is None else str(cfg.init_from),
         cache_dir=cache_dir(cfg.paths.cache_dir),
         trainer=typed(TrainerConfig, cfg.trainer, "trainer"),
         decode=typed(DecodeConfig, cfg.decode, "decode"),

@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from toys import TINY
+from toys import LEARN
 
 
 @pytest.fixture(scope="session")
@@ -56,21 +56,6 @@ def run_cli(cache_dir: Path):
         return proc
 
     return run
-
-
-LEARN = [
-    *TINY,
-    "model.emb_size=32",
-    "model.hidden_size=64",
-    "trainer.max_steps=null",
-    "trainer.max_epochs=10",
-    "trainer.valid_every=250",
-    "trainer.batch_size=32",
-    "data.corpus.n_train=2000",
-    "data.corpus.n_test=100",
-    "optim.optimizer.lr=0.005",
-    "model.init=uniform",
-]
 
 
 @pytest.fixture(scope="session")

@@ -25,6 +25,22 @@ TINY = [
     "trainer.num_threads=1",
 ]
 
+# The toy model several tests share (tests/conftest.py: learned_run), trained to a real BLEU.
+LEARN = [
+    *TINY,
+    "model.emb_size=32",
+    "model.hidden_size=64",
+    "trainer.max_steps=null",
+    "trainer.max_epochs=10",
+    "trainer.valid_every=250",
+    "trainer.batch_size=32",
+    "data.corpus.n_train=2000",
+    "data.corpus.n_test=100",
+    "optim.optimizer.lr=0.005",
+    "model.init=uniform",
+]
+
+
 # Models for the equivalence tests: every attention and decoder pairing, weights N(0, 0.3).
 V = 40
 

@@ -24,7 +24,7 @@ from nmt.fast import accelerate
 from nmt.fast.parallel import map_items
 from nmt.models.build import build_model
 from nmt.models.seq2seq import Seq2Seq
-from nmt.training.checkpoint import load_checkpoint
+from nmt.training.checkpoint import load_checkpoint, load_weights
 
 log = logging.getLogger(__name__)
 
@@ -39,14 +39,7 @@ def load_model(path: str, device: torch.device, fast: bool = True) -> tuple[Seq2
         src_vocab_size=tokenizer.src_vocab_size,
         tgt_vocab_size=tokenizer.tgt_vocab_size,
     )
-    try:
-        model.load_state_dict(saved["model"])
-    except RuntimeError as err:
-        first = str(err).splitlines()[1:2] or str(err).splitlines()[:1]
-        raise NmtError(
-            f"checkpoint {path}: its weights do not fit the model its config describes "
-            f"({first[0].strip() if first else 'state_dict mismatch'})"
-        ) from None
+    load_weights(model, saved["model"], f"checkpoint {path}")
     model = model.to(device).eval()
     return accelerate(model) if fast else model, tokenizer, saved
 

@@ -51,3 +51,16 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise NmtError(f"checkpoint {path}: not an nmt checkpoint of format {FORMAT}")
     return payload
+
+
+def load_weights(model: torch.nn.Module, state: dict, source: str) -> None:
+    """`model.load_state_dict(state)`, a mismatch one error naming `source` and the first
+    offending parameter."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as err:
+        first = str(err).splitlines()[1:2] or str(err).splitlines()[:1]
+        raise NmtError(
+            f"{source}: its weights do not fit the model its config describes "
+            f"({first[0].strip() if first else 'state_dict mismatch'})"
+        ) from None

@@ -1,8 +1,6 @@
 """One `nmt-train` run: build the data, tokenizer, model and optimizer a `TrainJob` describes,
-train (or resume) in its run directory, then score the best checkpoint on test.
-
-A resumed run takes the config saved in its directory (`resumed_config`); only the budget may
-be extended.
+train (afresh, resumed or from another run's weights: nmt.training.start) in its run directory,
+then score the best checkpoint on test.
 """
 
 from __future__ import annotations
@@ -14,7 +12,7 @@ import random
 from pathlib import Path
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from nmt.config import (
     TrainJob,
@@ -22,9 +20,8 @@ from nmt.config import (
 )
 from nmt.data import Corpus, load_corpus
 from nmt.data.spm import Tokenizer
-from nmt.data.tokenizer import build_tokenizer, encode_split
+from nmt.data.tokenizer import build_tokenizer, encode_split, load_tokenizer
 from nmt.devices import resolve_device
-from nmt.errors import NmtError
 from nmt.evaluation.scoring import (
     save_heatmaps,
     score_split,
@@ -34,32 +31,12 @@ from nmt.evaluation.scoring import (
 from nmt.fast import accelerate
 from nmt.models.build import build_model
 from nmt.models.seq2seq import Seq2Seq, count_parameters
-from nmt.training.checkpoint import load_checkpoint
+from nmt.training.checkpoint import load_checkpoint, load_weights
 from nmt.training.signals import StopRequest, stop_requests
+from nmt.training.start import BUDGET_KEYS
 from nmt.training.trainer import Data, Fit, TrainState, set_rng_state
 
 log = logging.getLogger(__name__)
-
-BUDGET_KEYS = ("trainer.max_steps", "trainer.max_epochs")
-
-
-def resumed_config(run_dir: Path, overrides: list[str]) -> DictConfig:
-    """The config saved in `run_dir`, with any budget overrides applied (nothing else allowed)."""
-    saved = run_dir / ".hydra" / "config.yaml"
-    if not saved.is_file():
-        raise NmtError(f"resume={run_dir}: no saved config at {saved}")
-    cfg = OmegaConf.load(saved)
-    for item in overrides:
-        key, _, value = item.lstrip("+~").partition("=")
-        if key == "resume":
-            continue
-        if key not in BUDGET_KEYS:
-            raise NmtError(
-                f"resume: '{key}' cannot change when resuming (only {', '.join(BUDGET_KEYS)})"
-            )
-        OmegaConf.update(cfg, key, None if value == "null" else int(value))
-    cfg.resume = str(run_dir)
-    return cfg
 
 
 def build_optimizer(cfg: DictConfig, model: Seq2Seq) -> torch.optim.Optimizer:
@@ -67,10 +44,13 @@ def build_optimizer(cfg: DictConfig, model: Seq2Seq) -> torch.optim.Optimizer:
     return instantiate_or_fail(cfg, "optim.optimizer", params=model.parameters(), _convert_="all")
 
 
-def prepare_data(job: TrainJob) -> tuple[Corpus, Tokenizer, Data]:
-    """The corpus, its tokenizer (trained or reused from the cache) and the encoded splits."""
+def prepare_data(
+    job: TrainJob, tokenizer: Tokenizer | None = None
+) -> tuple[Corpus, Tokenizer, Data]:
+    """The corpus, its tokenizer (given, or trained or reused from the cache) and the encoded
+    splits."""
     corpus = load_corpus(job.data)
-    tokenizer = build_tokenizer(corpus, job.tokenizer, job.cache_dir)
+    tokenizer = tokenizer or build_tokenizer(corpus, job.tokenizer, job.cache_dir)
     train_src, train_tgt = encode_split(tokenizer, corpus.train, job.cache_dir)
     dev_src, dev_tgt = encode_split(tokenizer, corpus.dev, job.cache_dir)
     data = Data(train_src, train_tgt, dev_src, dev_tgt, corpus.dev.src, corpus.dev.tgt)
@@ -78,18 +58,26 @@ def prepare_data(job: TrainJob) -> tuple[Corpus, Tokenizer, Data]:
 
 
 def restore(
-    job: TrainJob, run_dir: Path, model: Seq2Seq, optimizer: torch.optim.Optimizer
+    job: TrainJob, run_dir: Path, saved: dict, model: Seq2Seq, optimizer: torch.optim.Optimizer
 ) -> TrainState:
-    """Load model, optimizer, RNG and loop position from RUN_DIR/checkpoints/last.pt, and drop
-    metrics logged after it (they will be logged again)."""
-    saved = load_checkpoint(run_dir / "checkpoints" / "last.pt")
+    """Load model, optimizer, RNG and loop position from `saved` (RUN_DIR/checkpoints/last.pt),
+    less what `job.reset` names, and drop metrics logged after it (they will be logged again).
+
+    reset=optimizer keeps the fresh optimizer (its moments and step counts start over; the rate
+    is the schedule's at the current epoch); reset=early_stopping starts the patience count
+    anew and lifts an early stop (the best score, and so best.pt, stay)."""
     model.load_state_dict(saved["model"])
-    optimizer.load_state_dict(saved["optimizer"])
+    if "optimizer" not in job.reset:
+        optimizer.load_state_dict(saved["optimizer"])
     set_rng_state(saved["rng"])
     state = TrainState(**saved["train_state"])
     budget = [key.split(".")[1] for key in BUDGET_KEYS]
     if any(saved["config"]["trainer"][key] != getattr(job.trainer, key) for key in budget):
         state.stopped_early = False  # a larger budget gets another chance
+    if "early_stopping" in job.reset:
+        state.bad_validations, state.stopped_early = 0, False
+    if job.reset:
+        log.info("resuming with a reset of %s", " and ".join(job.reset))
     metrics = run_dir / "metrics.jsonl"
     if metrics.is_file():
         kept = [
@@ -118,12 +106,19 @@ def train_and_score(job: TrainJob, run_dir: Path, stop: StopRequest, resume_hint
     if job.trainer.num_threads:
         torch.set_num_threads(job.trainer.num_threads)
     device = resolve_device(job.device)
-    corpus, tokenizer, data = prepare_data(job)
+    saved = load_checkpoint(run_dir / "checkpoints" / "last.pt") if job.resume else None
+    init = load_checkpoint(job.init_from) if job.init_from and not job.resume else None
+    # a fine-tuning run keeps its checkpoint's tokenizer, which its own checkpoints then hold
+    given = load_tokenizer((saved or init)["tokenizer"]) if job.init_from else None
+    corpus, tokenizer, data = prepare_data(job, given)
     model = build_model(
         job.model, src_vocab_size=tokenizer.src_vocab_size, tgt_vocab_size=tokenizer.tgt_vocab_size
     ).to(device)
     if job.fast:
         accelerate(model)
+    if init is not None:
+        load_weights(model, init["model"], f"init_from {job.init_from}")
+        log.info("starting from the weights of %s (step %d)", job.init_from, init["step"])
     optimizer = build_optimizer(job.optimizer, model)
     log.info(
         "model: %s encoder, %s decoder, %s; %d parameters; device %s",
@@ -133,7 +128,8 @@ def train_and_score(job: TrainJob, run_dir: Path, stop: StopRequest, resume_hint
         count_parameters(model),
         device,
     )
-    state = restore(job, run_dir, model, optimizer) if job.resume else TrainState()
+    state = restore(job, run_dir, saved, model, optimizer) if saved else TrainState()
+    del saved, init  # their tensors now live in the model and optimizer
     fit = Fit(job, run_dir, model, optimizer, tokenizer, data, device, state, stop)
     fit.run()
     stop.where = f"while scoring the test set; {resume_hint}"
