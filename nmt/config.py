@@ -50,10 +50,16 @@ def cache_dir(given: str | None) -> Path:
 OCCUPIED: set[Path] = set()
 
 
+def launched_rank() -> int:
+    """This process's rank when torchrun (or submitit) started it as one of several, else 0."""
+    return int(os.environ.get("RANK", 0)) if int(os.environ.get("WORLD_SIZE", 1)) > 1 else 0
+
+
 def _output_subdir(resume: str | None, output_dir: str) -> str | None:
     """Where Hydra saves the launch's config: `.hydra` of a new run directory; nowhere when
-    resuming (the saved config is the run's) or when the directory holds another run's."""
-    if resume is not None:
+    resuming (the saved config is the run's), when the directory holds another run's, or on a
+    rank other than 0 (rank 0 saves it for all)."""
+    if resume is not None or launched_rank() > 0:
         return None
     if (Path(output_dir) / ".hydra" / "config.yaml").is_file():
         OCCUPIED.add(Path(output_dir).resolve())
@@ -61,14 +67,33 @@ def _output_subdir(resume: str | None, output_dir: str) -> str | None:
     return ".hydra"
 
 
+def _run_dir(resume: str | None, default: str) -> str:
+    """`resume=RUN_DIR` continues in RUN_DIR. Under torchrun every rank (of every node) must
+    find the same directory, which `${now:}` cannot promise (hydra#2070): the default is then
+    outputs/runs/torchrun-RDZV_ID, the rendezvous id that all ranks share."""
+    if resume is not None:
+        return resume
+    run_id = os.environ.get("TORCHELASTIC_RUN_ID")
+    if run_id and int(os.environ.get("WORLD_SIZE", 1)) > 1:
+        return f"outputs/runs/torchrun-{run_id}"
+    return default
+
+
+def _log_file(output_dir: str, job_name: str) -> str:
+    """RUN_DIR/train.log, or train.rankR.log for rank R > 0 of a distributed run."""
+    rank = launched_rank()
+    return f"{output_dir}/{job_name}{f'.rank{rank}' if rank else ''}.log"
+
+
 def _register_resolvers() -> None:
-    # `resume=RUN_DIR` continues in RUN_DIR and must not overwrite the config saved there.
-    if not OmegaConf.has_resolver("nmt_run_dir"):
-        OmegaConf.register_new_resolver(
-            "nmt_run_dir", lambda resume, default: default if resume is None else resume
-        )
-    if not OmegaConf.has_resolver("nmt_output_subdir"):
-        OmegaConf.register_new_resolver("nmt_output_subdir", _output_subdir)
+    resolvers = {
+        "nmt_run_dir": _run_dir,
+        "nmt_output_subdir": _output_subdir,
+        "nmt_log_file": _log_file,
+    }
+    for name, resolver in resolvers.items():
+        if not OmegaConf.has_resolver(name):
+            OmegaConf.register_new_resolver(name, resolver)
 
 
 _register_resolvers()
@@ -96,8 +121,10 @@ class TrainerConfig:
     num_threads: int | None
     precision: str
     max_nonfinite: int
+    devices: int
 
     def __post_init__(self) -> None:
+        at_least("trainer.devices", self.devices, 1)
         for name in ("max_steps", "max_epochs", "batch_size", "batch_tokens", "bucket_pool"):
             at_least(f"trainer.{name}", getattr(self, name), 1)
         for name in ("valid_every", "patience", "log_every", "num_threads", "max_nonfinite"):

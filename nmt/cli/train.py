@@ -3,12 +3,15 @@
 `nmt-train resume=RUN_DIR [trainer.max_steps=N] [trainer.max_epochs=N] [reset=[optimizer,
 early_stopping]]` continues the run in RUN_DIR with the config saved there; only the budget may
 be extended. `nmt-train init_from=CKPT [data=...] [optim...]` starts a new run from a
-checkpoint's weights, model and tokenizer (nmt.training.start). The value returned to
+checkpoint's weights, model and tokenizer (nmt.training.start). `trainer.devices=N`, or
+`torchrun --nproc-per-node N -m nmt.train ...`, trains on N data-parallel ranks
+(nmt.training.distributed). The value returned to
 Hydra (what a sweeper optimises) is the best dev score, never a test score.
 """
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import hydra
@@ -19,6 +22,8 @@ from nmt.cli.common import cli
 from nmt.config import CONFIG_DIR, train_job
 from nmt.errors import NmtError
 from nmt.evaluation.scoring import bleu_line
+from nmt.training.distributed import World, world_from_env
+from nmt.training.launch import launch
 from nmt.training.run import run
 from nmt.training.rundir import check_fresh, discard_failed, exclusive
 from nmt.training.start import fine_tune_config, resumed_config, save_run_config
@@ -26,32 +31,50 @@ from nmt.training.start import fine_tune_config, resumed_config, save_run_config
 
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
 @cli
-def main(cfg: DictConfig) -> float:
+def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     log_name = f"{hydra_cfg.job.name}.log"
     overrides = list(hydra_cfg.overrides.task)
-    if not cfg.resume:
+    world = world_from_env()  # under torchrun or submitit, rank 0 keeps the directory
+    if not cfg.resume and world.main:
         check_fresh(run_dir)
     try:  # a mistyped resume= directory or checkpoint leaves nothing behind
         if cfg.resume:
             cfg = resumed_config(Path(cfg.resume), overrides, cfg.get("reset"))
         elif cfg.get("init_from"):
             cfg = fine_tune_config(cfg, overrides)
-            save_run_config(run_dir, cfg)  # what resume= will find: the checkpoint's model
+            if world.main:
+                save_run_config(run_dir, cfg)  # what resume= finds: the checkpoint's model
     except NmtError:
-        discard_failed(run_dir, log_name)
+        if world.main:
+            discard_failed(run_dir, log_name)
         raise
-    with exclusive(run_dir, "run directory "):
+    with exclusive(run_dir, "run directory ") if world.main else contextlib.nullcontext():
         try:
-            results = run(train_job(cfg), run_dir)
+            results = train(cfg, run_dir, world)
         except Exception:
-            if not cfg.resume:
+            if not cfg.resume and world.main:
                 discard_failed(run_dir, log_name)
             raise
+    if not world.main:
+        return None
     print(f"test BLEU {bleu_line(results)}")
     print(f"run directory: {run_dir}")
     return results["best_dev_score"]
+
+
+def train(cfg: DictConfig, run_dir: Path, world: World) -> dict:
+    """The run in this process, or over trainer.devices ranks that this command starts."""
+    job = train_job(cfg)
+    if job.trainer.devices == 1:
+        return run(job, run_dir)
+    if world.size > 1:
+        raise NmtError(
+            f"trainer.devices={job.trainer.devices}: this process is already rank {world.rank} "
+            f"of {world.size} (torchrun or submitit started it); leave trainer.devices=1"
+        )
+    return launch(cfg, run_dir, job.trainer.devices)
 
 
 if __name__ == "__main__":

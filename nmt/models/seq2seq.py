@@ -21,6 +21,10 @@ class Seq2Seq(nn.Module):
     def encode(self, src: Tensor, src_mask: Tensor) -> EncoderOutput:
         return self.encoder(src, src_mask)
 
+    def forward(self, batch: Batch, label_smoothing: float = 0.0) -> Tensor:
+        """The training loss (`loss`): what a DistributedDataParallel wrapper calls."""
+        return self.loss(batch, label_smoothing)
+
     def loss(self, batch: Batch, label_smoothing: float = 0.0) -> Tensor:
         """Summed token cross-entropy of the batch under teacher forcing, the output layer run
         on real tokens only."""

@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
 import random
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from nmt.data import Corpus, load_corpus
 from nmt.data.spm import Tokenizer
 from nmt.data.tokenizer import build_tokenizer, encode_split, load_tokenizer
 from nmt.devices import resolve_device
+from nmt.errors import NmtError
 from nmt.evaluation.scoring import (
     save_heatmaps,
     score_split,
@@ -31,10 +33,12 @@ from nmt.evaluation.scoring import (
 from nmt.fast import accelerate
 from nmt.models.build import build_model
 from nmt.models.seq2seq import Seq2Seq, count_parameters
-from nmt.training.checkpoint import load_checkpoint, load_weights
+from nmt.training import distributed
+from nmt.training.checkpoint import load_checkpoint, load_weights, set_rng_state
+from nmt.training.distributed import World, world_from_env
 from nmt.training.signals import StopRequest, stop_requests
 from nmt.training.start import BUDGET_KEYS
-from nmt.training.trainer import Data, Fit, TrainState, set_rng_state
+from nmt.training.trainer import Data, Fit, TrainState
 
 log = logging.getLogger(__name__)
 
@@ -58,7 +62,12 @@ def prepare_data(
 
 
 def restore(
-    job: TrainJob, run_dir: Path, saved: dict, model: Seq2Seq, optimizer: torch.optim.Optimizer
+    job: TrainJob,
+    run_dir: Path,
+    saved: dict,
+    model: Seq2Seq,
+    optimizer: torch.optim.Optimizer,
+    world: World | None = None,
 ) -> TrainState:
     """Load model, optimizer, RNG and loop position from `saved` (RUN_DIR/checkpoints/last.pt),
     less what `job.reset` names, and drop metrics logged after it (they will be logged again).
@@ -69,7 +78,14 @@ def restore(
     model.load_state_dict(saved["model"])
     if "optimizer" not in job.reset:
         optimizer.load_state_dict(saved["optimizer"])
-    set_rng_state(saved["rng"])
+    world = world or World()
+    rngs = saved["rng"] if isinstance(saved["rng"], list) else [saved["rng"]]  # one per rank
+    if len(rngs) != world.size:
+        raise NmtError(
+            f"resume={run_dir}: the run trained on {len(rngs)} rank(s); resume it on as many "
+            f"(this launch has {world.size})"
+        )
+    set_rng_state(rngs[world.rank])
     state = TrainState(**saved["train_state"])
     budget = [key.split(".")[1] for key in BUDGET_KEYS]
     if any(saved["config"]["trainer"][key] != getattr(job.trainer, key) for key in budget):
@@ -79,7 +95,7 @@ def restore(
     if job.reset:
         log.info("resuming with a reset of %s", " and ".join(job.reset))
     metrics = run_dir / "metrics.jsonl"
-    if metrics.is_file():
+    if metrics.is_file() and world.main:
         kept = [
             line
             for line in metrics.read_text().splitlines()
@@ -90,31 +106,47 @@ def restore(
     return state
 
 
+def set_threads(job: TrainJob, world: World) -> None:
+    """trainer.num_threads, or under several ranks on one machine its cores shared out."""
+    if job.trainer.num_threads:
+        torch.set_num_threads(job.trainer.num_threads)
+    elif world.size > 1:
+        local = int(os.environ.get("LOCAL_WORLD_SIZE", world.size))
+        torch.set_num_threads(max(1, (os.cpu_count() or 1) // local))
+
+
 def run(job: TrainJob, run_dir: Path) -> dict:
     """Train in `run_dir` and score on test, SIGINT and SIGTERM saving the step (see
     nmt.training.signals). Returns what results.json holds."""
     resume_hint = f"continue with: nmt-train resume={run_dir}"
     first = "before its first checkpoint (nothing to resume)"
     with stop_requests(f"before training; {resume_hint}" if job.resume else first) as stop:
-        return train_and_score(job, run_dir, stop, resume_hint)
+        try:
+            return train_and_score(job, run_dir, stop, resume_hint)
+        finally:
+            distributed.stop()
 
 
 def train_and_score(job: TrainJob, run_dir: Path, stop: StopRequest, resume_hint: str) -> dict:
-    """Train (or go on training), then score the best checkpoint on test into results.json."""
-    random.seed(job.seed)
-    torch.manual_seed(job.seed)
-    if job.trainer.num_threads:
-        torch.set_num_threads(job.trainer.num_threads)
-    device = resolve_device(job.device)
+    """Train (or go on training), then score the best checkpoint on test into results.json.
+    Under several ranks (nmt.training.distributed) only rank 0 scores; the others return {}."""
+    world = world_from_env()
+    random.seed(job.seed + world.rank)  # rank 0 draws as one process would; DDP gives its
+    torch.manual_seed(job.seed + world.rank)  # weights to the others, dropout differs by rank
+    set_threads(job, world)
+    device = distributed.start(world, resolve_device(job.device))
     saved = load_checkpoint(run_dir / "checkpoints" / "last.pt") if job.resume else None
     init = load_checkpoint(job.init_from) if job.init_from and not job.resume else None
     # a fine-tuning run keeps its checkpoint's tokenizer, which its own checkpoints then hold
     given = load_tokenizer((saved or init)["tokenizer"]) if job.init_from else None
-    corpus, tokenizer, data = prepare_data(job, given)
+    with distributed.main_first(world):  # one rank writes the caches, the others read them
+        corpus, tokenizer, data = prepare_data(job, given)
     model = build_model(
         job.model, src_vocab_size=tokenizer.src_vocab_size, tgt_vocab_size=tokenizer.tgt_vocab_size
     ).to(device)
-    if job.fast:
+    if job.fast and world.size > 1:
+        log.info("the fast CPU layer is off under DistributedDataParallel (%d ranks)", world.size)
+    elif job.fast:
         accelerate(model)
     if init is not None:
         load_weights(model, init["model"], f"init_from {job.init_from}")
@@ -128,10 +160,13 @@ def train_and_score(job: TrainJob, run_dir: Path, stop: StopRequest, resume_hint
         count_parameters(model),
         device,
     )
-    state = restore(job, run_dir, saved, model, optimizer) if saved else TrainState()
+    state = restore(job, run_dir, saved, model, optimizer, world) if saved else TrainState()
     del saved, init  # their tensors now live in the model and optimizer
-    fit = Fit(job, run_dir, model, optimizer, tokenizer, data, device, state, stop)
+    fit = Fit(job, run_dir, model, optimizer, tokenizer, data, device, state, stop, world)
     fit.run()
+    if not world.main:
+        return {}
+    state = fit.state
     stop.where = f"while scoring the test set; {resume_hint}"
 
     best = load_checkpoint(run_dir / "checkpoints" / "best.pt", map_location=device)

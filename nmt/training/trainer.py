@@ -10,7 +10,7 @@ from __future__ import annotations
 import dataclasses
 import logging
 import math
-import random
+import signal
 import sys
 import time
 from pathlib import Path
@@ -30,7 +30,16 @@ from nmt.errors import NmtError, RunInterruptedError
 from nmt.evaluation.metrics import bleu
 from nmt.evaluation.scoring import mean_loss
 from nmt.models.seq2seq import Seq2Seq
-from nmt.training.checkpoint import save_checkpoint
+from nmt.training.checkpoint import rng_state, save_checkpoint
+from nmt.training.distributed import (
+    Silent,
+    World,
+    from_main,
+    gather,
+    shard,
+    step_tokens,
+    wrap,
+)
 from nmt.training.signals import StopRequest
 
 log = logging.getLogger(__name__)
@@ -69,15 +78,22 @@ def train_step(
     batch: Batch,
     cfg: TrainerConfig,
     clip_norm: float | None,
+    tokens: float | None = None,
 ) -> tuple[float, float]:
     """One update on the mean token loss. Returns (summed loss, gradient norm before clipping).
     A loss or norm that is not finite skips the update: the weights and the optimizer's state
-    stay as they were (see `finite_step`)."""
+    stay as they were (see `finite_step`).
+
+    Args:
+        model: the Seq2Seq, or its DistributedDataParallel wrapper (its forward is the loss).
+        tokens: what the summed loss is divided by: the batch's target tokens by default; under
+            DDP the global batch's over the ranks (nmt.training.distributed.step_tokens).
+    """
     model.train()
     optimizer.zero_grad(set_to_none=True)
     with autocast(cfg.precision, batch.src.device):
-        loss = model.loss(batch, cfg.label_smoothing)
-    (loss / batch.n_tokens).backward()
+        loss = model(batch, cfg.label_smoothing)
+    (loss / (tokens or batch.n_tokens)).backward()
     norm = clip_gradients(model, clip_norm)
     value = float(loss.detach())
     if finite_step(value, norm):
@@ -124,20 +140,6 @@ def validate(
     return scores
 
 
-def rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
-
-
 def checkpoint_payload(
     config: dict, tokenizer: Tokenizer, model: Seq2Seq, state: TrainState
 ) -> dict[str, Any]:
@@ -172,8 +174,11 @@ class Fit:
         device: torch.device,
         state: TrainState,
         stop: StopRequest | None = None,
+        world: World | None = None,
     ) -> None:
         self.job, self.run_dir, self.model, self.optimizer = job, run_dir, model, optimizer
+        self.world = world = world or World()
+        self.train_model = wrap(model, world, device)  # DDP over the model where there are ranks
         self.stop = stop  # SIGINT / SIGTERM, seen between steps
         self.saved_step = state.step if state.step else None  # of last.pt
         self.tokenizer, self.data, self.device, self.state = tokenizer, data, device, state
@@ -182,15 +187,21 @@ class Fit:
         self.ckpt_dir = run_dir / "checkpoints"
         self.window = {"loss": 0.0, "tokens": 0, "time": 0.0}
         # a resumed run drops the events logged after its checkpoint, as metrics.jsonl does
-        self.tensorboard = SummaryWriter(
-            str(run_dir / "tensorboard"), purge_step=state.step or None
+        self.tensorboard = (
+            SummaryWriter(str(run_dir / "tensorboard"), purge_step=state.step or None)
+            if world.main
+            else Silent()
         )
 
     def save(self, name: str, with_optimizer: bool) -> None:
-        payload = checkpoint_payload(self.job.saved, self.tokenizer, self.model, self.state)
-        if with_optimizer:
-            payload |= {"optimizer": self.optimizer.state_dict(), "rng": rng_state()}
-        save_checkpoint(self.ckpt_dir / name, payload)
+        """Rank 0 writes; with the optimizer (last.pt) every rank calls it, for its RNG state."""
+        rngs = gather(self.world, rng_state()) if with_optimizer else []
+        if self.world.main:
+            payload = checkpoint_payload(self.job.saved, self.tokenizer, self.model, self.state)
+            if with_optimizer:  # one rank's RNG state, or every rank's in rank order
+                rng = rngs[0] if self.world.size == 1 else rngs
+                payload |= {"optimizer": self.optimizer.state_dict(), "rng": rng}
+            save_checkpoint(self.ckpt_dir / name, payload)
         if name == "last.pt":
             self.saved_step = self.state.step
 
@@ -201,6 +212,17 @@ class Fit:
         return self.state.epoch < t.max_epochs and not self.state.stopped_early
 
     def validate_and_save(self) -> None:
+        """Rank 0 validates, logs and writes best.pt; every rank takes its verdict (the best
+        score, an early stop) and joins the writing of last.pt."""
+        if self.world.main:
+            self.validate_and_log()
+        state = self.state  # the loop holds this object: update it, do not replace it
+        verdict = (state.best_score, state.best_step, state.bad_validations, state.stopped_early)
+        verdict = from_main(self.world, verdict)
+        state.best_score, state.best_step, state.bad_validations, state.stopped_early = verdict
+        self.save("last.pt", with_optimizer=True)  # after best.pt: resume never lacks a best
+
+    def validate_and_log(self) -> None:
         state, t = self.state, self.trainer
         scores = validate(self.model, self.tokenizer, self.data, t, self.decode, self.device)
         better, value = improved(t, scores, state.best_score)
@@ -236,7 +258,6 @@ class Fit:
         )
         if better:
             self.save("best.pt", with_optimizer=False)
-        self.save("last.pt", with_optimizer=True)  # after best.pt: resume never lacks a best
 
     def log_progress(self, progress: tqdm, loss: float, grad_norm: float) -> None:
         """The progress bar's postfix and the training scalars of TensorBoard."""
@@ -254,7 +275,7 @@ class Fit:
 
     def epoch(self, progress: tqdm) -> None:
         state, t, d = self.state, self.trainer, self.data
-        batches = epoch_batches(
+        batches = epoch_batches(  # this rank's share of them
             [len(s) for s in d.train_src],
             [len(s) for s in d.train_tgt],
             batch_size=t.batch_size,
@@ -263,14 +284,22 @@ class Fit:
             seed=self.job.seed,
             epoch=state.epoch,
         )
+        batches = shard(batches, self.world)
         for group in self.optimizer.param_groups:
             group["lr"] = self.job.schedule.lr_at(state.epoch)
         while state.batch_in_epoch < len(batches) and self.budget_left():
-            self.stop_if_asked()
             batch = make_batch(d.train_src, d.train_tgt, batches[state.batch_in_epoch])
+            tokens, stop = step_tokens(self.world, batch.n_tokens, self.asked_to_stop())
+            if stop:
+                self.interrupt()
             start = time.perf_counter()
             loss, grad_norm = train_step(
-                self.model, self.optimizer, batch.to(self.device), t, self.job.schedule.clip_norm
+                self.train_model,
+                self.optimizer,
+                batch.to(self.device),
+                t,
+                self.job.schedule.clip_norm,
+                tokens,
             )
             elapsed = time.perf_counter() - start
             state.step += 1
@@ -318,16 +347,20 @@ class Fit:
                 )
             )
 
-    def stop_if_asked(self) -> None:
-        """After a SIGINT or SIGTERM: save last.pt at this step and stop the run."""
-        if self.stop is None or self.stop.signum is None:
-            return
+    def asked_to_stop(self) -> bool:
+        """Whether this process has had a SIGINT or SIGTERM."""
+        return self.stop is not None and self.stop.signum is not None
+
+    def interrupt(self) -> None:
+        """After a SIGINT or SIGTERM (on any rank): save last.pt at this step and stop."""
         self.save("last.pt", with_optimizer=True)
         self.tensorboard.close()
+        signum = self.stop.signum if self.asked_to_stop() else None
         raise RunInterruptedError(
-            f"interrupted by {self.stop.name} at step {self.state.step}: saved "
-            f"{self.ckpt_dir / 'last.pt'}; continue with: nmt-train resume={self.run_dir}",
-            self.stop.signum,
+            f"interrupted by {self.stop.name if signum else 'a signal to another rank'} at step "
+            f"{self.state.step}: saved {self.ckpt_dir / 'last.pt'}; continue with: nmt-train "
+            f"resume={self.run_dir}",
+            signum or signal.SIGTERM,
         )
 
     def run(self) -> None:
@@ -341,7 +374,7 @@ class Fit:
 
     def loop(self) -> None:
         t = self.trainer
-        steps_per_epoch = max(1, len(self.data.train_src) // t.batch_size)
+        steps_per_epoch = max(1, len(self.data.train_src) // t.batch_size // self.world.size)
         total = t.max_steps if t.max_steps is not None else t.max_epochs * steps_per_epoch
         with tqdm(
             total=total,
@@ -351,11 +384,13 @@ class Fit:
             file=sys.stderr,
             dynamic_ncols=True,
             mininterval=1.0,
+            disable=not self.world.main,
         ) as progress:
             while self.budget_left():
                 self.epoch(progress)
         last = self.ckpt_dir / "last.pt"
         if not last.is_file() or self.state.step % t.valid_every != 0:
             self.validate_and_save()  # the budget ended between validations
-        self.stop_if_asked()
+        if step_tokens(self.world, 0, self.asked_to_stop())[1]:
+            self.interrupt()
         self.tensorboard.close()

@@ -10,9 +10,9 @@ import torch
 from omegaconf import OmegaConf
 from toys import LEARN, TINY
 
-from nmt.training.checkpoint import load_checkpoint
+from nmt.training.checkpoint import load_checkpoint, rng_state
 from nmt.training.run import restore
-from nmt.training.trainer import TrainState, rng_state
+from nmt.training.trainer import TrainState
 
 # the learned run's data and training, without what a fine-tuning run takes from its checkpoint
 DATA = [o for o in LEARN if not o.startswith(("model.", "tokenizer."))]
