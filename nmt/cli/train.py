@@ -67,13 +67,14 @@ def main(cfg: DictConfig) -> float | None:
 def train(cfg: DictConfig, run_dir: Path, world: World) -> dict:
     """The run in this process, or over trainer.devices ranks that this command starts."""
     job = train_job(cfg)
-    if job.trainer.devices == 1:
-        return run(job, run_dir)
-    if world.size > 1:
+    if world.size > 1 and job.trainer.devices not in (1, world.size):
         raise NmtError(
-            f"trainer.devices={job.trainer.devices}: this process is already rank {world.rank} "
-            f"of {world.size} (torchrun or submitit started it); leave trainer.devices=1"
+            f"trainer.devices={job.trainer.devices}: this process is rank {world.rank} of "
+            f"{world.size} that torchrun or submitit started; give trainer.devices=1 or "
+            f"{world.size}"
         )
+    if job.trainer.devices == 1 or world.size > 1:  # the ranks are these processes
+        return run(job, run_dir)
     return launch(cfg, run_dir, job.trainer.devices)
 
 
