@@ -65,7 +65,7 @@ from nmt.fast import packed
 from nmt.fast.allocator import keep_freed_memory
 from nmt.models.build import build_model
 from nmt.models.seq2seq import count_parameters
-from nmt.training.trainer import train_step
+from nmt.training.step import train_step
 
 sys.path.insert(0, str(Path(__file__).parent))
 from decode_vs_peer import compare, peer_dirs, summary  # noqa: E402

@@ -108,7 +108,11 @@ def _register_resolvers() -> None:
 _register_resolvers()
 
 
-PRECISIONS = ("float32", "bfloat16")  # trainer.precision, decode.precision: of matrix products
+PRECISIONS = (
+    "float32",
+    "bfloat16",
+    "float16",
+)  # trainer.precision, decode.precision: of matrix products
 
 
 @dataclasses.dataclass(frozen=True)

@@ -1,5 +1,6 @@
-"""The precision of matrix products: float32, or bfloat16 under torch.autocast. Training
-(`trainer.precision`) and search (`decode.precision`) each choose theirs."""
+"""The precision of matrix products: float32, or bfloat16 or float16 under torch.autocast (float16
+on CUDA, its training with a gradient scaler). Training (`trainer.precision`) and search
+(`decode.precision`) each choose theirs; this is the one place that maps them to dtypes."""
 
 from __future__ import annotations
 
@@ -14,10 +15,20 @@ log = logging.getLogger(__name__)
 _warned: set[str] = set()  # keys already warned about: once a process
 
 
+AUTOCAST = {"bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
 def autocast(precision: str, device: torch.device) -> torch.autocast:
-    """bfloat16 runs the matrix products in bfloat16 under torch.autocast (the weights, their
-    gradients, the softmax and the optimizer stay float32); float32 turns autocast off."""
-    return torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bfloat16")
+    """bfloat16 or float16 runs the matrix products in that dtype under torch.autocast (the
+    weights, their gradients, the softmax and the optimizer stay float32); float32 turns
+    autocast off."""
+    dtype = AUTOCAST.get(precision, torch.bfloat16)
+    return torch.autocast(device.type, dtype=dtype, enabled=precision in AUTOCAST)
+
+
+def grad_scaler(precision: str, device: torch.device) -> torch.amp.GradScaler | None:
+    """float16 training's loss scaler (its gradients would underflow unscaled); else None."""
+    return torch.amp.GradScaler(device.type) if precision == "float16" else None
 
 
 def product_dtype(x: Tensor) -> torch.dtype:
@@ -37,8 +48,12 @@ def cpu_has_bfloat16() -> bool:
 
 
 def check_precision(precision: str, device: torch.device, key: str) -> None:
-    """Refuse bfloat16 on a GPU without it; warn where a CPU would emulate it slowly. `key` is
-    the config key that asked for it, for the message."""
+    """Refuse float16 off CUDA and bfloat16 on a GPU without it; warn where a CPU would emulate
+    bfloat16 slowly. `key` is the config key that asked for it, for the message."""
+    if precision == "float16" and device.type != "cuda":
+        raise NmtError(
+            f"{key}=float16: float16 autocast is for CUDA devices; on {device.type} use bfloat16"
+        )
     if precision != "bfloat16":
         return
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():

@@ -7,14 +7,14 @@ import math
 
 import pytest
 import torch
-from toys import CPU, IDS, MODELS, build, loss_and_grads, toy_batch
+from toys import CPU, IDS, MODELS, TINY, build, loss_and_grads, toy_batch
 
 from nmt.config import TrainerConfig, defaults
 from nmt.data.batching import make_batch
 from nmt.decoding.search import greedy
 from nmt.devices import autocast
 from nmt.fast import accelerate
-from nmt.training.trainer import train_step
+from nmt.training.step import train_step
 
 
 @pytest.mark.parametrize("fast", [False, True], ids=["reference", "fast"])
@@ -82,3 +82,9 @@ def test_decode_precision_sets_the_decoder_products_dtype(precision, fast):
     )
     assert seen["generator"] == seen["W_c"] == {want}
     assert seen["memory"] == {torch.float32}
+
+
+def test_float16_is_refused_off_cuda(run_cli, tmp_path):
+    proc = run_cli("train", *TINY, "device=cpu", "trainer.precision=float16", check=False)
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr
+    assert "trainer.precision=float16: float16 autocast is for CUDA devices" in proc.stderr

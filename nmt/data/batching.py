@@ -41,6 +41,15 @@ class Batch:
     def n_tokens(self) -> int:
         return int(self.tgt_mask.sum())
 
+    def pin_memory(self) -> Batch:
+        """The batch in page-locked memory, from which a copy to a GPU can overlap compute."""
+        pinned = {
+            f.name: getattr(self, f.name).pin_memory()
+            for f in dataclasses.fields(self)
+            if isinstance(getattr(self, f.name), Tensor)
+        }
+        return dataclasses.replace(self, **pinned)
+
     def to(self, device: torch.device) -> Batch:
         moved = {
             f.name: getattr(self, f.name).to(device, non_blocking=True)

@@ -31,7 +31,7 @@ log = logging.getLogger(__name__)
 
 def load_model(path: str, device: torch.device, fast: bool = True) -> tuple[Seq2Seq, object, dict]:
     """Rebuild the model and tokenizer from a checkpoint alone; `fast` puts the fast CPU layer
-    on the model (nmt.fast.accelerate)."""
+    on the model (nmt.fast.accelerate) when it is on the CPU."""
     saved = load_checkpoint(path)
     tokenizer = load_tokenizer(saved["tokenizer"])
     model = build_model(
@@ -41,7 +41,7 @@ def load_model(path: str, device: torch.device, fast: bool = True) -> tuple[Seq2
     )
     load_weights(model, saved["model"], f"checkpoint {path}")
     model = model.to(device).eval()
-    return accelerate(model) if fast else model, tokenizer, saved
+    return accelerate(model) if fast and device.type == "cpu" else model, tokenizer, saved
 
 
 def translate_lines(

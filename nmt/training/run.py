@@ -22,7 +22,7 @@ from nmt.config import (
 from nmt.data import Corpus, load_corpus
 from nmt.data.spm import Tokenizer
 from nmt.data.tokenizer import build_tokenizer, encode_split, load_tokenizer
-from nmt.devices import resolve_device
+from nmt.devices import grad_scaler, resolve_device
 from nmt.errors import NmtError
 from nmt.evaluation.scoring import (
     save_heatmaps,
@@ -68,6 +68,7 @@ def restore(
     model: Seq2Seq,
     optimizer: torch.optim.Optimizer,
     world: World | None = None,
+    scaler: torch.amp.GradScaler | None = None,
 ) -> TrainState:
     """Load model, optimizer, RNG and loop position from `saved` (RUN_DIR/checkpoints/last.pt),
     less what `job.reset` names, and drop metrics logged after it (they will be logged again).
@@ -86,6 +87,8 @@ def restore(
             f"(this launch has {world.size})"
         )
     set_rng_state(rngs[world.rank])
+    if scaler is not None and "scaler" in saved:
+        scaler.load_state_dict(saved["scaler"])
     state = TrainState(**saved["train_state"])
     budget = [key.split(".")[1] for key in BUDGET_KEYS]
     if any(saved["config"]["trainer"][key] != getattr(job.trainer, key) for key in budget):
@@ -146,6 +149,8 @@ def train_and_score(job: TrainJob, run_dir: Path, stop: StopRequest, resume_hint
     ).to(device)
     if job.fast and world.size > 1:
         log.info("the fast CPU layer is off under DistributedDataParallel (%d ranks)", world.size)
+    elif job.fast and device.type != "cpu":
+        log.info("the fast CPU layer is off on %s (it is for CPUs)", device)
     elif job.fast:
         accelerate(model)
     if init is not None:
@@ -160,9 +165,13 @@ def train_and_score(job: TrainJob, run_dir: Path, stop: StopRequest, resume_hint
         count_parameters(model),
         device,
     )
-    state = restore(job, run_dir, saved, model, optimizer, world) if saved else TrainState()
+    scaler = grad_scaler(job.trainer.precision, device)
+    if saved:
+        state = restore(job, run_dir, saved, model, optimizer, world, scaler)
+    else:
+        state = TrainState()
     del saved, init  # their tensors now live in the model and optimizer
-    fit = Fit(job, run_dir, model, optimizer, tokenizer, data, device, state, stop, world)
+    fit = Fit(job, run_dir, model, optimizer, tokenizer, data, device, state, stop, world, scaler)
     fit.run()
     if not world.main:
         return {}

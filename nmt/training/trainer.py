@@ -22,10 +22,10 @@ from tqdm import tqdm
 
 from nmt import files as jsonfile
 from nmt.config import DecodeConfig, TrainerConfig, TrainJob
-from nmt.data.batching import Batch, epoch_batches, make_batch
+from nmt.data.batching import epoch_batches, make_batch
 from nmt.data.spm import Tokenizer
 from nmt.decoding.translate import translate_texts
-from nmt.devices import autocast, check_precision
+from nmt.devices import check_precision
 from nmt.errors import NmtError, RunInterruptedError
 from nmt.evaluation.metrics import bleu
 from nmt.evaluation.scoring import mean_loss
@@ -41,6 +41,7 @@ from nmt.training.distributed import (
     wrap,
 )
 from nmt.training.signals import StopRequest
+from nmt.training.step import skipped_update, train_step
 
 log = logging.getLogger(__name__)
 
@@ -70,52 +71,6 @@ class Data:
     dev_tgt: list
     dev_text: list[str]
     dev_refs: list[str]
-
-
-def train_step(
-    model: Seq2Seq,
-    optimizer: torch.optim.Optimizer,
-    batch: Batch,
-    cfg: TrainerConfig,
-    clip_norm: float | None,
-    tokens: float | None = None,
-) -> tuple[float, float]:
-    """One update on the mean token loss. Returns (summed loss, gradient norm before clipping).
-    A loss or norm that is not finite skips the update: the weights and the optimizer's state
-    stay as they were (see `finite_step`).
-
-    Args:
-        model: the Seq2Seq, or its DistributedDataParallel wrapper (its forward is the loss).
-        tokens: what the summed loss is divided by: the batch's target tokens by default; under
-            DDP the global batch's over the ranks (nmt.training.distributed.step_tokens).
-    """
-    model.train()
-    optimizer.zero_grad(set_to_none=True)
-    with autocast(cfg.precision, batch.src.device):
-        loss = model(batch, cfg.label_smoothing)
-    (loss / (tokens or batch.n_tokens)).backward()
-    norm = clip_gradients(model, clip_norm)
-    value = float(loss.detach())
-    if finite_step(value, norm):
-        optimizer.step()
-    else:
-        optimizer.zero_grad(set_to_none=True)
-    return value, norm
-
-
-def finite_step(loss: float, norm: float) -> bool:
-    return math.isfinite(loss) and math.isfinite(norm)
-
-
-def clip_gradients(model: torch.nn.Module, clip_norm: float | None) -> float:
-    """torch's clip_grad_norm_: the gradients scaled by min(1, clip_norm / (norm + 1e-6)), and
-    their norm before. The scaling, a pass over every gradient, runs only where it is below 1:
-    at 1 it changes nothing."""
-    grads = [p.grad for p in model.parameters() if p.grad is not None]
-    norm = torch.nn.utils.get_total_norm(grads)
-    if clip_norm is not None and clip_norm / (norm + 1e-6) < 1:  # torch's own coefficient
-        torch.nn.utils.clip_grads_with_norm_(model.parameters(), clip_norm, norm)
-    return float(norm)
 
 
 def validate(
@@ -175,9 +130,11 @@ class Fit:
         state: TrainState,
         stop: StopRequest | None = None,
         world: World | None = None,
+        scaler: torch.amp.GradScaler | None = None,
     ) -> None:
         self.job, self.run_dir, self.model, self.optimizer = job, run_dir, model, optimizer
         self.world = world = world or World()
+        self.scaler = scaler  # float16's, restored with the run
         self.train_model = wrap(model, world, device)  # DDP over the model where there are ranks
         self.stop = stop  # SIGINT / SIGTERM, seen between steps
         self.saved_step = state.step if state.step else None  # of last.pt
@@ -201,6 +158,8 @@ class Fit:
             if with_optimizer:  # one rank's RNG state, or every rank's in rank order
                 rng = rngs[0] if self.world.size == 1 else rngs
                 payload |= {"optimizer": self.optimizer.state_dict(), "rng": rng}
+                if self.scaler is not None:
+                    payload["scaler"] = self.scaler.state_dict()
             save_checkpoint(self.ckpt_dir / name, payload)
         if name == "last.pt":
             self.saved_step = self.state.step
@@ -289,6 +248,8 @@ class Fit:
             group["lr"] = self.job.schedule.lr_at(state.epoch)
         while state.batch_in_epoch < len(batches) and self.budget_left():
             batch = make_batch(d.train_src, d.train_tgt, batches[state.batch_in_epoch])
+            if self.device.type == "cuda":
+                batch = batch.pin_memory()  # its copy (non_blocking) overlaps the last step
             tokens, stop = step_tokens(self.world, batch.n_tokens, self.asked_to_stop())
             if stop:
                 self.interrupt()
@@ -300,6 +261,7 @@ class Fit:
                 t,
                 self.job.schedule.clip_norm,
                 tokens,
+                self.scaler,
             )
             elapsed = time.perf_counter() - start
             state.step += 1
@@ -307,7 +269,7 @@ class Fit:
             state.train_time_s += elapsed
             state.train_tokens += batch.n_tokens
             progress.update(1)
-            if not finite_step(loss, grad_norm):
+            if skipped_update(loss, grad_norm, self.scaler is not None):
                 self.skipped(loss, grad_norm)
                 continue
             state.nonfinite_in_a_row = 0

@@ -16,7 +16,7 @@ from nmt.fast import accelerate
 from nmt.models.build import build_model
 from nmt.papers.jobs import row_overrides
 from nmt.training.run import build_optimizer
-from nmt.training.trainer import train_step
+from nmt.training.step import train_step
 
 PAPERS = sorted(p.stem for p in (Path(CONFIG_DIR) / "paper").glob("*.yaml"))
 

@@ -23,7 +23,8 @@ from nmt.training import distributed
 from nmt.training.checkpoint import load_checkpoint, rng_state
 from nmt.training.distributed import World, shard
 from nmt.training.run import restore
-from nmt.training.trainer import TrainState, train_step
+from nmt.training.step import train_step
+from nmt.training.trainer import TrainState
 
 MODELS = [
     ["model=rnnsearch"],

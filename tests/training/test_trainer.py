@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 
-from nmt.training.trainer import clip_gradients
+from nmt.training.step import clip_gradients
 
 
 @pytest.mark.parametrize("clip_norm", [0.5, 100.0, None])
