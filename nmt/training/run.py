@@ -22,7 +22,7 @@ from nmt.config import (
 from nmt.data import Corpus, load_corpus
 from nmt.data.spm import Tokenizer
 from nmt.data.tokenizer import build_tokenizer, encode_split, load_tokenizer
-from nmt.devices import grad_scaler, resolve_device
+from nmt.devices import check_precision, grad_scaler, resolve_device
 from nmt.errors import NmtError
 from nmt.evaluation.scoring import (
     save_heatmaps,
@@ -138,6 +138,7 @@ def train_and_score(job: TrainJob, run_dir: Path, stop: StopRequest, resume_hint
     torch.manual_seed(job.seed + world.rank)  # weights to the others, dropout differs by rank
     set_threads(job, world)
     device = distributed.start(world, resolve_device(job.device))
+    check_precision(job.trainer.precision, device, "trainer.precision")  # before any work
     saved = load_checkpoint(run_dir / "checkpoints" / "last.pt") if job.resume else None
     init = load_checkpoint(job.init_from) if job.init_from and not job.resume else None
     # a fine-tuning run keeps its checkpoint's tokenizer, which its own checkpoints then hold

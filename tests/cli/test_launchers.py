@@ -3,6 +3,7 @@ machine, also with a 2-rank DDP job) and joblib, and the report callback at a sw
 
 import json
 
+import pytest
 from hydra import compose, initialize_config_dir
 from toys import TINY
 
@@ -34,6 +35,7 @@ def test_a_submitit_local_sweep_ends_with_its_report(run_cli, tmp_path):
     assert "model/attention=none" in report and "model/attention=bahdanau" in report
 
 
+@pytest.mark.slow  # CI keeps the submitit sweeps
 def test_a_joblib_sweep_runs_its_jobs_side_by_side(run_cli, tmp_path):
     sweep = tmp_path / "sweep"
     run_cli("train", "-m", "hydra/launcher=nmt_joblib", *SWEEP, f"hydra.sweep.dir={sweep}")

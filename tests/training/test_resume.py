@@ -23,6 +23,7 @@ RUN = [
 ]
 
 
+@pytest.mark.slow  # CI keeps the 2-rank SIGKILL test (test_distributed) and the SIGTERM ones
 def test_sigkill_then_resume_matches_an_uninterrupted_run(run_cli, tmp_path, cache_dir):
     run_cli("train", *RUN, f"hydra.run.dir={tmp_path}/straight")
 

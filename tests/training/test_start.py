@@ -83,6 +83,7 @@ def test_bad_resets_are_refused(run_cli, tmp_path, overrides, expected):
     assert proc.returncode != 0 and expected in proc.stderr
 
 
+@pytest.mark.slow  # CI keeps test_restore_resets_what_it_is_told and the refusals
 def test_resume_with_a_fresh_optimizer(run_cli, tmp_path):
     run_cli("train", *TINY, "trainer.max_steps=6", f"hydra.run.dir={tmp_path}/a")
     shutil.copytree(tmp_path / "a", tmp_path / "b")
