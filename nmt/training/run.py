@@ -176,9 +176,20 @@ def train_and_score(job: TrainJob, run_dir: Path, stop: StopRequest, resume_hint
     fit.run()
     if not world.main:
         return {}
-    state = fit.state
     stop.where = f"while scoring the test set; {resume_hint}"
+    return score_test(job, run_dir, model, tokenizer, corpus, fit.state, device)
 
+
+def score_test(
+    job: TrainJob,
+    run_dir: Path,
+    model: Seq2Seq,
+    tokenizer: Tokenizer,
+    corpus: Corpus,
+    state: TrainState,
+    device: torch.device,
+) -> dict:
+    """Score the best checkpoint on the test split: the test files, heatmaps and results.json."""
     best = load_checkpoint(run_dir / "checkpoints" / "best.pt", map_location=device)
     model.load_state_dict(best["model"])
     hyps, scores, before_unk = score_split(
