@@ -3,6 +3,13 @@ random weights over a toy vocabulary."""
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import torch
 from hydra import compose, initialize_config_dir
 
@@ -137,3 +144,22 @@ def loss_and_grads(f, tensors: list) -> tuple:
 def assert_close_in_bfloat16(got, want) -> None:
     """Within bfloat16's rounding (8 significant bits), relative to the tensor's scale."""
     torch.testing.assert_close(got, want, rtol=3e-2, atol=3e-2 * float(want.detach().abs().max()))
+
+
+def kill_at_first_checkpoint(overrides: list[str], run_dir: Path, cache_dir: Path) -> None:
+    """Start `nmt-train *overrides` into `run_dir` and SIGKILL its whole process group (its
+    ranks too, as a cluster kills a job) as soon as its first last.pt exists."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "nmt.train", *overrides, f"hydra.run.dir={run_dir}"],
+        env=os.environ | {"NMT_CACHE_DIR": str(cache_dir)},
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.time() + 300
+    while not (run_dir / "checkpoints" / "last.pt").exists():
+        assert proc.poll() is None, "the run ended before its first checkpoint"
+        assert time.time() < deadline
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()

@@ -3,17 +3,15 @@ global batch, a 2-rank run killed and resumed ends as an uninterrupted one, and 
 run directory for all its ranks."""
 
 import os
-import signal
 import socket
 import subprocess
 import sys
-import time
 from types import SimpleNamespace
 
 import pytest
 import torch
 import torch.multiprocessing as mp
-from toys import TINY, V, build
+from toys import TINY, V, build, kill_at_first_checkpoint
 
 from nmt.config import TrainerConfig, defaults
 from nmt.data.batching import make_batch
@@ -121,21 +119,7 @@ RUN += ["model.decoder.dropout=0.3", "seed=5", "trainer.devices=2"]
 def test_two_ranks_killed_and_resumed_end_as_an_uninterrupted_run(run_cli, tmp_path, cache_dir):
     run_cli("train", *RUN, f"hydra.run.dir={tmp_path}/straight")
     killed = tmp_path / "killed"
-    env = os.environ | {"NMT_CACHE_DIR": str(cache_dir)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nmt.train", *RUN, f"hydra.run.dir={killed}"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,  # its ranks with it, as a cluster kills a job
-    )
-    deadline = time.time() + 300
-    while not (killed / "checkpoints" / "last.pt").exists():
-        assert proc.poll() is None, "the run ended before its first checkpoint"
-        assert time.time() < deadline
-        time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+    kill_at_first_checkpoint(RUN, killed, cache_dir)
     if load_checkpoint(killed / "checkpoints" / "last.pt")["step"] >= 60:
         pytest.skip("the run finished before it could be killed")
 

@@ -1,14 +1,8 @@
 """A run killed with SIGKILL and resumed ends with the same weights as an uninterrupted run."""
 
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import pytest
 import torch
-from toys import TINY
+from toys import TINY, kill_at_first_checkpoint
 
 from nmt.training.checkpoint import load_checkpoint
 
@@ -28,20 +22,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(run_cli, tmp_path, cac
     run_cli("train", *RUN, f"hydra.run.dir={tmp_path}/straight")
 
     killed = tmp_path / "killed"
-    env = os.environ | {"NMT_CACHE_DIR": str(cache_dir)}
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nmt.train", *RUN, f"hydra.run.dir={killed}"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 300
-    while not (killed / "checkpoints" / "last.pt").exists():
-        assert proc.poll() is None, "the run ended before its first checkpoint"
-        assert time.time() < deadline
-        time.sleep(0.05)
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    kill_at_first_checkpoint(RUN, killed, cache_dir)
     at_kill = load_checkpoint(killed / "checkpoints" / "last.pt")["step"]
     if at_kill >= 240:
         pytest.skip("the run finished before it could be killed")
