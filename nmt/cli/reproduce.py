@@ -1,6 +1,8 @@
 """`nmt-reproduce paper=NAME [scale=cpu] [seeds=N] [out=DIR]`: run a paper's rows, then report.
 
-The jobs and how they run are nmt.papers.jobs; the report is nmt.papers.report."""
+The jobs and how they run are nmt.papers.jobs; each finished job leaves a record beside the
+report (nmt.papers.records), from which a later call on another checkout restores it; the report
+is nmt.papers.report."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ from omegaconf import DictConfig
 
 from nmt.cli.common import cli
 from nmt.config import CONFIG_DIR
-from nmt.papers.jobs import plan, run_all
+from nmt.papers.jobs import Job, plan, run_all
+from nmt.papers.records import keep, restore
 from nmt.papers.report import write_paper_report
 from nmt.training.rundir import exclusive
 from nmt.training.signals import stop_requests
@@ -24,11 +27,23 @@ def main(cfg: DictConfig) -> None:
     paper, scale = cfg.paper, str(cfg.scale)
     extra = [str(o) for o in cfg.train_overrides]
     jobs = plan(paper, scale, int(cfg.seeds), out, extra)
+    records = Path(cfg.records)
+    out.mkdir(parents=True, exist_ok=True)
+    restored = [job.name for job in jobs if restore(job, out, records)]
+    if restored:
+        print(f"restored from the records in {records}: {', '.join(restored)}", flush=True)
+
+    def keep_record(job: Job) -> None:
+        keep(job, out, records, paper.report.heatmaps)
+
     again = "(the same command again goes on from each job's last checkpoint)"
     with stop_requests(again):
         if not cfg.report_only:  # only writing the report: runs may go on meanwhile
             with exclusive(out, "out="):
-                run_all(jobs, out)
+                run_all(jobs, out, keep_record)
+        for job in jobs:  # those that finished while this call only wrote the report
+            if job.status() == "done":
+                keep_record(job)
         report, claims = write_paper_report(
             paper,
             scale,

@@ -19,6 +19,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -287,8 +288,9 @@ def time_left(jobs: list[Job], out: Path) -> str:
     return f"about {_duration(total)} left"
 
 
-def run_all(jobs: list[Job], out: Path) -> None:
-    """Run every unfinished job in order, with a progress line per job."""
+def run_all(jobs: list[Job], out: Path, on_done: Callable[[Job], None] = lambda job: None) -> None:
+    """Run every unfinished job in order, with a progress line per job; `on_done(job)` after
+    each job that finishes, and for each finished earlier."""
     start = time.monotonic()
     for n, job in enumerate(jobs, start=1):
         tag = f"[{n}/{len(jobs)}]"
@@ -297,6 +299,7 @@ def run_all(jobs: list[Job], out: Path) -> None:
         if status == "done":
             bleu = json.loads((job.directory / "results.json").read_text())["bleu"]
             print(f"{tag} {job.name}: finished earlier (test BLEU {bleu:.2f})", flush=True)
+            on_done(job)
             continue
         if status == "partial":  # killed before its first checkpoint: nothing to keep
             shutil.rmtree(job.directory)
@@ -312,3 +315,4 @@ def run_all(jobs: list[Job], out: Path) -> None:
             f"elapsed {_duration(time.monotonic() - start)}, {time_left(jobs, out)}",
             flush=True,
         )
+        on_done(job)

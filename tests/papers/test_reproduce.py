@@ -220,6 +220,43 @@ def test_a_third_call_runs_nothing(toy_reproduction, cache_dir):
     assert "starting" not in done.stdout
 
 
+def test_a_checkout_with_only_the_records_writes_the_same_report(toy_reproduction, tmp_path):
+    """The records beside the report are enough: a new OUT restores every job from them,
+    trains nothing, and reports the same claims, heatmaps included, without a checkpoint."""
+    out, _, stdout = toy_reproduction
+    records = out / "report" / "runs"
+    assert len(list(records.glob("*/seed*/results.json"))) == 10
+    assert (
+        not list(records.rglob("*.pt"))
+        and (records / "rnnsearch50/seed1/alignments.json").is_file()
+    )
+    copied = tmp_path / "checkout" / "runs"
+    shutil.copytree(records, copied)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "nmt.reproduce",
+            *TOY,
+            f"out={tmp_path / 'new'}",
+            f"records={copied}",
+        ],
+        env=os.environ | {"NMT_CACHE_DIR": str(tmp_path / "no-cache")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "restored from the records" in done.stdout and "starting" not in done.stdout
+    assert done.stdout.count("finished earlier") == 10
+    claims = [line for line in stdout.splitlines() if re.match(r"\| \d \|", line)]
+    assert claims == [line for line in done.stdout.splitlines() if re.match(r"\| \d \|", line)]
+    report = (tmp_path / "new" / "report" / "report.md").read_text()
+    assert "heatmap_3.png" in report and "no alignments" not in report
+    timings = (out / "jobs.jsonl").read_text().splitlines()
+    assert sorted((tmp_path / "new" / "jobs.jsonl").read_text().splitlines()) == sorted(timings)
+
+
 def test_the_toy_reproduction_report_renders_in_chromium(toy_reproduction, tmp_path):
     """The report's HTML as Chromium draws it: its DOM holds every table and image, every
     image is a PNG, and the screenshot is not blank. CI installs Chromium, so only a machine

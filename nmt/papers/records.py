@@ -1,0 +1,135 @@
+"""A reproduction's records: each finished job's results without its checkpoints, kept beside
+the report (REPORT_DIR/runs by default) so that the report can be written again, and the
+reproduction carried on, from a checkout that has only the records.
+
+A record RECORDS/ROW/seedS/ holds what the report reads: results.json, metrics.jsonl,
+.hydra/config.yaml and overrides.yaml, the test hypotheses, alignments.json where the row has
+heatmaps, and the job's sittings (its lines of jobs.jsonl). Files every job shares (the test
+source and references) are kept once, under RECORDS/shared/ by their SHA-256, and named in each
+record's shared.json. `restore` copies a record back into an OUT/ROW/seedS that lacks the
+finished run, so `nmt-reproduce` counts the job done instead of training it again.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from pathlib import Path
+
+from omegaconf import DictConfig
+
+from nmt import files
+from nmt.errors import NmtError
+from nmt.evaluation.runs import load_run
+from nmt.papers.heatmaps import alignments
+from nmt.papers.jobs import JOBS_LOG, Job
+
+OWN = ("results.json", "metrics.jsonl", ".hydra/config.yaml", ".hydra/overrides.yaml")
+OPTIONAL = ("test.hyp", "test.hyp.before_unk_replace", "alignments.json")
+SHARED_PREFIX = "test."  # test.src, test.ref, test.ref.N: the same for every job of a split
+SITTINGS = "sittings.jsonl"
+SHARED = "shared.json"
+
+
+def record_dir(records: Path, job: Job) -> Path:
+    return records / job.row / f"seed{job.seed}"
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _sittings(out: Path, job: Job) -> list[str]:
+    path = out / JOBS_LOG
+    if not path.is_file():
+        return []
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    return [line for line in lines if _job_key(json.loads(line)) == (job.row, job.seed)]
+
+
+def _job_key(sitting: dict) -> tuple[str, int]:
+    return sitting["row"], sitting["seed"]
+
+
+def is_current(job: Job, records: Path) -> bool:
+    """Whether the finished job's record exists and holds all it has (alignments come later)."""
+    target = record_dir(records, job)
+    if not (target / "results.json").is_file():
+        return False
+    return all((target / n).is_file() for n in OPTIONAL if (job.directory / n).is_file())
+
+
+def keep(job: Job, out: Path, records: Path, heatmaps: DictConfig) -> None:
+    """Bring the finished job's record up to date: first seeds of the heatmap rows get their
+    alignments computed (from the best checkpoint, which the record leaves out)."""
+    if job.row in heatmaps.rows and job.seed == 1:
+        alignments(load_run(job.directory), heatmaps)
+    if not is_current(job, records):
+        save(job, out, records)
+
+
+def save(job: Job, out: Path, records: Path) -> Path:
+    """Write the finished job's record (replacing an older one whole, never half); return it."""
+    if job.status() != "done":
+        raise NmtError(f"{job.directory}: not finished (no results.json), nothing to record")
+    target = record_dir(records, job)
+    staging = target.with_name(f".{target.name}.new")
+    shutil.rmtree(staging, ignore_errors=True)
+    for name in OWN:
+        _copy(job.directory / name, staging / name)
+    for name in OPTIONAL:
+        if (job.directory / name).is_file():
+            _copy(job.directory / name, staging / name)
+    shared = {}
+    for path in sorted(job.directory.glob(f"{SHARED_PREFIX}*")):
+        if path.name in OPTIONAL or not path.is_file():
+            continue
+        digest = _digest(path)
+        stored = records / "shared" / digest
+        if not stored.is_file():
+            files.atomic_write(stored, lambda f, p=path: f.write(p.read_bytes()))
+        shared[path.name] = digest
+    (staging / SHARED).write_text(json.dumps(shared, indent=1, sort_keys=True) + "\n")
+    sittings = _sittings(out, job)
+    (staging / SITTINGS).write_text("".join(line + "\n" for line in sittings), encoding="utf-8")
+    if target.exists():
+        old = target.with_name(f".{target.name}.old")
+        shutil.rmtree(old, ignore_errors=True)
+        target.rename(old)
+        staging.rename(target)
+        shutil.rmtree(old)
+    else:
+        staging.rename(target)
+    return target
+
+
+def _copy(source: Path, target: Path) -> None:
+    if not source.is_file():
+        raise NmtError(f"{source}: missing (a finished run has it)")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, target)
+
+
+def restore(job: Job, out: Path, records: Path) -> bool:
+    """Copy the job's record into its directory when the directory does not exist yet, and
+    its sittings into OUT/jobs.jsonl; return whether it did."""
+    source = record_dir(records, job)
+    if job.directory.exists() or not (source / "results.json").is_file():
+        return False
+    staging = job.directory.with_name(f".{job.directory.name}.restoring")
+    shutil.rmtree(staging, ignore_errors=True)
+    for path in source.rglob("*"):
+        if path.is_file() and path.name not in (SHARED, SITTINGS):
+            _copy(path, staging / path.relative_to(source))
+    for name, digest in json.loads((source / SHARED).read_text()).items():
+        stored = records / "shared" / digest
+        if not stored.is_file() or _digest(stored) != digest:
+            raise NmtError(f"{stored}: missing or changed (named in {source / SHARED})")
+        _copy(stored, staging / name)
+    staging.rename(job.directory)
+    sittings = (source / SITTINGS).read_text(encoding="utf-8")
+    if sittings and not _sittings(out, job):
+        with open(out / JOBS_LOG, "a", encoding="utf-8") as f:
+            f.write(sittings)
+    return True
