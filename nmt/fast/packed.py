@@ -143,8 +143,9 @@ def lstm_cell(
     """torch.lstm_cell on the packed path: x (B, I), h and c (B, H) -> h', c' (B, H).
 
     In float32 the gates [i; f; g; o] = [W_ih W_hh] [x; h] + b_ih + b_hh are one product. Under
-    autocast they are two low-precision products summed, then taken to c's dtype, as
-    nmt.fast.step_sum computes a cell with constant weights: the two paths round alike."""
+    autocast they are two low-precision products summed in that precision, as torch.lstm_cell
+    computes them under autocast (and nmt.fast.step_sum a cell with constant weights): the
+    paths round alike."""
     dtype = product_dtype(x)
     if dtype == torch.float32:
         pack = packs.joint.get(
@@ -153,7 +154,7 @@ def lstm_cell(
         return lstm_update(linear(torch.cat([x, h], dim=1), pack), c)  # gates (B, 4H)
     input_part = linear(x, packs.input.get(lambda: (w_ih, b_ih), w_ih, b_ih, dtype=dtype))
     hidden_part = linear(h, packs.hidden.get(lambda: (w_hh, b_hh), w_hh, b_hh, dtype=dtype))
-    return lstm_update((input_part + hidden_part).to(c.dtype), c)
+    return lstm_update(input_part + hidden_part, c)
 
 
 TABLE_BYTES = 256 << 20  # the largest table `lstm_cell_from_ids` keeps

@@ -201,10 +201,11 @@ def _transpose(t, dim0=-2, dim1=-1):
 
 
 def _lstm_cell(x, hx, w_ih, w_hh, b_ih=None, b_hh=None):
-    """torch.lstm_cell with constant weights: the two gate products as step products, in the
-    weights' dtype, and the gates' nonlinearities and the cell state in c's."""
+    """torch.lstm_cell with constant weights: the two gate products as step products, summed
+    in the weights' dtype, and the rest as torch's cell under autocast computes it (the gates'
+    nonlinearities in that dtype, the cell state in c's)."""
     h, c = hx
-    gates = (_gate_product(x, w_ih, b_ih) + _gate_product(h, w_hh, b_hh)).to(c.dtype)  # (B, 4H)
+    gates = _gate_product(x, w_ih, b_ih) + _gate_product(h, w_hh, b_hh)  # (B, 4H)
     return lstm_update(gates, c)
 
 
