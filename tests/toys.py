@@ -61,6 +61,7 @@ ATTENTIONS = [
     "local_m",
     "local_p",
 ]
+ZOO = ["scaled_dot", "cosine", "kernel", "multihead"]
 MODELS = [
     ["model=rnnsearch"],
     ["model=rnnencdec"],
@@ -70,6 +71,11 @@ MODELS = [
     ["model=luong", "model/encoder=bilstm", "model/attention=luong_dot"],
     ["model=luong", "model/encoder=bigru", "model.encoder.reverse=true"],
     ["model=rnnsearch", "model/attention=local_m", "model.attention.window=1"],
+    # the attention zoo's stateless variants, with either decoder
+    *[["model=luong", f"model/attention={a}"] for a in ZOO],
+    *[["model=rnnsearch", f"model/attention={a}", "model.decoder_size=null"] for a in ZOO],
+    ["model=luong", "model/attention=local_p", "model.attention.score=kernel"],
+    ["model=rnnsearch", "model/attention=multihead", "model.attention.score=cosine"],
 ]
 IDS = [" ".join(m).replace("model", "") for m in MODELS]
 
@@ -101,11 +107,17 @@ def toy_batch() -> tuple[list[list[int]], list[list[int]]]:
 # Models for the search tests: peaked distributions over SEARCH_V ids, varied lengths.
 SEARCH_V = 7
 
+# How close two computations of one hypothesis's score (a sum of float32 log-probabilities) must
+# be: kernels for other shapes (a batch against one sentence, packed against torch's products)
+# accumulate in other orders, and the peaked models' logits reach the hundreds (multi-head).
+SCORE_TOLERANCE = dict(rel=5e-5, abs=1e-5)
+
 SEARCH_MODELS = [
     ["model=rnnsearch"],
     ["model=luong", "model/attention=local_p"],
     ["model=luong", "model/attention=local_m", "model.decoder.input_feed=false"],
     ["model=luong", "model/attention=luong_location"],
+    ["model=rnnsearch", "model/attention=multihead", "model.attention.heads=2"],
 ]
 
 

@@ -12,6 +12,9 @@ Each variant is one small stateless module; the shared maths are the free functi
 
 from __future__ import annotations
 
+import math
+from collections.abc import Mapping
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -205,13 +208,109 @@ class ConcatScore(nn.Module):
         return self.v_a(hidden).squeeze(-1)  # (B, T, S)
 
 
-SCORES = {"dot": DotScore, "general": GeneralScore, "concat": ConcatScore}
+class ScaledDotScore(DotScore):
+    """score(h_t, h_s) = h_t^T h_s / sqrt(d) (Vaswani et al. 2017, eq. 1; needs Dq = Dk = d):
+    the dot product kept at unit variance as d grows, so the softmax does not saturate."""
+
+    def forward(self, query: Tensor, keys: Tensor) -> Tensor:
+        return torch.matmul(query, keys.transpose(-1, -2)) / math.sqrt(query.size(-1))
 
 
-def build_score(score: str, query_size: int, key_size: int) -> nn.Module:
-    if score not in SCORES:
-        raise NmtError(f"model.attention.score: '{score}' is not one of {', '.join(SCORES)}")
-    return SCORES[score](query_size=query_size, key_size=key_size)
+class CosineScore(nn.Module):
+    """NTM content addressing (Graves et al. 2014, eqs. 5-6): score(h_t, h_s) =
+    beta_t K(h_t, W_k h_s), K the cosine similarity and beta_t = softplus(w_beta^T h_t + b_beta)
+    >= 0 the key strength the query emits (the softmax then gives eq. 5's weights). W_k maps
+    the memory to the query size, once per batch."""
+
+    def __init__(self, *, query_size: int, key_size: int, eps: float = 1e-8) -> None:
+        super().__init__()
+        self.W_k = nn.Linear(key_size, query_size, bias=False)
+        self.w_beta = nn.Linear(query_size, 1)
+        self.eps = eps
+
+    def project_keys(self, memory: Tensor) -> Tensor:
+        """(B, S, Dk) -> W_k h_s / ||W_k h_s||: (B, S, Dq)."""
+        keys = self.W_k(memory)
+        return keys / keys.norm(dim=-1, keepdim=True).clamp_min(self.eps)
+
+    def forward(self, query: Tensor, keys: Tensor) -> Tensor:
+        beta = F.softplus(self.w_beta(query))  # (B, T, 1)
+        unit = query / query.norm(dim=-1, keepdim=True).clamp_min(self.eps)
+        return beta * torch.matmul(unit, keys.transpose(-1, -2))  # (B, T, S)
+
+
+class KernelScore(nn.Module):
+    """A Gaussian (RBF) kernel between projected query and key, as in Tsai et al. 2019
+    ("Transformer Dissection", section 3): a_t(s) = k(h_t, h_s) / sum_s' k(h_t, h_s') with
+
+        k(h_t, h_s) = exp(-||W_q h_t - W_k h_s||^2 / (2 sigma^2)),
+
+    so the score (the softmax's logit) is the kernel's exponent. sigma is learned (as log sigma)
+    unless `learn_bandwidth` is false.
+
+    Args:
+        hidden_size: the projections' size (default: query_size).
+        bandwidth: sigma's initial (or fixed) value (default: sqrt(hidden_size), which keeps
+            the exponent's scale that of a scaled dot product).
+    """
+
+    def __init__(
+        self,
+        *,
+        query_size: int,
+        key_size: int,
+        hidden_size: int | None = None,
+        bandwidth: float | None = None,
+        learn_bandwidth: bool = True,
+    ) -> None:
+        super().__init__()
+        hidden_size = hidden_size or query_size
+        if bandwidth is not None and bandwidth <= 0:
+            raise NmtError(f"model.attention.score.bandwidth: sigma must be > 0, got {bandwidth}")
+        self.W_q = nn.Linear(query_size, hidden_size, bias=False)
+        self.W_k = nn.Linear(key_size, hidden_size, bias=False)
+        log_sigma = torch.tensor(math.log(bandwidth or math.sqrt(hidden_size)))
+        if learn_bandwidth:
+            self.log_sigma = nn.Parameter(log_sigma)
+        else:
+            self.register_buffer("log_sigma", log_sigma)
+
+    def project_keys(self, memory: Tensor) -> Tensor:
+        """(B, S, Dk) -> W_k h_s: (B, S, n')."""
+        return self.W_k(memory)
+
+    def forward(self, query: Tensor, keys: Tensor) -> Tensor:
+        q = self.W_q(query)  # (B, T, n')
+        # ||q - k||^2 = ||q||^2 - 2 q.k + ||k||^2, without a (B, T, S, n') difference tensor
+        distance = (
+            q.pow(2).sum(-1, keepdim=True)
+            - 2 * torch.matmul(q, keys.transpose(-1, -2))
+            + keys.pow(2).sum(-1).unsqueeze(-2)
+        ).clamp_min(0)  # (B, T, S)
+        return -distance / (2 * torch.exp(2 * self.log_sigma))
+
+
+SCORES = {
+    "dot": DotScore,
+    "general": GeneralScore,
+    "concat": ConcatScore,
+    "scaled_dot": ScaledDotScore,
+    "cosine": CosineScore,
+    "kernel": KernelScore,
+}
+
+
+def build_score(score: str | Mapping, query_size: int, key_size: int) -> nn.Module:
+    """A score module by name, or from {name: NAME, OPTION: VALUE...} (the kernel's bandwidth,
+    concat's hidden_size)."""
+    options = dict(score) if isinstance(score, Mapping) else {"name": score}
+    name = options.pop("name", None)
+    if name not in SCORES:
+        raise NmtError(f"model.attention.score: '{name}' is not one of {', '.join(SCORES)}")
+    try:
+        return SCORES[name](query_size=query_size, key_size=key_size, **options)
+    except TypeError as err:  # an option the score does not take
+        raise NmtError(f"model.attention.score: {err}") from None
 
 
 class GlobalAttention(ScoredAttention):
@@ -219,10 +318,11 @@ class GlobalAttention(ScoredAttention):
     every source position, c_t = sum_s a_t(s) h_s.
 
     Args:
-        score: "dot", "general" or "concat" (the parameters live on the `score` child).
+        score: a name of SCORES ("dot", "general", "concat", "scaled_dot", "cosine", "kernel")
+            or {name: ..., options}; the parameters live on the `score` child.
     """
 
-    def __init__(self, *, query_size: int, key_size: int, score: str) -> None:
+    def __init__(self, *, query_size: int, key_size: int, score: str | Mapping) -> None:
         super().__init__()
         self.score = build_score(score, query_size, key_size)
 
@@ -291,11 +391,13 @@ class LocalMAttention(ScoredAttention):
     cut to the sentence; softmax of the score over the window, exactly 0 outside.
 
     Args:
-        score: "dot", "general" or "concat".
+        score: a name of SCORES or {name: ..., options}.
         window: D (the paper: 10).
     """
 
-    def __init__(self, *, query_size: int, key_size: int, score: str, window: int = 10) -> None:
+    def __init__(
+        self, *, query_size: int, key_size: int, score: str | Mapping, window: int = 10
+    ) -> None:
         super().__init__()
         self.score = build_score(score, query_size, key_size)
         self.window = check_window(window)
@@ -328,7 +430,7 @@ class LocalPAttention(ScoredAttention):
         *,
         query_size: int,
         key_size: int,
-        score: str,
+        score: str | Mapping,
         window: int = 10,
         renormalize: bool = False,
     ) -> None:
@@ -354,3 +456,82 @@ class LocalPAttention(ScoredAttention):
         if self.renormalize:
             weights = weights / weights.sum(-1, keepdim=True)
         return finish(weighted_sum(weights, memory), weights, single)
+
+
+class MultiHeadAttention(Attention):
+    """Multi-head attention (Vaswani et al. 2017, section 3.2.2) over the encoder states:
+
+        head_i = Attention_i(W^Q_i h_t, W^K_i h_s, W^V_i h_s)     (any SCORES score, per head)
+        c_t = W^O [head_1; ...; head_H]
+
+    with per-head projections of size d_h (default Dk / H) and W^O back to the memory size Dk.
+    The weights it returns are the heads' mean (>= 0, 0 at padding, summing to 1);
+    `head_weights` gives each head's.
+
+    Args:
+        heads: H.
+        score: the heads' score, on the d_h-sized projections (one module shared by the heads;
+            its own parameters, if any, act on every head).
+        head_size: d_h.
+    """
+
+    def __init__(
+        self,
+        *,
+        query_size: int,
+        key_size: int,
+        heads: int = 4,
+        score: str | Mapping = "scaled_dot",
+        head_size: int | None = None,
+    ) -> None:
+        super().__init__()
+        if heads < 1:
+            raise NmtError(f"model.attention.heads: must be >= 1, got {heads}")
+        if head_size is None and key_size % heads:
+            raise NmtError(
+                f"model.attention.heads: {heads} heads do not divide the memory size "
+                f"{key_size}; choose another number or set head_size"
+            )
+        self.heads, self.head_size = heads, head_size or key_size // heads
+        inner = heads * self.head_size
+        self.W_Q = nn.Linear(query_size, inner, bias=False)
+        self.W_K = nn.Linear(key_size, inner, bias=False)
+        self.W_V = nn.Linear(key_size, inner, bias=False)
+        self.W_O = nn.Linear(inner, key_size, bias=False)
+        self.score = build_score(score, self.head_size, self.head_size)
+
+    def _split(self, x: Tensor) -> Tensor:
+        """(B, L, H d) -> (B H, L, d): the heads folded into the batch."""
+        B, L = x.shape[:2]
+        return x.view(B, L, self.heads, -1).transpose(1, 2).flatten(0, 1)
+
+    def _merge(self, x: Tensor, B: int) -> Tensor:
+        """(B H, L, d) -> (B, L, H d)."""
+        return x.view(B, self.heads, x.size(1), -1).transpose(1, 2).flatten(2)
+
+    def project_keys(self, memory: Tensor) -> Tensor:
+        """(B, S, Dk) -> [each head's score keys; W^V h_s]: (B, S, H d' + H d_h), once per batch."""
+        keys = self.score.project_keys(self._split(self.W_K(memory)))  # (B H, S, d')
+        return torch.cat([self._merge(keys, memory.size(0)), self.W_V(memory)], dim=-1)
+
+    def head_weights(self, query: Tensor, keys: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
+        """query (B, T, Dq) -> each head's weights (B, H, T, S) and values (B H, S, d_h)."""
+        B = query.size(0)
+        score_keys, values = keys.split(
+            [keys.size(-1) - self.W_V.out_features, self.W_V.out_features], -1
+        )
+        q = self._split(self.W_Q(query))  # (B H, T, d_h)
+        scores = self.score(q, self._split(score_keys))  # (B H, T, S)
+        heads_mask = mask.repeat_interleave(self.heads, dim=0)  # (B H, S)
+        weights = masked_softmax(scores, heads_mask)
+        return weights.view(B, self.heads, *weights.shape[1:]), self._split(values)
+
+    def forward(
+        self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor, step: int | Tensor = 0
+    ) -> tuple[Tensor, Tensor]:
+        query, single = as_sequence(query)
+        B = query.size(0)
+        weights, values = self.head_weights(query, keys, mask)  # (B, H, T, S), (B H, S, d_h)
+        heads = torch.matmul(weights.flatten(0, 1), values)  # (B H, T, d_h)
+        context = self.W_O(self._merge(heads, B))  # (B, T, Dk)
+        return finish(context, weights.mean(1), single)

@@ -5,7 +5,7 @@ import itertools
 
 import pytest
 import torch
-from toys import SEARCH_MODELS, model_for, sources
+from toys import SCORE_TOLERANCE, SEARCH_MODELS, model_for, sources
 
 from nmt.config import DecodeConfig, defaults
 from nmt.data.batching import make_batch
@@ -25,7 +25,7 @@ def test_beam_of_one_equals_greedy(overrides):
     )
     for gh, (bh,) in zip(g, b, strict=True):
         assert gh.ids == bh.ids
-        assert gh.score == pytest.approx(bh.score, abs=1e-5)
+        assert gh.score == pytest.approx(bh.score, **SCORE_TOLERANCE)
         torch.testing.assert_close(gh.attention, bh.attention)
 
 
@@ -57,7 +57,8 @@ def test_batched_search_equals_sentence_by_sentence(overrides):
             n_best=3,
         )
         assert [h.ids for h in nbest] == [h.ids for h in together[i]]
-        assert [h.score for h in nbest] == pytest.approx([h.score for h in together[i]], abs=1e-5)
+        want = [h.score for h in together[i]]
+        assert [h.score for h in nbest] == pytest.approx(want, **SCORE_TOLERANCE)
 
 
 @pytest.mark.parametrize("overrides", SEARCH_MODELS)
@@ -72,7 +73,7 @@ def test_greedy_in_a_batch_equals_greedy_alone(overrides):
         alone = make_batch(src, None, [i])
         (single,) = greedy(model, alone.src, alone.src_mask, max_len_ratio=1.5, max_len_extra=3)
         assert single.ids == hyp.ids
-        assert single.score == pytest.approx(hyp.score, abs=1e-5)
+        assert single.score == pytest.approx(hyp.score, **SCORE_TOLERANCE)
         torch.testing.assert_close(single.attention, hyp.attention[:, : alone.src.size(1)])
 
 

@@ -6,7 +6,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from toys import SEARCH_MODELS, SEARCH_V, model_for, sources
+from toys import SCORE_TOLERANCE, SEARCH_MODELS, SEARCH_V, model_for, sources
 
 from nmt.data.batching import make_batch
 from nmt.data.specials import BOS
@@ -134,6 +134,6 @@ def test_search_hypotheses_equal_the_reference(overrides, precision):
     assert [h.ids for h in fast_greedy] == [h.ids for h in plain_greedy]
     for fast, plain in zip(fast_beam, plain_beam, strict=True):
         assert [h.ids for h in fast] == [h.ids for h in plain]
-        assert [h.score for h in fast] == pytest.approx([h.score for h in plain], abs=1e-5)
+        assert [h.score for h in fast] == pytest.approx([h.score for h in plain], **SCORE_TOLERANCE)
     for fast, plain in zip(fast_greedy, plain_greedy, strict=True):
         torch.testing.assert_close(fast.attention, plain.attention)

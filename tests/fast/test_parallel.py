@@ -8,7 +8,7 @@ import time
 
 import pytest
 import torch
-from toys import SEARCH_MODELS, model_for, sources
+from toys import SCORE_TOLERANCE, SEARCH_MODELS, model_for, sources
 
 from nmt.config import DecodeConfig, defaults
 from nmt.decoding.translate import translate_ids, translate_lines
@@ -81,7 +81,7 @@ def test_two_workers_translate_as_one_process(overrides, beam):
     )
     for a, b in zip(one, two, strict=True):
         assert [h.ids for h in a] == [h.ids for h in b]
-        assert [h.score for h in a] == pytest.approx([h.score for h in b], abs=1e-5)
+        assert [h.score for h in a] == pytest.approx([h.score for h in b], **SCORE_TOLERANCE)
         for x, y in zip(a, b, strict=True):
             torch.testing.assert_close(x.attention, y.attention)
 

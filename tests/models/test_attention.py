@@ -5,12 +5,14 @@ import math
 import pytest
 import torch
 
+from nmt.errors import NmtError
 from nmt.models.attention import (
     BahdanauAttention,
     GlobalAttention,
     LocalMAttention,
     LocalPAttention,
     LocationAttention,
+    MultiHeadAttention,
     NoAttention,
     attend,
 )
@@ -34,6 +36,16 @@ def make(name):
         "local_p_dot": lambda: LocalPAttention(**kw, score="dot", window=2),
         "local_p_general": lambda: LocalPAttention(**kw, score="general", window=2),
         "local_p_concat": lambda: LocalPAttention(**kw, score="concat", window=2),
+        "scaled_dot": lambda: GlobalAttention(**kw, score="scaled_dot"),
+        "cosine": lambda: GlobalAttention(**kw, score="cosine"),
+        "kernel": lambda: GlobalAttention(**kw, score={"name": "kernel", "hidden_size": 4}),
+        "local_m_cosine": lambda: LocalMAttention(**kw, score="cosine", window=2),
+        "local_p_kernel": lambda: LocalPAttention(**kw, score="kernel", window=2),
+        "local_p_scaled_dot": lambda: LocalPAttention(**kw, score="scaled_dot", window=2),
+        "multihead_scaled_dot": lambda: MultiHeadAttention(**kw, heads=2, score="scaled_dot"),
+        "multihead_cosine": lambda: MultiHeadAttention(**kw, heads=3, score="cosine"),
+        "multihead_kernel": lambda: MultiHeadAttention(**kw, heads=2, score="kernel", head_size=4),
+        "multihead_concat": lambda: MultiHeadAttention(**kw, heads=2, score="concat"),
     }[name]()
 
 
@@ -50,6 +62,16 @@ NAMES = [
     "local_p_dot",
     "local_p_general",
     "local_p_concat",
+    "scaled_dot",
+    "cosine",
+    "kernel",
+    "local_m_cosine",
+    "local_p_kernel",
+    "local_p_scaled_dot",
+    "multihead_scaled_dot",
+    "multihead_cosine",
+    "multihead_kernel",
+    "multihead_concat",
 ]
 
 
@@ -81,7 +103,8 @@ def test_contract_shapes_and_weights(name):
         assert (weights.sum(-1) <= 1 + 1e-6).all() and (weights.sum(-1) > 0).all()
     else:
         torch.testing.assert_close(weights.sum(-1), torch.ones(B))
-    torch.testing.assert_close(context, torch.einsum("bs,bsd->bd", weights, memory))
+    if not name.startswith("multihead"):  # its context projects the heads' own sums
+        torch.testing.assert_close(context, torch.einsum("bs,bsd->bd", weights, memory))
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -137,6 +160,18 @@ def test_gradients_reach_every_parameter_and_tiny_inputs_work(name):
 def score_fn(attn, name):
     """The score e(q, h) of the paper's equation, from the module's parameters."""
     sc = getattr(attn, "score", attn)
+    if name.endswith("scaled_dot"):
+        return lambda q, h: q @ h / math.sqrt(len(q))
+    if name.endswith("cosine"):
+
+        def cosine(q, h):
+            beta = torch.nn.functional.softplus(sc.w_beta.weight[0] @ q + sc.w_beta.bias[0])
+            return beta * torch.cosine_similarity(q, sc.W_k.weight @ h, dim=0)
+
+        return cosine
+    if name.endswith("kernel"):
+        sigma = torch.exp(sc.log_sigma)
+        return lambda q, h: -((sc.W_q.weight @ q - sc.W_k.weight @ h) ** 2).sum() / (2 * sigma**2)
     if name.endswith("dot"):
         return lambda q, h: q @ h
     if name.endswith("general"):
@@ -155,6 +190,8 @@ def reference(attn, name, q, memory, n, t):
     """Weights (n,) over the n real positions of one sentence, at target step t."""
     if name == "none":
         return torch.eye(n)[n - 1]
+    if name.startswith("multihead"):
+        return multihead_reference(attn, name, q, memory, n)[0]
     if name == "luong_location":
         logits = attn.W_a.weight @ q + attn.W_a.bias
         reach = min(n, attn.max_len)
@@ -180,6 +217,22 @@ def reference(attn, name, q, memory, n, t):
     return torch.softmax(e, 0)
 
 
+def multihead_reference(attn, name, q, memory, n):
+    """Mean weights (n,) and context (Dk,) of Vaswani et al.'s multi-head attention, head by
+    head from the module's projections."""
+    d, weights, heads = attn.head_size, [], []
+    for i in range(attn.heads):
+        rows = slice(i * d, (i + 1) * d)
+        q_i = attn.W_Q.weight[rows] @ q
+        k_i = memory[:n] @ attn.W_K.weight[rows].T  # (n, d)
+        v_i = memory[:n] @ attn.W_V.weight[rows].T
+        score = score_fn(attn, name.removeprefix("multihead_"))
+        a_i = torch.softmax(torch.stack([score(q_i, k) for k in k_i]), 0)
+        weights.append(a_i)
+        heads.append(a_i @ v_i)
+    return torch.stack(weights).mean(0), attn.W_O.weight @ torch.cat(heads)
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_formula(name):
     attn = build(name)
@@ -190,7 +243,33 @@ def test_formula(name):
         for i, n in enumerate(LENGTHS):
             expected = reference(attn, name, query[i], memory[i], n, t).detach()
             torch.testing.assert_close(weights[i, :n].detach(), expected)
-            torch.testing.assert_close(context[i].detach(), expected @ memory[i, :n])
+            if name.startswith("multihead"):
+                expected_context = multihead_reference(attn, name, query[i], memory[i], n)[1]
+            else:
+                expected_context = expected @ memory[i, :n]
+            torch.testing.assert_close(context[i].detach(), expected_context.detach())
+
+
+def test_each_head_weighs_like_a_single_head_attention():
+    """head_weights gives every head's own distribution, and their mean is the returned one."""
+    attn = build("multihead_cosine")
+    memory, mask = inputs()
+    query = torch.randn(B, T, D)
+    keys = attn.project_keys(memory)
+    per_head, _ = attn.head_weights(query, keys, mask)
+    _, weights = attn(query, keys, memory, mask, step=torch.arange(T))
+    assert per_head.shape == (B, 3, T, S)
+    torch.testing.assert_close(per_head.mean(1), weights)
+    torch.testing.assert_close(per_head.sum(-1), torch.ones(B, 3, T))
+
+
+def test_a_score_option_it_does_not_take_is_one_clear_error():
+    with pytest.raises(NmtError, match="model.attention.score: .*width"):
+        GlobalAttention(query_size=D, key_size=D, score={"name": "kernel", "width": 2})
+    with pytest.raises(NmtError, match="'cubic' is not one of"):
+        GlobalAttention(query_size=D, key_size=D, score="cubic")
+    with pytest.raises(NmtError, match="3 heads do not divide the memory size 8"):
+        MultiHeadAttention(query_size=D, key_size=8, heads=3)
 
 
 def test_location_ignores_positions_past_max_len():
