@@ -23,9 +23,11 @@ def test_dot_with_mismatched_sizes_is_rejected_listing_valid_choices():
         )
     message = str(err.value)
     assert "model.attention" in message and "query size" in message
-    assert (
-        "valid with this model: bahdanau, local_m, local_p, luong_concat, luong_general" in message
-    )
+    valid = message.split("valid with this model: ")[1].split(", ")
+    assert valid == [
+        *("bahdanau", "cosine", "kernel", "local_m", "local_p", "luong_concat", "luong_general"),
+        *("luong_location", "multihead", "none"),
+    ]  # not luong_dot nor scaled_dot, which need equal sizes
 
 
 def test_luong_decoder_must_match_the_encoder_output():
