@@ -76,6 +76,9 @@ MODELS = [
     *[["model=rnnsearch", f"model/attention={a}", "model.decoder_size=null"] for a in ZOO],
     ["model=luong", "model/attention=local_p", "model.attention.score=kernel"],
     ["model=rnnsearch", "model/attention=multihead", "model.attention.score=cosine"],
+    # self-attention over the encoder's annotations
+    ["model=rnnsearch", "model.encoder.self_attention_layers=2"],
+    ["model=luong", "model.encoder.self_attention_layers=1", "model/encoder=bilstm"],
 ]
 IDS = [" ".join(m).replace("model", "") for m in MODELS]
 

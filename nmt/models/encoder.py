@@ -1,5 +1,5 @@
 """RNN encoders: GRU or LSTM, uni- or bidirectional, stacked, over packed sequences so that
-padding never enters the recurrence."""
+padding never enters the recurrence; optionally self-attention sub-layers over their outputs."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from nmt.data.specials import PAD
 from nmt.errors import NmtError
+from nmt.models.self_attention import SelfAttentionStack
 
 RNNS = {"gru": nn.GRU, "lstm": nn.LSTM}
 
@@ -55,6 +56,9 @@ class RNNEncoder(nn.Module):
         dropout: on the embeddings and between layers.
         reverse: read the source backwards (Luong's "+reverse"); the memory is handed back in
             source order so attention positions keep their meaning.
+        self_attention_layers: N multi-head self-attention sub-layers over the RNN's outputs
+            (nmt.models.self_attention); the memory is their output, the final states the RNN's.
+        self_attention_heads: their heads, dividing Dk.
     """
 
     def __init__(
@@ -68,6 +72,8 @@ class RNNEncoder(nn.Module):
         num_layers: int = 1,
         dropout: float = 0.0,
         reverse: bool = False,
+        self_attention_layers: int = 0,
+        self_attention_heads: int = 4,
     ) -> None:
         super().__init__()
         if cell not in RNNS:
@@ -86,6 +92,21 @@ class RNNEncoder(nn.Module):
         self.output_size = hidden_size * (2 if bidirectional else 1)
         self.reverse = reverse
         self.directions = 2 if bidirectional else 1
+        if self_attention_layers < 0:
+            raise NmtError(
+                f"model.encoder.self_attention_layers: must be >= 0, got {self_attention_layers}"
+            )
+        if self_attention_layers and self.output_size % self_attention_heads:
+            raise NmtError(
+                f"model.encoder.self_attention_heads: {self_attention_heads} heads do not divide "
+                f"the encoder output size {self.output_size}"
+            )
+        self.self_attention = SelfAttentionStack(
+            layers=self_attention_layers,
+            size=self.output_size,
+            heads=self_attention_heads,
+            dropout=dropout,
+        )
 
     def forward(self, src: Tensor, mask: Tensor) -> EncoderOutput:
         """src (B, S) ids, mask (B, S) -> EncoderOutput with memory (B, S, Dk)."""
@@ -96,6 +117,7 @@ class RNNEncoder(nn.Module):
         memory, final = self.recur(emb, mask)
         if self.reverse:
             memory = reverse_padded(memory, lengths)
+        memory = self.self_attention(memory, mask)
         return EncoderOutput(memory=memory, mask=mask, final=final, directions=self.directions)
 
     def recur(self, emb: Tensor, mask: Tensor) -> tuple[Tensor, Tensor | tuple[Tensor, Tensor]]:

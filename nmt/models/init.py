@@ -19,10 +19,22 @@ def orthogonal_blocks(weight: torch.Tensor) -> None:
         nn.init.orthogonal_(block)
 
 
+def papers_parameters(model: nn.Module):
+    """(name, parameter) of every parameter but the layer norms' (encoder self-attention, not in
+    the papers), which keep their gain 1 and bias 0 under every scheme."""
+    norms = {
+        f"{module}.{name}"
+        for module, m in model.named_modules()
+        if isinstance(m, nn.LayerNorm)
+        for name, _ in m.named_parameters()
+    }
+    return ((name, p) for name, p in model.named_parameters() if name not in norms)
+
+
 def init_bahdanau(model: nn.Module) -> None:
     """Bahdanau et al. 2014, B.1: orthogonal recurrent matrices, N(0, 0.001^2) for W_a and U_a,
     zero v_a and biases, N(0, 0.01^2) for every other weight."""
-    for name, p in model.named_parameters():
+    for name, p in papers_parameters(model):
         if name.endswith("bias") or ".bias_" in name or ".v_a." in name:
             nn.init.zeros_(p)
         elif is_recurrent(name):
@@ -35,7 +47,7 @@ def init_bahdanau(model: nn.Module) -> None:
 
 def init_uniform(model: nn.Module) -> None:
     """Luong et al. 2015, 4.1: every parameter uniform in [-0.1, 0.1]."""
-    for p in model.parameters():
+    for _, p in papers_parameters(model):
         nn.init.uniform_(p, -0.1, 0.1)
 
 
