@@ -76,6 +76,10 @@ MODELS = [
     *[["model=rnnsearch", f"model/attention={a}", "model.decoder_size=null"] for a in ZOO],
     ["model=luong", "model/attention=local_p", "model.attention.score=kernel"],
     ["model=rnnsearch", "model/attention=multihead", "model.attention.score=cosine"],
+    # hard attention: REINFORCE (per step, and over a whole sequence) and Gumbel
+    ["model=luong", "model/attention=hard"],
+    ["model=luong", "model.decoder.input_feed=false", "model/attention=hard"],
+    ["model=rnnsearch", "model/attention=hard", "model.attention.estimator=gumbel"],
     # self-attention over the encoder's annotations
     ["model=rnnsearch", "model.encoder.self_attention_layers=2"],
     ["model=luong", "model.encoder.self_attention_layers=1", "model/encoder=bilstm"],

@@ -111,7 +111,11 @@ class FastSeq2Seq(Seq2Seq):
     """Seq2Seq with the fast layer's teacher forcing, loss and search picks."""
 
     def loss(self, batch: Batch, label_smoothing: float = 0.0) -> Tensor:
-        """Summed token cross-entropy, as Seq2Seq.loss computes it (nmt.fast.loss)."""
+        """Summed token cross-entropy, as Seq2Seq.loss computes it (nmt.fast.loss); a model
+        with loss terms (Seq2Seq.loss_terms) takes the reference loss, which gives them each
+        token's NLL."""
+        if self.loss_terms():
+            return super().loss(batch, label_smoothing)
         features = self.teacher_forced(self.encode(batch.src, batch.src_mask), batch.tgt_in)
         return linear_cross_entropy(
             features[batch.tgt_mask],  # (N real tokens, H)

@@ -16,6 +16,7 @@ from nmt.models.attention import (
     NoAttention,
     attend,
 )
+from nmt.models.hard_attention import HardAttention
 
 B, S, T, D = 3, 9, 5, 6  # D: query and key size (dot needs them equal)
 LENGTHS = [S, 4, 1]
@@ -46,7 +47,10 @@ def make(name):
         "multihead_cosine": lambda: MultiHeadAttention(**kw, heads=3, score="cosine"),
         "multihead_kernel": lambda: MultiHeadAttention(**kw, heads=2, score="kernel", head_size=4),
         "multihead_concat": lambda: MultiHeadAttention(**kw, heads=2, score="concat"),
-    }[name]()
+        # evaluation mode (the arg-max position) unless a test says otherwise
+        "hard_concat": lambda: HardAttention(**kw, score="concat").eval(),
+        "hard_gumbel_general": lambda: HardAttention(**kw, score="general", estimator="gumbel"),
+    }[name]().eval()
 
 
 NAMES = [
@@ -72,6 +76,8 @@ NAMES = [
     "multihead_cosine",
     "multihead_kernel",
     "multihead_concat",
+    "hard_concat",
+    "hard_gumbel_general",
 ]
 
 
@@ -145,10 +151,15 @@ def test_gradients_reach_every_parameter_and_tiny_inputs_work(name):
 
     memory, mask = inputs()
     memory.requires_grad_(True)
+    if name.startswith("hard"):  # the gradient of a draw: the estimator's (training mode)
+        attn.train().begin()
     context, _ = attn(
         torch.randn(B, T, D), attn.project_keys(memory), memory, mask, step=torch.arange(T)
     )
-    context.pow(2).sum().backward()
+    loss = context.pow(2).sum()
+    if name.startswith("hard"):
+        loss = loss + attn.loss_term(torch.rand(B, T), torch.ones(B, T, dtype=torch.bool))
+    loss.backward()
     assert memory.grad.abs().sum() > 0
     for pname, p in attn.named_parameters():
         assert p.grad is not None and p.grad.abs().sum() > 0, pname
@@ -192,6 +203,10 @@ def reference(attn, name, q, memory, n, t):
         return torch.eye(n)[n - 1]
     if name.startswith("multihead"):
         return multihead_reference(attn, name, q, memory, n)[0]
+    if name.startswith("hard"):  # the arg-max of the soft weights
+        score = score_fn(attn, name)
+        soft = torch.softmax(torch.stack([score(q, memory[j]) for j in range(n)]), 0)
+        return torch.nn.functional.one_hot(soft.argmax(), n).float()
     if name == "luong_location":
         logits = attn.W_a.weight @ q + attn.W_a.bias
         reach = min(n, attn.max_len)
@@ -294,3 +309,65 @@ def test_local_m_window_follows_the_target_position():
     _, weights = attn(torch.randn(B, D), attn.project_keys(memory), memory, mask, step=5)
     assert (weights[0, :3] == 0).all() and (weights[0, 3:8] > 0).all() and weights[0, 8] == 0
     assert (weights[1, :1] == 0).all() and (weights[1, 1:4] > 0).all()  # centre clamped to 3
+
+
+# --- hard attention in training: the draws and the estimators ---------------------------------
+
+
+def test_hard_attention_draws_positions_as_often_as_their_soft_weights():
+    attn = build("hard_concat").train()
+    memory, mask = inputs()
+    keys = attn.project_keys(memory)
+    query = torch.randn(B, D).unsqueeze(1).expand(B, 4000, D)  # one query, drawn 4000 times
+    with torch.no_grad():
+        context, weights = attn(query, keys, memory, mask)
+        soft = torch.softmax(attn.score(query[:, :1], keys).masked_fill(~mask[:, None], -1e9), -1)
+    assert ((weights == 0) | (weights == 1)).all() and (weights.sum(-1) == 1).all()
+    assert (weights[~mask[:, None].expand_as(weights)] == 0).all()
+    torch.testing.assert_close(context, torch.einsum("bts,bsd->btd", weights, memory))
+    torch.testing.assert_close(weights.mean(1), soft[:, 0], atol=0.03, rtol=0)
+
+
+def test_reinforce_term_is_zero_valued_with_the_estimators_gradient():
+    """loss_term's value is 0 and its gradient is Xu et al.'s eq. (12): -lambda_r (R_b - b)
+    d log a(s~) - lambda_e dH[a], written out from the draws (b: the first batch's mean)."""
+    torch.manual_seed(0)
+    attn = HardAttention(query_size=D, key_size=D, score="general", entropy_weight=0.1)
+    memory, mask = inputs()
+    query = torch.randn(B, T, D)
+    tgt_mask = torch.arange(T) < torch.tensor([T, 3, 1]).unsqueeze(1)  # (B, T)
+    nll = torch.rand(B, T) * tgt_mask
+    attn.begin()
+    _, weights = attn(query, attn.project_keys(memory), memory, mask, step=torch.arange(T))
+    term = attn.loss_term(nll, tgt_mask)
+    assert term.item() == 0
+    got = torch.autograd.grad(term, attn.score.W_a.weight)[0]
+
+    alpha = torch.softmax(
+        (query @ (memory @ attn.score.W_a.weight.T).transpose(1, 2)).masked_fill(
+            ~mask[:, None], float("-inf")
+        ),
+        -1,
+    )  # (B, T, S)
+    drawn = weights.argmax(-1, keepdim=True)
+    log_p = alpha.gather(-1, drawn).squeeze(-1).log()
+    entropy = -(alpha * alpha.clamp_min(1e-30).log()).sum(-1)  # 0 log 0 = 0 at padding
+    reward = -(nll.sum(1) / tgt_mask.sum(1))
+    advantage = reward - reward.mean()
+    surrogate = -((advantage[:, None] * log_p * tgt_mask).sum() + 0.1 * (entropy * tgt_mask).sum())
+    want = torch.autograd.grad(surrogate, attn.score.W_a.weight)[0]
+    torch.testing.assert_close(got, want)
+    assert attn.baseline_set and attn.baseline.item() == pytest.approx(reward.mean().item())
+
+
+def test_a_draw_without_gradients_leaves_nothing_for_the_loss_term():
+    attn = build("hard_concat").train()
+    memory, mask = inputs()
+    with torch.no_grad():
+        attn(torch.randn(B, D), attn.project_keys(memory), memory, mask)
+    assert attn.loss_term(torch.rand(B, T), torch.ones(B, T, dtype=torch.bool)).item() == 0
+
+
+def test_hard_attention_rejects_an_unknown_estimator():
+    with pytest.raises(NmtError, match="model.attention.estimator: 'policy' is not one of"):
+        HardAttention(query_size=D, key_size=D, estimator="policy")

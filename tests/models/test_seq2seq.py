@@ -1,5 +1,6 @@
 """Every encoder-attention-decoder pairing (nmt/models/seq2seq.py): teacher forcing equals
-step by step, padding changes no score, the loss counts real tokens, and each trains."""
+step by step, padding changes no score, the loss counts real tokens, and each trains; the
+loss-term hook (hard attention's REINFORCE)."""
 
 import pytest
 import torch
@@ -7,6 +8,7 @@ from toys import IDS, MODELS, build, toy_batch
 
 from nmt.data.batching import make_batch
 from nmt.decoding.search import greedy
+from nmt.fast import accelerate
 
 
 @pytest.mark.parametrize("overrides", MODELS, ids=IDS)
@@ -67,3 +69,25 @@ def test_every_pairing_trains_a_few_steps(overrides):
         optimizer.step()
         losses.append(float(loss.detach()))
     assert losses[-1] < losses[0]
+
+
+def test_reinforce_adds_a_zero_valued_term_whose_gradient_reaches_the_score():
+    """With hard attention the loss's value is the NLL of the drawn contexts; the score, which
+    no draw differentiates, gets the estimator's gradient through the loss-term hook; the fast
+    layer takes the same reference loss."""
+    model = build("model=luong", "model/attention=hard").train()
+    src, tgt = toy_batch()
+    batch = make_batch(src, tgt, [0, 1, 2])
+    torch.manual_seed(1)
+    loss = model.loss(batch)
+    torch.manual_seed(1)  # the same draws
+    features, _ = model.decoder(model.encode(batch.src, batch.src_mask), batch.tgt_in)
+    logits = model.generator(features[batch.tgt_mask])
+    nll = torch.nn.functional.cross_entropy(logits, batch.tgt_out[batch.tgt_mask], reduction="sum")
+    torch.testing.assert_close(loss, nll)
+    loss.backward()
+    score = model.decoder.attention.score
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in score.parameters())
+    fast = accelerate(model)
+    torch.manual_seed(1)
+    torch.testing.assert_close(fast.loss(batch), loss.detach())
