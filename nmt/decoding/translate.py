@@ -16,6 +16,7 @@ from nmt.config import DecodeConfig
 from nmt.data.batching import make_batch, sorted_batches
 from nmt.data.specials import EOS
 from nmt.data.tokenizer import load_tokenizer
+from nmt.decoding.heads import has_heads, head_weights
 from nmt.decoding.search import Hypothesis, decode
 from nmt.decoding.unk import load_dictionary, replace_unks
 from nmt.devices import check_precision
@@ -140,6 +141,8 @@ class Translation:
         attention: (len(tokens) + 1, S) weights of every output step, </s> included, over the
             S source pieces of `source_tokens`; None unless asked for.
         source_tokens: the source pieces, </s> last (cut as decode.max_src_len cut the source).
+        heads: (H, len(tokens) + 1, S) each head's weights, with multi-head attention (their
+            mean is `attention`); None otherwise or unless asked for.
     """
 
     text: str
@@ -147,27 +150,41 @@ class Translation:
     tokens: list[str]
     attention: Tensor | None = None
     source_tokens: list[str] | None = None
+    heads: Tensor | None = None
 
 
 def to_translation(
-    tokenizer, hyp: Hypothesis, source: str, text: str, attention: bool = False
+    tokenizer,
+    hyp: Hypothesis,
+    source: str,
+    text: str,
+    attention: bool = False,
+    model: Seq2Seq | None = None,
 ) -> Translation:
     """`hyp`, the search's hypothesis for `source`, rendered as `text`, as a Translation (with
-    its attention over the source pieces if `attention`)."""
+    its attention over the source pieces if `attention`, and each head's if `model`, which
+    found it, has multi-head attention)."""
     tokens = tokenizer.tgt_tokens(hyp.ids)
     if not attention:
         return Translation(text, hyp.score, tokens)
     src = tokenizer.src_tokens(source)
-    if len(src) > hyp.attention.size(1):  # a source cut to decode.max_src_len
-        src = src[: hyp.attention.size(1) - 1] + ["</s>"]
-    return Translation(text, hyp.score, tokens, hyp.attention[:, : len(src)], src)
+    S = hyp.attention.size(1)
+    if len(src) > S:  # a source cut to decode.max_src_len
+        src = src[: S - 1] + ["</s>"]
+    heads = None
+    if model is not None and has_heads(model):
+        src_ids = cut_long_sources(tokenizer.encode_src([source]), S)[0]
+        heads = head_weights(model, src_ids, hyp.ids)[:, :, : len(src)]
+    return Translation(text, hyp.score, tokens, hyp.attention[:, : len(src)], src, heads)
 
 
 def save_attention(
     directory: Path, translations: list[Translation], numbers: list[int] | None = None
 ) -> None:
     """{i}.json (tokens and weights) and {i}.png (heatmap) for every translation made with its
-    attention; i is its line's number in `numbers` (its input line), else its position."""
+    attention, and with multi-head attention each head's weights in the json ("heads") and
+    heatmap ({i}.head{h}.png); i is its line's number in `numbers` (its input line), else its
+    position."""
     from nmt.evaluation.plots import attention_heatmap
 
     directory.mkdir(parents=True, exist_ok=True)
@@ -177,5 +194,10 @@ def save_attention(
             raise ValueError("save_attention: a translation made without attention=True")
         tgt = [*found.tokens, "</s>"]
         record = {"source": found.source_tokens, "target": tgt, "weights": found.attention.tolist()}
+        if found.heads is not None:
+            record["heads"] = found.heads.tolist()
         (directory / f"{i:04d}.json").write_text(jsonfile.dumps(record), encoding="utf-8")
         attention_heatmap(found.attention, found.source_tokens, tgt, directory / f"{i:04d}.png")
+        for h, weights in enumerate([] if found.heads is None else found.heads):
+            path = directory / f"{i:04d}.head{h}.png"
+            attention_heatmap(weights, found.source_tokens, tgt, path)

@@ -126,7 +126,8 @@ class Translator:
         for i, nbest in zip(given, found, strict=True):
             line = lines[i]
             out[i] = [
-                to_translation(self.tokenizer, h, line, render(h, line), attention) for h in nbest
+                to_translation(self.tokenizer, h, line, render(h, line), attention, self.model)
+                for h in nbest
             ]
         return out
 

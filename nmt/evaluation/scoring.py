@@ -125,11 +125,14 @@ def save_heatmaps(
     decode: DecodeConfig,
     device: torch.device,
 ) -> None:
-    """Attention heatmaps (and weights) of a few fixed sentences of `split` into `directory`."""
+    """Attention heatmaps (and weights) of a few fixed sentences of `split` into `directory`
+    (and each head's, with multi-head attention)."""
     lines = [split.src[i] for i in heatmap_sentences(split)]
     texts, hyps = translate_texts(model, tokenizer, lines, decode, device)
     found = zip(hyps, lines, texts, strict=True)
-    save_attention(directory, [to_translation(tokenizer, *f, attention=True) for f in found])
+    save_attention(
+        directory, [to_translation(tokenizer, *f, attention=True, model=model) for f in found]
+    )
 
 
 def bleu_line(scores: dict) -> str:

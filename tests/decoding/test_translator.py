@@ -1,5 +1,6 @@
 """The Python API, `from nmt import Translator`, on the learned toy model: the same translations
-and perplexity as the run itself made, n-best with attention, and clear refusals."""
+and perplexity as the run itself made, n-best with attention, each head's weights of multi-head
+attention, and clear refusals."""
 
 import json
 import math
@@ -8,7 +9,12 @@ import sys
 
 import pytest
 import torch
+from toys import model_for, sources
 
+from nmt.data.batching import make_batch
+from nmt.decoding.heads import head_weights
+from nmt.decoding.search import greedy
+from nmt.decoding.translate import Translation, save_attention
 from nmt.errors import NmtError
 
 
@@ -89,3 +95,26 @@ def test_from_checkpoint_refuses_a_missing_file(tmp_path):
 def test_import_nmt_loads_no_torch():
     code = "import sys, nmt; assert 'torch' not in sys.modules; nmt.Translator"
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_each_heads_weights_average_to_the_searchs_attention(tmp_path):
+    """head_weights teacher-forces a found hypothesis: the heads' mean is the attention the
+    search kept, each head sums to 1; save_attention writes them beside the mean."""
+    model = model_for("model=rnnsearch", "model/attention=multihead", "model.attention.heads=2")
+    src = sources(3)
+    batch = make_batch(src, None, [0, 1, 2])
+    found = greedy(model, batch.src, batch.src_mask, max_len_ratio=1.5, max_len_extra=3)
+    for i, hyp in enumerate(found):
+        heads = head_weights(model, src[i], hyp.ids)  # (H, T, S)
+        assert heads.shape == (2, len(hyp.ids) + 1, len(src[i]))
+        torch.testing.assert_close(heads.mean(0), hyp.attention[:, : len(src[i])])
+        torch.testing.assert_close(heads.sum(-1), torch.ones(2, len(hyp.ids) + 1))
+    hyp, n = found[0], len(src[0])
+    tokens = [f"t{j}" for j in hyp.ids]
+    source = [f"s{j}" for j in range(n)]
+    heads = head_weights(model, src[0], hyp.ids)
+    save_attention(tmp_path, [Translation("x", 0.0, tokens, hyp.attention[:, :n], source, heads)])
+    record = json.loads((tmp_path / "0000.json").read_text())
+    torch.testing.assert_close(torch.tensor(record["heads"]), heads)
+    pngs = {p.name for p in tmp_path.glob("*.png")}
+    assert pngs == {"0000.png", "0000.head0.png", "0000.head1.png"}
