@@ -35,8 +35,10 @@ def test_every_model_under_autocast_is_close_to_float32(overrides, fast):
 
     assert got_loss.dtype == torch.float32
     torch.testing.assert_close(got_loss, want_loss, rtol=2e-3, atol=0)  # measured: <= 5e-4
-    got = torch.cat([g.flatten() for g in got_grads])
-    want = torch.cat([g.flatten() for g in want_grads])
+    # hard attention's arg-max (evaluation mode) gives its score no gradient, in either precision
+    assert [g is None for g in got_grads] == [g is None for g in want_grads]
+    got = torch.cat([g.flatten() for g in got_grads if g is not None])
+    want = torch.cat([g.flatten() for g in want_grads if g is not None])
     assert got.dtype == torch.float32
     assert not torch.equal(got, want)  # the products did run in bfloat16
     # measured: 0.003 to 0.008 of the gradient's norm
