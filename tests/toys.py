@@ -80,6 +80,12 @@ MODELS = [
     ["model=luong", "model/attention=hard"],
     ["model=luong", "model.decoder.input_feed=false", "model/attention=hard"],
     ["model=rnnsearch", "model/attention=hard", "model.attention.estimator=gumbel"],
+    # stateful attention (the previous weights; the coverage), with either decoder, with and
+    # without input feeding, and with the coverage loss through the loss-term hook
+    *[["model=luong", f"model/attention={a}"] for a in ("ntm", "coverage")],
+    *[["model=rnnsearch", f"model/attention={a}"] for a in ("ntm", "coverage")],
+    ["model=luong", "model.decoder.input_feed=false", "model/attention=ntm"],
+    ["model=luong", "model/attention=coverage", "model.attention.coverage_loss=1.0"],
     # self-attention over the encoder's annotations
     ["model=rnnsearch", "model.encoder.self_attention_layers=2"],
     ["model=luong", "model.encoder.self_attention_layers=1", "model/encoder=bilstm"],
@@ -125,6 +131,8 @@ SEARCH_MODELS = [
     ["model=luong", "model/attention=local_m", "model.decoder.input_feed=false"],
     ["model=luong", "model/attention=luong_location"],
     ["model=rnnsearch", "model/attention=multihead", "model.attention.heads=2"],
+    ["model=rnnsearch", "model/attention=ntm"],
+    ["model=luong", "model/attention=coverage", "model.decoder.input_feed=false"],
 ]
 
 

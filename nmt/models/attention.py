@@ -7,7 +7,18 @@ query (B, Dq) at one step, or (B, T, Dq) for a whole sequence; memory (B, S, Dk)
 source order; mask (B, S) bool, True at real tokens; context (B, Dk) or (B, T, Dk); weights (B, S)
 or (B, T, S), >= 0, exactly 0 at padding, summing to 1 over real positions.
 
-Each variant is one small stateless module; the shared maths are the free functions below.
+Each variant is one small module; the shared maths are the free functions below. A variant may
+also keep a state across the steps of one sentence (nmt.models.stateful_attention: NTM
+addressing, coverage). It declares it with
+
+    state = attn.initial_state(memory, mask)              # tuple of (B, ...) tensors
+    context, weights, state = attn(query, keys, memory, mask, step=t, state=state)
+
+where a (B, T, Dq) query is T independent queries of one step (the beams of a sentence), each
+with its own state, (B, T, ...). Decoders carry it at the end of their own state tuple, so
+search reorders and prunes it with the rest; they reach every variant through `attend`,
+`attention_state` and `is_stateful` below, and stateless variants keep their signature and
+their whole-sequence form.
 """
 
 from __future__ import annotations
@@ -44,26 +55,55 @@ def weighted_sum(weights: Tensor, memory: Tensor) -> Tensor:
     return torch.matmul(weights, memory)
 
 
+def is_stateful(attention: nn.Module) -> bool:
+    """Whether the variant keeps a state across steps (it has `initial_state`)."""
+    return hasattr(attention, "initial_state")
+
+
+def attention_state(attention: nn.Module, memory: Tensor, mask: Tensor) -> tuple[Tensor, ...]:
+    """The variant's state before the first step, (B, ...) tensors in the memory's precision;
+    () for a stateless variant."""
+    if not is_stateful(attention):
+        return ()
+    with torch.autocast(memory.device.type, enabled=False):
+        return tuple(attention.initial_state(memory, mask))
+
+
 def attend(
-    attention: nn.Module, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor, step
-) -> tuple[Tensor, Tensor]:
-    """attention(query, keys, memory, mask, step=step), where at one step each memory row may
-    serve k consecutive query rows (the k beams of a sentence in beam search), so the memory
-    need not be copied per beam: query (B k, Dq), memory (B, S, Dk) -> context (B k, Dk),
-    weights (B k, S). The k rows go through the whole-sequence form, as k queries at step
-    `step` (an int).
+    attention: nn.Module,
+    query: Tensor,
+    keys: Tensor,
+    memory: Tensor,
+    mask: Tensor,
+    step,
+    state: tuple[Tensor, ...] = (),
+) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
+    """attention(query, keys, memory, mask, step=step[, state=state]) -> context, weights and
+    the new state (() for a stateless variant). At one step each memory row may serve k
+    consecutive query rows (the k beams of a sentence in beam search), so the memory need not
+    be copied per beam: query (B k, Dq), memory (B, S, Dk), state (B k, ...) -> context
+    (B k, Dk), weights (B k, S), state (B k, ...). The k rows go through the whole-sequence
+    form, as k queries at step `step` (an int), each with its own state.
 
     Under autocast attention runs in the memory's precision (float32): its products are small,
     and their shapes change with every batch's source length, which in low precision would make
     oneDNN compile and keep another kernel for each shape."""
     if torch.is_autocast_enabled(memory.device.type):
         with torch.autocast(memory.device.type, enabled=False):
-            return attend(attention, query.to(memory.dtype), keys, memory, mask, step)
+            return attend(attention, query.to(memory.dtype), keys, memory, mask, step, state)
+    stateful = is_stateful(attention)
     B = memory.size(0)
     if query.dim() != 2 or query.size(0) == B:
-        return attention(query, keys, memory, mask, step=step)
-    context, weights = attention(query.view(B, -1, query.size(-1)), keys, memory, mask, step=step)
-    return context.flatten(0, 1), weights.flatten(0, 1)
+        if not stateful:
+            return (*attention(query, keys, memory, mask, step=step), ())
+        return attention(query, keys, memory, mask, step=step, state=state)
+    query = query.view(B, -1, query.size(-1))  # (B, k, Dq)
+    if not stateful:
+        context, weights = attention(query, keys, memory, mask, step=step)
+        return context.flatten(0, 1), weights.flatten(0, 1), ()
+    state = tuple(s.view(B, -1, *s.shape[1:]) for s in state)  # (B, k, ...)
+    context, weights, state = attention(query, keys, memory, mask, step=step, state=state)
+    return context.flatten(0, 1), weights.flatten(0, 1), tuple(s.flatten(0, 1) for s in state)
 
 
 def project_keys(attention: nn.Module, memory: Tensor) -> Tensor:

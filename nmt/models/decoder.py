@@ -8,6 +8,9 @@ Every decoder offers the same three calls:
     features, state, weights = decoder.step(y_prev, state, enc, keys, t)   # one step (search)
 
 `features` feed the output layer W_o (nmt.models.seq2seq.Seq2Seq.generator), of size `output_size`.
+A stateful attention variant's state (nmt.models.attention) rides at the end of the decoder's
+state tuple, so search reorders and prunes it with the rest; under teacher forcing it is
+threaded through the steps.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ from torch import Tensor, nn
 
 from nmt.data.specials import PAD
 from nmt.errors import NmtError
-from nmt.models.attention import attend, project_keys
+from nmt.models.attention import attend, attention_state, is_stateful, project_keys
 from nmt.models.encoder import EncoderOutput
 
 
@@ -87,11 +90,13 @@ class BahdanauDecoder(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.output_size = l
 
-    def start(self, enc: EncoderOutput) -> tuple[Tensor]:
-        """s_0 = tanh(W_s h) from the top layer's last final state: the backward state at the
-        first position for a bidirectional encoder, the last forward state otherwise. (B, n)"""
+    def start(self, enc: EncoderOutput) -> tuple[Tensor, ...]:
+        """(s_0, *the attention's state): s_0 = tanh(W_s h) (B, n) from the top layer's last
+        final state, the backward state at the first position for a bidirectional encoder, the
+        last forward state otherwise."""
         final = enc.final[0] if isinstance(enc.final, tuple) else enc.final
-        return (torch.tanh(self.W_s(final[-1])).to(final.dtype),)  # float32 under autocast
+        s_0 = torch.tanh(self.W_s(final[-1])).to(final.dtype)  # float32 under autocast
+        return (s_0, *attention_state(self.attention, enc.memory, enc.mask))
 
     def gru(self, x_proj: Tensor, context: Tensor, s: Tensor) -> Tensor:
         """One GRU update. x_proj (B, 3n) = W E y_{i-1}, context (B, Dk), s (B, n) -> (B, n)."""
@@ -116,11 +121,13 @@ class BahdanauDecoder(nn.Module):
         emb = self.dropout(self.embedding(tgt_in))  # (B, T, m)
         x_proj = self.W(emb)  # (B, T, 3n): the input part of every step in one product
         keys = project_keys(self.attention, enc.memory)
-        (s,) = self.start(enc)
+        s, *attn_state = self.start(enc)
         states, contexts, weights = [], [], []
         # unbind once: indexing x_proj[:, t] would back-propagate a full-size zero tensor per step
         for t, x_t in enumerate(x_proj.unbind(1)):
-            context, alpha = attend(self.attention, s, keys, enc.memory, enc.mask, t)
+            context, alpha, attn_state = attend(
+                self.attention, s, keys, enc.memory, enc.mask, t, attn_state
+            )
             states.append(s)
             contexts.append(context)
             weights.append(alpha)
@@ -130,14 +137,17 @@ class BahdanauDecoder(nn.Module):
         return self.readout(s_prev, emb, contexts), torch.stack(weights, dim=1)
 
     def step(
-        self, y_prev: Tensor, state: tuple[Tensor], enc: EncoderOutput, keys: Tensor, t: int
-    ) -> tuple[Tensor, tuple[Tensor], Tensor]:
-        """One step. y_prev (B,) -> features (B, l), state ((B, n),), weights (B, S)."""
-        (s,) = state
+        self, y_prev: Tensor, state: tuple[Tensor, ...], enc: EncoderOutput, keys: Tensor, t: int
+    ) -> tuple[Tensor, tuple[Tensor, ...], Tensor]:
+        """One step. y_prev (B,) -> features (B, l), state (s (B, n), *attention's), weights
+        (B, S)."""
+        s, *attn_state = state
         emb = self.dropout(self.embedding(y_prev))  # (B, m)
-        context, alpha = attend(self.attention, s, keys, enc.memory, enc.mask, t)
+        context, alpha, attn_state = attend(
+            self.attention, s, keys, enc.memory, enc.mask, t, attn_state
+        )
         features = self.readout(s, emb, context)
-        return features, (self.gru(self.W(emb), context, s),), alpha
+        return features, (self.gru(self.W(emb), context, s), *attn_state), alpha
 
 
 def bridge(enc: EncoderOutput) -> tuple[Tensor, Tensor]:
@@ -211,22 +221,27 @@ class LuongDecoder(nn.Module):
         self.num_layers = num_layers
         self.output_size = hidden_size
 
-    def start(self, enc: EncoderOutput) -> tuple[Tensor, Tensor, Tensor]:
-        """(h (B, L, H), c (B, L, H), h~_0 = 0 (B, H))."""
+    def start(self, enc: EncoderOutput) -> tuple[Tensor, ...]:
+        """(h (B, L, H), c (B, L, H), h~_0 = 0 (B, H), *the attention's state)."""
         h, c = bridge(enc)
         if h.size(1) != self.num_layers:
             raise NmtError(
                 f"model.decoder.num_layers: the luong decoder has {self.num_layers} layers but "
                 f"starts from an encoder of {h.size(1)}; they must match"
             )
-        return h, c, h.new_zeros(h.size(0), h.size(2))
+        feed = h.new_zeros(h.size(0), h.size(2))
+        return (h, c, feed, *attention_state(self.attention, enc.memory, enc.mask))
 
-    def attentional(self, h_top: Tensor, enc: EncoderOutput, keys: Tensor, step) -> tuple:
+    def attentional(
+        self, h_top: Tensor, enc: EncoderOutput, keys: Tensor, step, attn_state: tuple = ()
+    ) -> tuple[Tensor, Tensor, tuple]:
         """h~_t = tanh(W_c [c_t; h_t]): h_top (B, [T,] H) -> h~ (B, [T,] H), weights
-        (B, [T,] S)."""
-        context, weights = attend(self.attention, h_top, keys, enc.memory, enc.mask, step)
+        (B, [T,] S), the attention's new state."""
+        context, weights, attn_state = attend(
+            self.attention, h_top, keys, enc.memory, enc.mask, step, attn_state
+        )
         h_tilde = torch.tanh(self.W_c(torch.cat([context, h_top], dim=-1)))  # (B, [T,] H)
-        return self.dropout(h_tilde), weights
+        return self.dropout(h_tilde), weights, attn_state
 
     def cell_step(self, x: Tensor, h: Tensor, c: Tensor) -> tuple[Tensor, Tensor, Tensor]:
         """One step of the stacked LSTM: x (B, I), h and c (B, L, H) -> the top layer's output
@@ -248,7 +263,7 @@ class LuongDecoder(nn.Module):
         """Teacher forcing. tgt_in (B, T) -> features h~ (B, T, H), weights (B, T, S)."""
         emb = self.dropout(self.embedding(tgt_in))  # (B, T, m)
         keys = project_keys(self.attention, enc.memory)
-        h, c, feed = self.start(enc)
+        h, c, feed, *attn_state = self.start(enc)
         T = tgt_in.size(1)
         if not self.input_feed:
             state = (h.transpose(0, 1).contiguous(), c.transpose(0, 1).contiguous())
@@ -259,12 +274,17 @@ class LuongDecoder(nn.Module):
             # (CPU autocast's switch leaves CUDA's alone.)
             with torch.autocast("cpu", enabled=False):
                 top, _ = self.lstm(emb, state)
-            steps = torch.arange(T, device=tgt_in.device)
-            return self.attentional(top, enc, keys, steps)
+            if not is_stateful(self.attention):
+                steps = torch.arange(T, device=tgt_in.device)
+                return self.attentional(top, enc, keys, steps)[:2]
+            tops = top.unbind(1)  # a stateful attention goes one step at a time
         features, weights = [], []
         for t, emb_t in enumerate(emb.unbind(1)):  # unbind: one gradient buffer, not T
-            top, h, c = self.cell_step(torch.cat([emb_t, feed], dim=-1), h, c)
-            feed, alpha = self.attentional(top, enc, keys, t)
+            if self.input_feed:
+                top, h, c = self.cell_step(torch.cat([emb_t, feed], dim=-1), h, c)
+            else:
+                top = tops[t]
+            feed, alpha, attn_state = self.attentional(top, enc, keys, t, attn_state)
             features.append(feed)
             weights.append(alpha)
         return torch.stack(features, dim=1), torch.stack(weights, dim=1)
@@ -272,16 +292,16 @@ class LuongDecoder(nn.Module):
     def step(
         self,
         y_prev: Tensor,
-        state: tuple[Tensor, Tensor, Tensor],
+        state: tuple[Tensor, ...],
         enc: EncoderOutput,
         keys: Tensor,
         t: int,
-    ) -> tuple[Tensor, tuple[Tensor, Tensor, Tensor], Tensor]:
+    ) -> tuple[Tensor, tuple[Tensor, ...], Tensor]:
         """One step. y_prev (B,) -> features h~_t (B, H), state, weights (B, S)."""
-        h, c, feed = state
+        h, c, feed, *attn_state = state
         top, h, c = self.cells(y_prev, feed, h, c)
-        feed, alpha = self.attentional(top, enc, keys, t)
-        return feed, (h, c, feed), alpha
+        feed, alpha, attn_state = self.attentional(top, enc, keys, t, attn_state)
+        return feed, (h, c, feed, *attn_state), alpha
 
     def cells(
         self, y_prev: Tensor, feed: Tensor, h: Tensor, c: Tensor

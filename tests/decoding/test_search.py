@@ -10,7 +10,7 @@ from toys import SCORE_TOLERANCE, SEARCH_MODELS, model_for, sources
 from nmt.config import DecodeConfig, defaults
 from nmt.data.batching import make_batch
 from nmt.data.specials import BOS, EOS
-from nmt.decoding.search import beam_search, decode, greedy, normalize_score
+from nmt.decoding.search import beam_search, decode, greedy, max_lengths, normalize_score
 from nmt.errors import NmtError
 
 
@@ -90,6 +90,59 @@ def sequence_logprob(model, src, ids, limit):
         total += float(torch.log_softmax(model.generator(features), -1)[0, token])
         y = torch.tensor([token])
     return total
+
+
+def reference_beam_search(model, src, K, limit, penalty, n_best):
+    """Beam search written plainly for one sentence: each hypothesis steps alone (batch 1)
+    with its own decoder state, every candidate of the K beams is listed, the 2K best kept;
+    those ending in </s> among the K best finish, the K best others go on, until K have
+    finished or the length limit (where </s> is forced, free) is reached."""
+    batch = make_batch([src], None, [0])
+    enc = model.encode(batch.src, batch.src_mask)
+    keys = model.decoder.attention.project_keys(enc.memory)
+    beams, finished = [([], 0.0, model.decoder.start(enc))], []
+    for t in range(limit + 1):
+        candidates = []
+        for ids, score, state in beams:
+            y = torch.tensor([ids[-1] if ids else BOS])
+            features, new_state, _ = model.decoder.step(y, state, enc, keys, t)
+            logp = torch.log_softmax(model.generator(features), -1)[0]
+            if t >= limit:
+                logp = torch.full_like(logp, float("-inf")).index_fill(0, torch.tensor(EOS), 0)
+            candidates += [(score + float(logp[v]), [*ids, v], new_state) for v in range(len(logp))]
+        candidates = sorted(candidates, key=lambda c: -c[0])[: 2 * K]
+        for score, ids, _ in candidates[:K]:
+            if ids[-1] == EOS and score > float("-inf"):
+                finished.append((ids[:-1], normalize_score(score, len(ids), penalty, 1.0)))
+        beams = [(ids, score, st) for score, ids, st in candidates if ids[-1] != EOS][:K]
+        if len(finished) >= K or t >= limit:
+            break
+    return sorted(finished, key=lambda h: -h[1])[:n_best]
+
+
+@pytest.mark.parametrize("overrides", SEARCH_MODELS)
+def test_beam_search_equals_an_unbatched_reference_search(overrides):
+    """The batched search, whose rows are reordered and pruned every step (the decoder's state,
+    a stateful attention's included), finds the n-best list of the plain search above: the same
+    scores, and the same hypotheses but where two tie within the kernels' rounding (then each
+    search may prune either, so the batched one's must score what it says by teacher forcing)."""
+    model = model_for(*overrides)
+    src = sources(6)
+    batch = make_batch(src, None, list(range(6)))
+    kw = dict(beam_size=3, max_len_ratio=1.5, max_len_extra=3, length_penalty="gnmt", n_best=3)
+    nbests = beam_search(model, batch.src, batch.src_mask, **kw)
+    limits = max_lengths(batch.src_mask, 1.5, 3).tolist()
+    with torch.no_grad():
+        for i, nbest in enumerate(nbests):
+            want = reference_beam_search(model, src[i], 3, limits[i], "gnmt", 3)
+            assert [h.score for h in nbest] == pytest.approx(
+                [score for _, score in want], **SCORE_TOLERANCE
+            )
+            for hyp, (ids, _) in zip(nbest, want, strict=True):
+                if hyp.ids != ids:
+                    logprob = sequence_logprob(model, src[i], hyp.ids, limits[i])
+                    own = normalize_score(logprob, len(hyp.ids) + 1, "gnmt", 1.0)
+                    assert own == pytest.approx(hyp.score, **SCORE_TOLERANCE)
 
 
 @pytest.mark.parametrize("penalty", ["none", "average", "gnmt"])

@@ -134,7 +134,8 @@ def test_beams_sharing_a_memory_row_equal_beams_with_copies(name):
     memory, mask = inputs()
     keys = attn.project_keys(memory)
     query = torch.randn(B * k, D)  # (B k, D): the k beams of each sentence, consecutive
-    context, weights = attend(attn, query, keys, memory, mask, 3)
+    context, weights, state = attend(attn, query, keys, memory, mask, 3)
+    assert state == ()  # a stateless variant
     copies = torch.arange(B).repeat_interleave(k)
     want_c, want_w = attn(query, keys[copies], memory[copies], mask[copies], step=3)
     torch.testing.assert_close(context, want_c)

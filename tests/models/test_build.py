@@ -25,8 +25,8 @@ def test_dot_with_mismatched_sizes_is_rejected_listing_valid_choices():
     assert "model.attention" in message and "query size" in message
     valid = message.split("valid with this model: ")[1].split(", ")
     assert valid == [
-        *("bahdanau", "cosine", "hard", "kernel", "local_m", "local_p", "luong_concat"),
-        *("luong_general", "luong_location", "multihead", "none"),
+        *("bahdanau", "cosine", "coverage", "hard", "kernel", "local_m", "local_p"),
+        *("luong_concat", "luong_general", "luong_location", "multihead", "none", "ntm"),
     ]  # not luong_dot nor scaled_dot, which need equal sizes
 
 
