@@ -86,6 +86,9 @@ MODELS = [
     *[["model=rnnsearch", f"model/attention={a}"] for a in ("ntm", "coverage")],
     ["model=luong", "model.decoder.input_feed=false", "model/attention=ntm"],
     ["model=luong", "model/attention=coverage", "model.attention.coverage_loss=1.0"],
+    # copying (the pointer-generator output layer)
+    ["model=luong", "model.copy=true"],
+    ["model=rnnsearch", "model/attention=local_p", "model.copy=true"],
     # self-attention over the encoder's annotations
     ["model=rnnsearch", "model.encoder.self_attention_layers=2"],
     ["model=luong", "model.encoder.self_attention_layers=1", "model/encoder=bilstm"],
@@ -103,7 +106,8 @@ def model_cfg(*overrides: str):
 def build(*overrides: str):
     """model_cfg's model over V ids, weights N(0, 0.3), in eval mode."""
     torch.manual_seed(0)
-    model = build_model(model_cfg(*overrides), src_vocab_size=V, tgt_vocab_size=V).eval()
+    cfg = model_cfg(*overrides)
+    model = build_model(cfg, src_vocab_size=V, tgt_vocab_size=V, joint_vocab=True).eval()
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.3)
     return model
@@ -133,6 +137,8 @@ SEARCH_MODELS = [
     ["model=rnnsearch", "model/attention=multihead", "model.attention.heads=2"],
     ["model=rnnsearch", "model/attention=ntm"],
     ["model=luong", "model/attention=coverage", "model.decoder.input_feed=false"],
+    ["model=rnnsearch", "model.copy=true"],
+    ["model=luong", "model/attention=local_p", "model.copy=true"],
 ]
 
 
@@ -141,7 +147,9 @@ def model_for(*overrides: str, vocab: int = SEARCH_V, seed: int = 0):
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=["model.emb_size=8", "model.hidden_size=10", *overrides])
     torch.manual_seed(seed)
-    model = build_model(cfg.model, src_vocab_size=vocab, tgt_vocab_size=vocab).eval()
+    model = build_model(
+        cfg.model, src_vocab_size=vocab, tgt_vocab_size=vocab, joint_vocab=True
+    ).eval()
     for p in model.parameters():
         torch.nn.init.normal_(p, std=0.8)
     return model

@@ -83,6 +83,11 @@ class Tokenizer:
         return cls(train_spm(train.src, cfg, cache), train_spm(train.tgt, cfg, cache))
 
     @property
+    def joint(self) -> bool:
+        """Whether source and target share one model, so that their ids mean the same pieces."""
+        return self.src_model == self.tgt_model
+
+    @property
     def src_vocab_size(self) -> int:
         return self.src.get_piece_size()
 

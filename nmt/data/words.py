@@ -51,6 +51,8 @@ class WordTokenizer:
         self.src, self.tgt = src, tgt
         self.identity = fingerprint(src.lang, *src.words, "\t", tgt.lang, *tgt.words)
 
+    joint = False  # a vocabulary per language: source and target ids name other words
+
     @classmethod
     def train(cls, corpus: Corpus, cfg: TokenizerConfig, cache: Path) -> WordTokenizer:
         langs = (cfg.src_lang, cfg.tgt_lang)

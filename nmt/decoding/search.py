@@ -49,7 +49,8 @@ def normalize_score(logprob: float, length: int, penalty: str, alpha: float) -> 
 
 def select(enc: EncoderOutput, keys: Tensor, rows: Tensor) -> tuple[EncoderOutput, Tensor]:
     """The encoder memory of batch rows `rows` (final states are only read by decoder.start)."""
-    enc = dataclasses.replace(enc, memory=enc.memory[rows], mask=enc.mask[rows])
+    ids = None if enc.src_ids is None else enc.src_ids[rows]
+    enc = dataclasses.replace(enc, memory=enc.memory[rows], mask=enc.mask[rows], src_ids=ids)
     return enc, keys[rows]
 
 
@@ -78,9 +79,9 @@ def step(
     """One decoder step and the output layer, their products in `precision`: y (nb,) ->
     log-probabilities (nb, V) in float32, the new state, attention weights (nb, S)."""
     with autocast(precision, y.device):
-        features, state, alpha = model.decoder.step(y, state, enc, keys, t)
+        features, new_state, alpha = model.decoder.step(y, state, enc, keys, t)
         logits = model.generator(features)
-    return torch.log_softmax(logits.float(), dim=-1), state, alpha
+    return model.log_probs(logits, features, alpha, y, enc), new_state, alpha
 
 
 @torch.inference_mode()

@@ -39,6 +39,7 @@ def load_model(path: str, device: torch.device, fast: bool = True) -> tuple[Seq2
         OmegaConf.create(saved["config"]["model"]),
         src_vocab_size=tokenizer.src_vocab_size,
         tgt_vocab_size=tokenizer.tgt_vocab_size,
+        joint_vocab=tokenizer.joint,
     )
     load_weights(model, saved["model"], f"checkpoint {path}")
     model = model.to(device).eval()

@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from omegaconf import OmegaConf
 
 from nmt.config import DecodeConfig, defaults, typed
@@ -154,9 +153,9 @@ class Translator:
         for index in sorted_batches([len(s) for s in src_ids], self.decode.batch_size):
             batch = make_batch(src_ids, tgt_ids, index).to(self.device)
             enc = self.model.encode(batch.src, batch.src_mask)
-            features, _ = self.model.decoder(enc, batch.tgt_in)  # (B, T, H)
-            logp = F.log_softmax(self.model.generator(features).float(), dim=-1)  # (B, T, V)
-            picked = logp.gather(-1, batch.tgt_out.unsqueeze(-1)).squeeze(-1)  # (B, T)
+            features, weights = self.model.decoder(enc, batch.tgt_in)  # (B, T, H), (B, T, S)
+            logp = self.model.teacher_forced_log_probs(enc, features, weights, batch.tgt_in)
+            picked = logp.gather(-1, batch.tgt_out.reshape(-1, 1)).view(batch.tgt_out.shape)
             sums = picked.masked_fill(~batch.tgt_mask, 0.0).sum(-1)
             for k, i in enumerate(index):
                 log_probs[i], n_tokens[i] = float(sums[k]), int(batch.tgt_mask[k].sum())

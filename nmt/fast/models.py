@@ -113,8 +113,8 @@ class FastSeq2Seq(Seq2Seq):
     def loss(self, batch: Batch, label_smoothing: float = 0.0) -> Tensor:
         """Summed token cross-entropy, as Seq2Seq.loss computes it (nmt.fast.loss); a model
         with loss terms (Seq2Seq.loss_terms) takes the reference loss, which gives them each
-        token's NLL."""
-        if self.loss_terms():
+        token's NLL, and so does a copying model, whose distribution is not one softmax."""
+        if self.loss_terms() or self.pointer is not None:
             return super().loss(batch, label_smoothing)
         features = self.teacher_forced(self.encode(batch.src, batch.src_mask), batch.tgt_in)
         return linear_cross_entropy(

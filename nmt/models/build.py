@@ -46,15 +46,34 @@ def valid_attention(query_size: int, key_size: int) -> list[str]:
     return valid
 
 
-def build_model(cfg: DictConfig, *, src_vocab_size: int, tgt_vocab_size: int) -> Seq2Seq:
+def check_copy(cfg: DictConfig, joint_vocab: bool) -> None:
+    """model.copy needs source ids that are target ids, and an attention to point with."""
+    if not cfg.get("copy", False):
+        return
+    if not joint_vocab:
+        raise NmtError(
+            "model.copy: copying needs a joint vocabulary, where source ids are target ids "
+            "(a SentencePiece tokenizer with tokenizer.joint=true)"
+        )
+    if str(OmegaConf.select(cfg, "attention._target_", default="")).endswith(".NoAttention"):
+        raise NmtError(
+            "model.copy: copying points with the attention, and model/attention=none has none"
+        )
+
+
+def build_model(
+    cfg: DictConfig, *, src_vocab_size: int, tgt_vocab_size: int, joint_vocab: bool = False
+) -> Seq2Seq:
     """Build a model from the `model` config group, passing the sizes each part derives from.
 
     Args:
         cfg: the `model` node: emb_size, hidden_size (encoder units per direction), decoder_size
-            (null: the encoder output size), init, and the `encoder`, `decoder` and `attention`
-            sub-configs (each with a `_target_`).
+            (null: the encoder output size), init, copy (the pointer-generator output layer),
+            and the `encoder`, `decoder` and `attention` sub-configs (each with a `_target_`).
+        joint_vocab: whether source and target share one vocabulary (copying needs it).
     """
     cfg = moved_targets(cfg)
+    check_copy(cfg, joint_vocab)
     encoder = instantiate_or_fail(
         cfg.encoder,
         "model.encoder",
@@ -81,6 +100,6 @@ def build_model(cfg: DictConfig, *, src_vocab_size: int, tgt_vocab_size: int) ->
     decoder = instantiate_or_fail(
         cfg.decoder, "model.decoder", sizes=sizes, attention=attention, _convert_="object"
     )
-    model = Seq2Seq(encoder, decoder, tgt_vocab_size)
+    model = Seq2Seq(encoder, decoder, tgt_vocab_size, copy=bool(cfg.get("copy", False)))
     initialize(model, cfg.init)
     return model

@@ -27,12 +27,14 @@ class EncoderOutput:
             returns them ((h, c) for an LSTM). For a bidirectional layer the backward final state
             is the backward state at the first position (Bahdanau's bwd h_1).
         directions: 2 for a bidirectional encoder, else 1.
+        src_ids: (B, S) the source ids (Seq2Seq.encode sets them; copying reads them).
     """
 
     memory: Tensor
     mask: Tensor
     final: Tensor | tuple[Tensor, Tensor]
     directions: int = 1
+    src_ids: Tensor | None = None
 
 
 def reverse_padded(x: Tensor, lengths: Tensor) -> Tensor:

@@ -146,7 +146,10 @@ def train_and_score(job: TrainJob, run_dir: Path, stop: StopRequest, resume_hint
     with distributed.main_first(world):  # one rank writes the caches, the others read them
         corpus, tokenizer, data = prepare_data(job, given)
     model = build_model(
-        job.model, src_vocab_size=tokenizer.src_vocab_size, tgt_vocab_size=tokenizer.tgt_vocab_size
+        job.model,
+        src_vocab_size=tokenizer.src_vocab_size,
+        tgt_vocab_size=tokenizer.tgt_vocab_size,
+        joint_vocab=tokenizer.joint,
     ).to(device)
     if job.fast and world.size > 1:
         log.info("the fast CPU layer is off under DistributedDataParallel (%d ranks)", world.size)

@@ -109,6 +109,17 @@ def test_word_vocabulary_with_unk_replacement_end_to_end(run_cli, tmp_path):
     assert "<unk>" not in hyps  # every <unk> became a source word
 
 
+def test_a_copy_model_trains_and_translates_from_its_checkpoint(run_cli, tmp_path):
+    args = [*TINY, "model.copy=true", "trainer.max_steps=4", "trainer.valid_every=4"]
+    run_cli("train", *args, f"hydra.run.dir={tmp_path}/run")
+    results = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert results["steps"] == 4 and math.isfinite(results["test_ppl"])
+    checkpoint = f"checkpoint={tmp_path}/run/checkpoints/best.pt"
+    source = (tmp_path / "run" / "test.src").read_text().splitlines()[0]
+    proc = run_cli("translate", checkpoint, input=source + "\n")
+    assert len(proc.stdout.splitlines()) == 1
+
+
 def test_multirun_sweeps_attention_variants(run_cli, tmp_path):
     run_cli(
         "train", "-m", *TINY, "model/attention=none,bahdanau", f"hydra.sweep.dir={tmp_path}/sweep"
@@ -148,6 +159,7 @@ def test_multirun_over_every_attention_of_the_luong_model(run_cli, tmp_path):
         ([*TINY, "decode.precision=half"], "decode.precision"),
         ([*TINY, "decode.workers=0"], "decode.workers"),
         (["data.corpus.tgt=Q"], "no translation 'Q'"),
+        ([*TINY, "tokenizer=word", "model.copy=true"], "model.copy: copying needs a joint"),
     ],
 )
 def test_bad_config_is_one_clear_error(run_cli, tmp_path, args, expected):

@@ -86,8 +86,9 @@ def sequence_logprob(model, src, ids, limit):
     for t, token in enumerate([*ids, EOS]):
         if t >= limit:
             break
-        features, state, _ = model.decoder.step(y, state, enc, keys, t)
-        total += float(torch.log_softmax(model.generator(features), -1)[0, token])
+        features, state, alpha = model.decoder.step(y, state, enc, keys, t)
+        logp = model.log_probs(model.generator(features), features, alpha, y, enc)
+        total += float(logp[0, token])
         y = torch.tensor([token])
     return total
 
@@ -105,8 +106,8 @@ def reference_beam_search(model, src, K, limit, penalty, n_best):
         candidates = []
         for ids, score, state in beams:
             y = torch.tensor([ids[-1] if ids else BOS])
-            features, new_state, _ = model.decoder.step(y, state, enc, keys, t)
-            logp = torch.log_softmax(model.generator(features), -1)[0]
+            features, new_state, alpha = model.decoder.step(y, state, enc, keys, t)
+            logp = model.log_probs(model.generator(features), features, alpha, y, enc)[0]
             if t >= limit:
                 logp = torch.full_like(logp, float("-inf")).index_fill(0, torch.tensor(EOS), 0)
             candidates += [(score + float(logp[v]), [*ids, v], new_state) for v in range(len(logp))]
