@@ -65,7 +65,7 @@ def results_table(paper: DictConfig, rows: dict[str, Row], walls: dict, n_sample
     if spec.get("against"):
         header += [f"vs {rows[spec.against].spec.label}: gain (p per seed)"]
     header += ["multi-ref BLEU", "chrF", "test ppl", "attention entropy", "params"]
-    header += ["updates (best)", "train (min)", "job wall-clock (min)"]
+    header += ["updates (best)", "train (min)", "train tok/s", "job wall-clock (min)"]
     table, previous = [], None
     for row in rows.values():
         runs = row.runs
@@ -99,6 +99,7 @@ def results_table(paper: DictConfig, rows: dict[str, Row], walls: dict, n_sample
             mean_std(_values(row, lambda r: r.get("params")), ",.0f", spread=False),
             "–" if not runs else f"{steps} ({best})",
             mean_std(_values(row, lambda r: (r.get("train_time_s") or 0) / 60), ".1f"),
+            mean_std(_values(row, lambda r: r.get("train_tokens_per_s")), ",.0f"),
             mean_std(wall, ".1f"),
         ]
         table.append(line)

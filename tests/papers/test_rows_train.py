@@ -33,7 +33,9 @@ def test_every_cpu_row_takes_a_few_updates(paper, row):
     torch.manual_seed(0)
     with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
         cfg = compose("train", overrides=[*row_overrides(paper, row, "cpu", []), "seed=1"])
-    model = build_model(cfg.model, src_vocab_size=V, tgt_vocab_size=V)
+    model = build_model(
+        cfg.model, src_vocab_size=V, tgt_vocab_size=V, joint_vocab=cfg.tokenizer.joint
+    )
     if cfg.fast:
         accelerate(model)
     optimizer = build_optimizer(cfg.optim.optimizer, model)
