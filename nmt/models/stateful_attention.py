@@ -32,7 +32,35 @@ def shift_indices(mask: Tensor, offset: int) -> Tensor:
     return torch.where(mask, (s - offset) % length, s)
 
 
-class NTMAttention(Attention):
+class StatefulAttention(Attention):
+    """The stateful interface over one (B, S) state tensor: a subclass gives `weigh`, the
+    step's weights and next state from the queries and the previous state, each (B, T, ...)."""
+
+    def weigh(
+        self, query: Tensor, keys: Tensor, mask: Tensor, state: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """query (B, T, Dq), state (B, T, S) -> weights (B, T, S), the next state (B, T, S)."""
+        raise NotImplementedError
+
+    def forward(
+        self,
+        query: Tensor,
+        keys: Tensor,
+        memory: Tensor,
+        mask: Tensor,
+        step: int | Tensor = 0,
+        state: tuple[Tensor] = (),
+    ) -> tuple[Tensor, Tensor, tuple[Tensor]]:
+        query, single = as_sequence(query)  # (B, T, Dq)
+        (previous,) = state
+        weights, state_t = self.weigh(query, keys, mask, as_state(previous, single))
+        context = weighted_sum(weights, memory)
+        if single:
+            return context.squeeze(1), weights.squeeze(1), (state_t.squeeze(1),)
+        return context, weights, (state_t,)
+
+
+class NTMAttention(StatefulAttention):
     """Neural Turing Machine addressing, Graves et al. 2014, 3.3: content addressing followed
     by location addressing, the previous step's weights w_{t-1} the state.
 
@@ -68,18 +96,10 @@ class NTMAttention(Attention):
         w[:, 0] = 1.0
         return (w,)
 
-    def forward(
-        self,
-        query: Tensor,
-        keys: Tensor,
-        memory: Tensor,
-        mask: Tensor,
-        step: int | Tensor = 0,
-        state: tuple[Tensor] = (),
-    ) -> tuple[Tensor, Tensor, tuple[Tensor]]:
-        query, single = as_sequence(query)  # (B, T, Dq)
-        (w_prev,) = state
-        w_prev = as_state(w_prev, single)  # (B, T, S)
+    def weigh(
+        self, query: Tensor, keys: Tensor, mask: Tensor, w_prev: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """w_t from w_{t-1} (B, T, S); the next state is w_t itself."""
         w_c = masked_softmax(self.content(query, keys), mask)  # (B, T, S)
         g = torch.sigmoid(self.w_g(query))  # (B, T, 1)
         w_g = g * w_c + (1 - g) * w_prev
@@ -90,10 +110,7 @@ class NTMAttention(Attention):
             shifted = shifted + r[..., k : k + 1] * w_g.gather(-1, index)
         gamma = 1 + F.softplus(self.w_gamma(query))  # (B, T, 1)
         weights = masked_softmax(gamma * shifted.clamp_min(1e-30).log(), mask)
-        context = weighted_sum(weights, memory)
-        if single:
-            return context.squeeze(1), weights.squeeze(1), (weights.squeeze(1),)
-        return context, weights, (weights,)
+        return weights, weights
 
 
 class CoverageLoss(nn.Module):
@@ -125,7 +142,7 @@ class CoverageLoss(nn.Module):
         return self.weight * (overlap * tgt_mask.to(overlap.dtype)).sum()
 
 
-class CoverageAttention(Attention):
+class CoverageAttention(StatefulAttention):
     """Additive attention with a coverage vector, Tu et al. 2016 / See et al. 2017, eq. (11):
 
         e_t(s) = v^T tanh(W_h h_s + W_q q_t + w_c c_t(s) + b)
@@ -167,26 +184,14 @@ class CoverageAttention(Attention):
         """c_0 = 0: (B, S)."""
         return (torch.zeros(mask.shape, dtype=memory.dtype, device=memory.device),)
 
-    def forward(
-        self,
-        query: Tensor,
-        keys: Tensor,
-        memory: Tensor,
-        mask: Tensor,
-        step: int | Tensor = 0,
-        state: tuple[Tensor] = (),
-    ) -> tuple[Tensor, Tensor, tuple[Tensor]]:
-        query, single = as_sequence(query)  # (B, T, Dq)
-        (coverage,) = state
-        coverage = as_state(coverage, single)  # (B, T, S)
+    def weigh(
+        self, query: Tensor, keys: Tensor, mask: Tensor, coverage: Tensor
+    ) -> tuple[Tensor, Tensor]:
+        """a_t and c_{t+1} = c_t + a_t from c_t (B, T, S)."""
         hidden = torch.tanh(
             keys.unsqueeze(1) + self.W_q(query).unsqueeze(2) + coverage.unsqueeze(-1) * self.w_c
         )  # (B, T, S, n')
         weights = masked_softmax(self.v(hidden).squeeze(-1), mask)  # (B, T, S)
         if self.coverage_loss is not None:
             self.coverage_loss.record(weights, coverage)
-        context = weighted_sum(weights, memory)
-        coverage = coverage + weights
-        if single:
-            return context.squeeze(1), weights.squeeze(1), (coverage.squeeze(1),)
-        return context, weights, (coverage,)
+        return weights, coverage + weights
