@@ -7,7 +7,9 @@ as text for the claims table.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
+import json
 import statistics
 from collections.abc import Callable, Sequence
 
@@ -183,20 +185,41 @@ def pearson(xs: Sequence[float], ys: Sequence[float]) -> float | None:
     return float(np.corrcoef(xs, ys)[0, 1])
 
 
-def check_correlation(test: DictConfig, evidence: Evidence) -> tuple[str, str, str]:
-    """Test perplexity against test BLEU over every finished run: Pearson's r <= max_r."""
-    points = [
-        (run.results["test_ppl"], run.results["bleu"])
-        for row in evidence.rows.values()
+def _tokenizer(run: Run) -> str:
+    return json.dumps(run.config.get("tokenizer"), sort_keys=True)
+
+
+def perplexity_points(rows: dict[str, Row]) -> tuple[list[tuple[str, float, float]], list[str]]:
+    """(row label, test perplexity, test BLEU) of every finished run whose perplexity counts
+    the same units as most runs' (the same tokenizer: a perplexity over words and one over
+    8,000 pieces do not compare), and the labels of the rows left out for counting others."""
+    runs = [
+        (row.spec.get("label", row.spec.id), run)
+        for row in rows.values()
         for run in row.runs
         if run.results.get("test_ppl") is not None
     ]
+    if not runs:
+        return [], []
+    units = collections.Counter(_tokenizer(run) for _, run in runs).most_common(1)[0][0]
+    points = [(label, r.results["test_ppl"], r.results["bleu"]) for label, r in runs]
+    kept = [p for p, (_, run) in zip(points, runs, strict=True) if _tokenizer(run) == units]
+    left = sorted({label for label, run in runs if _tokenizer(run) != units})
+    return kept, left
+
+
+def check_correlation(test: DictConfig, evidence: Evidence) -> tuple[str, str, str]:
+    """Test perplexity against test BLEU over every finished run with the same tokenizer
+    (perplexity_points): Pearson's r <= max_r."""
+    points, left = perplexity_points(evidence.rows)
     if len(points) < 3:
         return "–", "–", f"{NOT_TESTABLE} (fewer than 3 finished runs)"
-    r = pearson(*zip(*points, strict=True))
+    r = pearson([p[1] for p in points], [p[2] for p in points])
     if r is None:
         return "–", "–", f"{NOT_TESTABLE} (perplexity or BLEU is the same in every run)"
     ours = f"Pearson r = {r:+.2f} over {plural(len(points), 'run')}"
+    if left:
+        ours += f" (not {', '.join(left)}: another vocabulary)"
     held = "held" if r <= test.max_r else f"did not hold: r > {test.max_r}"
     return ours, "–", held
 

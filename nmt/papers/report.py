@@ -32,6 +32,7 @@ from nmt.papers.claims import (
     gains_over,
     load_rows,
     pearson,
+    perplexity_points,
     signed_mean_std,
 )
 from nmt.papers.heatmaps import heatmap_section
@@ -220,20 +221,22 @@ def curves_section(rows: dict[str, Row], out: Path) -> list:
 
 
 def perplexity_section(rows: dict[str, Row], out: Path) -> list:
-    """Test perplexity against test BLEU, every run, with Pearson's r."""
-    points = [
-        (row.spec.label, run.results["test_ppl"], run.results["bleu"])
-        for row in rows.values()
-        for run in row.runs
-        if run.results.get("test_ppl") is not None
-    ]
+    """Test perplexity against test BLEU, every run with the same tokenizer (its perplexity
+    counts the same units), with Pearson's r."""
+    points, left = perplexity_points(rows)
     if len(points) < 2:
         return ["Fewer than two finished runs."]
     r = pearson([p[1] for p in points], [p[2] for p in points])
     r_text = "undefined (one side is the same in every run)" if r is None else f"{r:+.2f}"
     colors = {row.spec.label: f"C{i % 10}" for i, row in enumerate(rows.values())}
     path = ppl_vs_bleu(points, out / "ppl_vs_bleu.png", colors=colors, xlabel="test perplexity")
-    return [f"Test perplexity against test BLEU, every run: Pearson r = {r_text}.", path]
+    text = f"Test perplexity against test BLEU, every run: Pearson r = {r_text}."
+    if left:
+        text = (
+            f"Test perplexity against test BLEU, every run but those of {', '.join(left)}, whose "
+            f"perplexity is over another vocabulary's units: Pearson r = {r_text}."
+        )
+    return [text, path]
 
 
 def entropy_table(rows: dict[str, Row]) -> Table:

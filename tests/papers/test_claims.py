@@ -112,6 +112,12 @@ def test_perplexity_against_bleu_holds_only_for_a_strong_negative_correlation(tm
     assert check_correlation(test, evidence(with_ppl(lambda b: b), 10))[2].startswith("did not")
     constant = check_correlation(test, evidence(with_ppl(lambda b: 5.0), 10))
     assert constant[2].startswith(NOT_TESTABLE)
+    # a run whose perplexity is over words, not pieces, does not enter the correlation
+    words = Run(tmp_path, {"seed": 3, "tokenizer": {"model_type": "word"}}, (), {}, [])
+    mixed = with_ppl(lambda b: 100 - b)
+    mixed["c"] = Row(OmegaConf.create({"id": "c"}), [with_results(words, bleu=0.0, test_ppl=1.0)])
+    ours, _, verdict = check_correlation(test, evidence(mixed, 10))
+    assert ours == "Pearson r = -1.00 over 4 runs (not c: another vocabulary)" and verdict == "held"
 
 
 def test_sharper_needs_lower_entropy_in_every_seed_pair(tmp_path):
