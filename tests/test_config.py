@@ -45,9 +45,11 @@ def test_every_model_preset_builds_at_every_scale(model, scale):
 def test_every_experiment_composes_cites_its_paper_and_builds(experiment):
     text = (Path(CONFIG_DIR) / "experiment" / f"{experiment}.yaml").read_text().splitlines()
     assert text[0] == "# @package _global_"
-    assert text[1].startswith(("# Bahdanau et al. 2014, Table", "# Luong et al. 2015, Table"))
+    papers = ("# Bahdanau et al. 2014, Table", "# Luong et al. 2015, Table")
+    assert text[1].startswith((*papers, "# The attention zoo (nmt-reproduce paper=zoo), row"))
     cfg = compose_train(f"experiment={experiment}", "model.emb_size=8", "model.hidden_size=8")
-    built = build_model(cfg.model, src_vocab_size=20, tgt_vocab_size=30)
+    joint = cfg.tokenizer.joint
+    built = build_model(cfg.model, src_vocab_size=20, tgt_vocab_size=30, joint_vocab=joint)
     assert built.generator.out_features == 30
 
 
