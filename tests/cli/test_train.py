@@ -6,7 +6,11 @@ import math
 import subprocess
 
 import pytest
+from hydra import compose, initialize_config_dir
 from toys import TINY
+
+from nmt.config import CONFIG_DIR, train_job
+from nmt.errors import NmtError
 
 RESULT_KEYS = {
     "bleu",
@@ -153,11 +157,7 @@ def test_multirun_over_every_attention_of_the_luong_model(run_cli, tmp_path):
     [
         ([*TINY, "trainer.max_stepz=5"], "trainer.max_stepz"),
         ([*TINY, "model/attention=foo"], "bahdanau"),  # lists the valid choices
-        ([*TINY, "trainer.early_stop_metric=bleu"], "trainer.early_stop_metric"),
         ([*TINY, "model.encoder.cell=rnn"], "model.encoder.cell"),
-        ([*TINY, "trainer.precision=half"], "trainer.precision"),
-        ([*TINY, "decode.precision=half"], "decode.precision"),
-        ([*TINY, "decode.workers=0"], "decode.workers"),
         (["data.corpus.tgt=Q"], "no translation 'Q'"),
         ([*TINY, "tokenizer=word", "model.copy=true"], "model.copy: copying needs a joint"),
     ],
@@ -187,11 +187,28 @@ def test_console_script_works_from_any_directory(run_cli, tmp_path):
         ("data.max_len=0", "data.max_len: must be at least 1, got 0"),
         ("model.hidden_size=ten", "model.hidden_size: 'ten' is not an integer"),
         ("seed=1.5", "seed: 1.5 is not an integer"),
+        ("trainer.early_stop_metric=bleu", "trainer.early_stop_metric"),
+        ("trainer.precision=half", "trainer.precision"),
+        ("decode.precision=half", "decode.precision"),
+        ("decode.workers=0", "decode.workers"),
+        ("reset=[optimizer]", "reset: only with resume=RUN_DIR"),
+        ("reset=[optimiser]", "reset: 'optimiser' is not one of optimizer, early_stopping"),
     ],
 )
-def test_bad_values_are_refused_before_any_work(run_cli, tmp_path, override, expected):
+def test_bad_values_are_refused_by_the_typed_config(override, expected):
+    """train_job, which nmt-train calls first, types every value (the CLI case is below)."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", overrides=[*TINY, override])
+    with pytest.raises(NmtError) as err:
+        train_job(cfg)
+    assert str(err.value).startswith(expected) and "\n" not in str(err.value)
+
+
+def test_bad_values_are_refused_before_any_work(run_cli, tmp_path):
     run = tmp_path / "run"
-    proc = run_cli("train", *TINY, override, f"hydra.run.dir={run}", check=False)
+    proc = run_cli("train", *TINY, "trainer.batch_size=-4", f"hydra.run.dir={run}", check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert proc.stderr.strip().splitlines() == [f"error: {expected}"]
+    assert proc.stderr.strip().splitlines() == [
+        "error: trainer.batch_size: must be at least 1, got -4"
+    ]
     assert not run.exists()  # refused before the corpus was read; nothing left behind

@@ -71,19 +71,7 @@ def test_init_from_a_missing_checkpoint_is_one_line(run_cli, tmp_path):
     assert proc.returncode != 0 and f"{tmp_path}/none.pt: no such file" in proc.stderr
 
 
-@pytest.mark.parametrize(
-    "overrides, expected",
-    [
-        (["reset=[optimizer]"], "reset: only with resume=RUN_DIR"),
-        (["reset=[optimiser]"], "reset: 'optimiser' is not one of optimizer, early_stopping"),
-    ],
-)
-def test_bad_resets_are_refused(run_cli, tmp_path, overrides, expected):
-    proc = run_cli("train", *TINY, *overrides, f"hydra.run.dir={tmp_path}/x", check=False)
-    assert proc.returncode != 0 and expected in proc.stderr
-
-
-@pytest.mark.slow  # CI keeps test_restore_resets_what_it_is_told and the refusals
+@pytest.mark.slow  # CI keeps test_restore_resets_what_it_is_told; cli/test_train.py the refusals
 def test_resume_with_a_fresh_optimizer(run_cli, tmp_path):
     run_cli("train", *TINY, "trainer.max_steps=6", f"hydra.run.dir={tmp_path}/a")
     shutil.copytree(tmp_path / "a", tmp_path / "b")
