@@ -14,7 +14,7 @@ from omegaconf import DictConfig
 from nmt.cli.common import cli
 from nmt.config import CONFIG_DIR
 from nmt.papers.jobs import Job, plan, run_all
-from nmt.papers.records import keep, restore
+from nmt.papers.records import borrow, keep, restore
 from nmt.papers.report import write_paper_report
 from nmt.training.rundir import exclusive
 from nmt.training.signals import stop_requests
@@ -32,6 +32,10 @@ def main(cfg: DictConfig) -> None:
     restored = [job.name for job in jobs if restore(job, out, records)]
     if restored:
         print(f"restored from the records in {records}: {', '.join(restored)}", flush=True)
+    lenders = [Path(str(d)) for d in cfg.borrow]
+    for job in jobs:
+        if lent := borrow(job, out, lenders):
+            print(f"{job.name}: the same run as {lent}, copied from there", flush=True)
 
     def keep_record(job: Job) -> None:
         keep(job, out, records, paper.report.heatmaps)

@@ -7,7 +7,9 @@ A record RECORDS/ROW/seedS/ holds what the report reads: results.json, metrics.j
 heatmaps, and the job's sittings (its lines of jobs.jsonl). Files every job shares (the test
 source and references) are kept once, under RECORDS/shared/ by their SHA-256, and named in each
 record's shared.json. `restore` copies a record back into an OUT/ROW/seedS that lacks the
-finished run, so `nmt-reproduce` counts the job done instead of training it again.
+finished run, so `nmt-reproduce` counts the job done instead of training it again. `borrow`
+does the same from another reproduction's records, for a job that ran there with the very same
+overrides (a row two papers share), and leaves SAME_RUN in the job naming the record it copied.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import json
 import shutil
 from pathlib import Path
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from nmt import files
 from nmt.errors import NmtError
@@ -26,7 +28,8 @@ from nmt.papers.heatmaps import alignments
 from nmt.papers.jobs import JOBS_LOG, Job
 
 OWN = ("results.json", "metrics.jsonl", ".hydra/config.yaml", ".hydra/overrides.yaml")
-OPTIONAL = ("test.hyp", "test.hyp.before_unk_replace", "alignments.json")
+SAME_RUN = "same_run.json"  # {"record": the other reproduction's record this job copies}
+OPTIONAL = ("test.hyp", "test.hyp.before_unk_replace", "alignments.json", SAME_RUN)
 SHARED_PREFIX = "test."  # test.src, test.ref, test.ref.N: the same for every job of a split
 SITTINGS = "sittings.jsonl"
 SHARED = "shared.json"
@@ -117,6 +120,33 @@ def restore(job: Job, out: Path, records: Path) -> bool:
     source = record_dir(records, job)
     if job.directory.exists() or not (source / "results.json").is_file():
         return False
+    _unpack(source, records, job, out)
+    return True
+
+
+def borrow(job: Job, out: Path, lenders: list[Path]) -> Path | None:
+    """When the job's directory does not exist yet, copy in the first finished record under
+    `lenders` (other reproductions' records) whose run had exactly the job's overrides, seed
+    included: the same training run, e.g. Table 1's "+ feed input" row is Table 4's global
+    (location) row. Returns the record it copied, or None."""
+    if job.directory.exists():
+        return None
+    for records in lenders:
+        if not records.is_dir():
+            raise NmtError(f"borrow: {records} is not a directory of records")
+        for source in sorted(records.glob(f"*/seed{job.seed}")):
+            saved = source / ".hydra" / "overrides.yaml"
+            if not ((source / "results.json").is_file() and saved.is_file()):
+                continue
+            if [str(o) for o in OmegaConf.load(saved)] == list(job.overrides):
+                _unpack(source, records, job, out, lent=True)
+                return source
+    return None
+
+
+def _unpack(source: Path, records: Path, job: Job, out: Path, *, lent: bool = False) -> None:
+    """Copy the record `source` (its shared files from `records`) into the job's directory,
+    whole or not at all, and its sittings into OUT/jobs.jsonl under the job's row."""
     staging = job.directory.with_name(f".{job.directory.name}.restoring")
     shutil.rmtree(staging, ignore_errors=True)
     for path in source.rglob("*"):
@@ -127,9 +157,15 @@ def restore(job: Job, out: Path, records: Path) -> bool:
         if not stored.is_file() or _digest(stored) != digest:
             raise NmtError(f"{stored}: missing or changed (named in {source / SHARED})")
         _copy(stored, staging / name)
+    if lent and not (staging / SAME_RUN).is_file():
+        (staging / SAME_RUN).write_text(json.dumps({"record": str(source)}) + "\n")
     staging.rename(job.directory)
-    sittings = (source / SITTINGS).read_text(encoding="utf-8")
+    sittings = [
+        json.loads(line)
+        for line in (source / SITTINGS).read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     if sittings and not _sittings(out, job):
         with open(out / JOBS_LOG, "a", encoding="utf-8") as f:
-            f.write(sittings)
-    return True
+            for sitting in sittings:
+                f.write(files.dumps(sitting | {"row": job.row, "seed": job.seed}) + "\n")

@@ -8,6 +8,7 @@ The claim tests are the paper file's `claims`, each of one `kind` (see CLAIM_TES
 
 from __future__ import annotations
 
+import json
 import platform
 import statistics
 import sys
@@ -37,6 +38,7 @@ from nmt.papers.claims import (
 )
 from nmt.papers.heatmaps import heatmap_section
 from nmt.papers.jobs import Job, code_version, job_times, scale_spec
+from nmt.papers.records import SAME_RUN
 
 
 def _values(row: Row, get: Callable[[dict], float | None]) -> list[float]:
@@ -137,11 +139,19 @@ def runs_table(rows: dict[str, Row], walls: dict) -> Table:
                     if times is None or times["other_cpu_s"] is None
                     else f"{times['other_cpu_s'] / max(times['wall_s'], 1e-9):.2f}",
                     run_flags(run) or "–",
-                    str(run.path),
+                    _directory(run),
                 ]
             )
     header = ["model", "seed", "BLEU", "updates (best)", "train (min)", "wall-clock (min)"]
     return Table([*header, "shared (cores)", "flags", "directory"], lines)
+
+
+def _directory(run: Run) -> str:
+    """The run's directory, and the record it was copied from when another reproduction lent it."""
+    lent = run.path / SAME_RUN
+    if not lent.is_file():
+        return str(run.path)
+    return f"{run.path} (the same run as {json.loads(lent.read_text())['record']})"
 
 
 def mean_by_length(row: Row) -> list[dict]:

@@ -23,6 +23,7 @@ from nmt.errors import NmtError
 from nmt.models.build import build_model
 from nmt.papers.claims import CLAIM_TESTS
 from nmt.papers.jobs import Job, check_same_job, plan, row_overrides
+from nmt.papers.records import SAME_RUN
 
 PAPERS = sorted(p.stem for p in (Path(CONFIG_DIR) / "paper").glob("*.yaml"))
 
@@ -256,6 +257,27 @@ def test_a_checkout_with_only_the_records_writes_the_same_report(toy_reproductio
     assert "heatmap_3.png" in report and "no alignments" not in report
     timings = (out / "jobs.jsonl").read_text().splitlines()
     assert sorted((tmp_path / "new" / "jobs.jsonl").read_text().splitlines()) == sorted(timings)
+
+
+def test_another_reproduction_borrows_the_runs_of_the_same_overrides(toy_reproduction, tmp_path):
+    """borrow= lends the toy's records to a reproduction in a new OUT with its own records: every
+    job ran there with the same overrides, so each is copied, none trained, and the report's
+    Runs table names the record each came from."""
+    out, _, _ = toy_reproduction
+    lender = out / "report" / "runs"
+    new = tmp_path / "new"
+    done = subprocess.run(
+        [sys.executable, "-m", "nmt.reproduce", *TOY, f"out={new}", f"borrow=[{lender}]"],
+        env=os.environ | {"NMT_CACHE_DIR": str(tmp_path / "no-cache")},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.count("the same run as") == 10 and "starting" not in done.stdout
+    runs = (new / "report" / "report.md").read_text().split("## Runs", 1)[1]
+    assert f"(the same run as {lender / 'rnnsearch50' / 'seed2'})" in runs
+    assert len(list((new / "report" / "runs").glob(f"*/seed*/{SAME_RUN}"))) == 10
 
 
 def test_the_toy_reproduction_report_renders_in_chromium(toy_reproduction, tmp_path):
