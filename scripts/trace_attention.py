@@ -6,7 +6,8 @@ trains as `nmt-train OVERRIDES fast=false` would (the plain torch model, whose a
 runs on every decoder call) and every N optimizer steps (default 10) prints one line, averaged
 over the attention calls in training since the line before:
 
-- entropy: of the weights over the source, in nats (log S when uniform, 0 when on one position);
+- entropy: of the weights over the source, renormalised, in nats (log S when uniform, 0 when on
+  one position; nmt.evaluation.metrics.attention_entropy, the reports' figure);
 - score std: the spread of a target position's raw scores over the real source positions
   (variants with a `score` function: Luong's dot, general, concat and the zoo's scored ones),
   what saturates a softmax;
@@ -28,6 +29,7 @@ from torch.optim.optimizer import register_optimizer_step_post_hook
 
 import nmt.training.run
 from nmt.cli.train import main as train_main
+from nmt.evaluation.metrics import attention_entropy
 from nmt.models.attention import as_sequence
 from nmt.models.build import build_model
 
@@ -63,7 +65,7 @@ class Trace:
         weights = output[1] if output[1].dim() == 3 else output[1].unsqueeze(1)  # (B, T, S)
         last = mask.sum(-1) - 1  # (B,) the source's </s>
         values = [
-            -(weights * weights.clamp_min(1e-12).log()).sum(-1).mean(),
+            attention_entropy([weights.flatten(0, 1)]),  # (B T, S)
             None,
             weights.max(-1).values.mean(),
             (weights.argmax(-1) == last.unsqueeze(1)).float().mean(),
