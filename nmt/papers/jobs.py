@@ -220,19 +220,27 @@ def run_job(job: Job, out: Path, log_file: Path, tag: str) -> tuple[int, float]:
                 f.write(jsonfile.dumps(record | {"other_cpu_s": clock.other_cpu_s}) + "\n")
 
 
-def code_version() -> str:
-    """`git describe` of the code that runs (a checkout's commit, '-dirty' if changed)."""
+CODE_PATHS = ("nmt", "configs", "scripts", "pyproject.toml")  # what a run's results depend on
+
+
+def code_version(checkout: Path = Path(__file__).parent) -> str:
+    """The commit of the code that runs (`git describe`), '-dirty' if the package, configs,
+    scripts or pyproject.toml differ from it. Results written into the checkout (a report
+    directory under docs/, say) do not count: a reproduction rewrites them as it goes."""
+    git = ["git", "-C", str(checkout)]
     try:
-        found = subprocess.run(
-            ["git", "describe", "--always", "--dirty"],
-            capture_output=True,
-            text=True,
-            timeout=10,
-            cwd=Path(__file__).parent,
-        )
-    except (OSError, subprocess.TimeoutExpired):
+        commit = _git_output(git + ["describe", "--always"])
+        top = _git_output(git + ["rev-parse", "--show-toplevel"])
+        changed = _git_output(["git", "-C", top, "status", "--porcelain", "--", *CODE_PATHS])
+    except (OSError, subprocess.SubprocessError):
         return "unknown"
-    return found.stdout.strip() or "unknown"
+    return commit + ("-dirty" if changed else "")
+
+
+def _git_output(command: list[str]) -> str:
+    return subprocess.run(
+        command, capture_output=True, text=True, timeout=10, check=True
+    ).stdout.strip()
 
 
 def _duration(seconds: float) -> str:
