@@ -215,9 +215,17 @@ def run_job(job: Job, out: Path, log_file: Path, tag: str) -> tuple[int, float]:
                 child.wait()
                 clock.tick()
             record = {"row": job.row, "seed": job.seed, "wall_s": clock.active_s, "exit": code}
-            record |= {"commit": code_version()}
+            record |= {"commit": code_version(), "cpu": cpu_capability()}
             with open(out / JOBS_LOG, "a", encoding="utf-8") as f:
                 f.write(jsonfile.dumps(record | {"other_cpu_s": clock.other_cpu_s}) + "\n")
+
+
+def cpu_capability() -> str:
+    """The CPU kernels torch uses here ('AVX512', 'AVX2', ...): timings, and the last digits of
+    a score, differ between machines that have different ones."""
+    import torch
+
+    return torch.backends.cpu.get_cpu_capability()
 
 
 CODE_PATHS = ("nmt", "configs", "scripts", "pyproject.toml")  # what a run's results depend on
@@ -249,18 +257,21 @@ def _duration(seconds: float) -> str:
 
 
 def job_times(out: Path) -> dict[tuple[str, int], dict[str, float | None]]:
-    """Per (row, seed), summed over its sittings: `wall_s`, the wall-clock seconds it ran, and
-    `other_cpu_s`, the CPU seconds the rest of the machine used meanwhile (None if unknown)."""
+    """Per (row, seed), summed over its sittings: `wall_s`, the wall-clock seconds it ran,
+    `other_cpu_s`, the CPU seconds the rest of the machine used meanwhile (None if unknown),
+    `commits` and `cpus`, the code versions and CPU kernels of its sittings."""
     path = out / JOBS_LOG
     totals: dict[tuple[str, int], dict[str, float]] = {}
     if path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
             r = json.loads(line)
             total = totals.setdefault(
-                (r["row"], r["seed"]), {"wall_s": 0.0, "other_cpu_s": 0.0, "commits": []}
+                (r["row"], r["seed"]),
+                {"wall_s": 0.0, "other_cpu_s": 0.0, "commits": [], "cpus": []},
             )
             total["wall_s"] += r["wall_s"]
             total["commits"] += [r["commit"]] if r.get("commit") else []
+            total["cpus"] += [r["cpu"]] if r.get("cpu") and r["cpu"] not in total["cpus"] else []
             if r.get("other_cpu_s") is None or total["other_cpu_s"] is None:
                 total["other_cpu_s"] = None  # a sitting that did not measure it
             else:

@@ -37,7 +37,7 @@ from nmt.papers.claims import (
     signed_mean_std,
 )
 from nmt.papers.heatmaps import heatmap_section
-from nmt.papers.jobs import Job, code_version, job_times, scale_spec
+from nmt.papers.jobs import Job, code_version, cpu_capability, job_times, scale_spec
 from nmt.papers.records import SAME_RUN
 
 
@@ -121,7 +121,8 @@ def against_cell(row: Row, baseline: Row, n_samples: int) -> str:
 
 def runs_table(rows: dict[str, Row], walls: dict) -> Table:
     """One line per run; 'shared' is the rest of the machine's CPU use while the run trained,
-    in cores (0.5: half a core busy with other work on average), which slows a timing."""
+    in cores (0.5: half a core busy with other work on average), which slows a timing; 'CPU'
+    the kernels torch used (AVX512, AVX2): timings compare only between runs on the same."""
     lines = []
     for row in rows.values():
         for run in row.runs:
@@ -138,12 +139,13 @@ def runs_table(rows: dict[str, Row], walls: dict) -> Table:
                     "–"
                     if times is None or times["other_cpu_s"] is None
                     else f"{times['other_cpu_s'] / max(times['wall_s'], 1e-9):.2f}",
+                    "–" if times is None else ", ".join(times.get("cpus") or ["–"]),
                     run_flags(run) or "–",
                     _directory(run),
                 ]
             )
     header = ["model", "seed", "BLEU", "updates (best)", "train (min)", "wall-clock (min)"]
-    return Table([*header, "shared (cores)", "flags", "directory"], lines)
+    return Table([*header, "shared (cores)", "CPU", "flags", "directory"], lines)
 
 
 def _directory(run: Run) -> str:
@@ -271,7 +273,7 @@ def machine() -> str:
             if ln.startswith("model name")
         ]
         model = f"{len(names)}-core {names[0]}" if names else model
-    return f"{model}, torch {torch.__version__} ({torch.backends.cpu.get_cpu_capability()})"
+    return f"{model}, torch {torch.__version__} ({cpu_capability()})"
 
 
 def setup_section(

@@ -72,3 +72,20 @@ def test_table_4_shares_exactly_two_rows_with_table_1():
         ("global_location", "global_location_feed"),
         ("local_p_general", "local_p_general_feed"),
     }
+
+
+def test_job_times_sum_the_sittings_and_name_each_cpu_once(tmp_path):
+    sittings = [
+        {"row": "a", "seed": 1, "wall_s": 60.0, "exit": -15, "commit": "c1", "cpu": "AVX512"},
+        {"row": "a", "seed": 1, "wall_s": 30.0, "exit": 0, "commit": "c2", "cpu": "AVX2"},
+        {"row": "a", "seed": 2, "wall_s": 10.0, "exit": 0, "commit": "c2", "cpu": "AVX2"},
+        {"row": "a", "seed": 2, "wall_s": 5.0, "exit": 0, "commit": "c2", "cpu": "AVX2"},
+        {"row": "b", "seed": 1, "wall_s": 20.0, "exit": 0},  # written before sittings named it
+    ]
+    (tmp_path / JOBS_LOG).write_text("".join(json.dumps(s) + "\n" for s in sittings))
+
+    times = job_times(tmp_path)
+
+    assert times[("a", 1)]["wall_s"] == 90.0 and times[("a", 1)]["cpus"] == ["AVX512", "AVX2"]
+    assert times[("a", 2)]["cpus"] == ["AVX2"] and times[("a", 2)]["commits"] == ["c2", "c2"]
+    assert times[("b", 1)]["cpus"] == [] and times[("b", 1)]["other_cpu_s"] is None
