@@ -21,6 +21,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -256,12 +257,12 @@ def _duration(seconds: float) -> str:
     return f"{minutes:.1f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
 
 
-def job_times(out: Path) -> dict[tuple[str, int], dict[str, float | None]]:
+def job_times(out: Path) -> dict[tuple[str, int], dict[str, Any]]:
     """Per (row, seed), summed over its sittings: `wall_s`, the wall-clock seconds it ran,
     `other_cpu_s`, the CPU seconds the rest of the machine used meanwhile (None if unknown),
     `commits` and `cpus`, the code versions and CPU kernels of its sittings."""
     path = out / JOBS_LOG
-    totals: dict[tuple[str, int], dict[str, float]] = {}
+    totals: dict[tuple[str, int], dict[str, Any]] = {}
     if path.is_file():
         for line in path.read_text(encoding="utf-8").splitlines():
             r = json.loads(line)

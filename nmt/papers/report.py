@@ -139,7 +139,7 @@ def runs_table(rows: dict[str, Row], walls: dict) -> Table:
                     "–"
                     if times is None or times["other_cpu_s"] is None
                     else f"{times['other_cpu_s'] / max(times['wall_s'], 1e-9):.2f}",
-                    "–" if times is None else ", ".join(times.get("cpus") or ["–"]),
+                    "–" if times is None else ", ".join(times["cpus"] or ["–"]),
                     run_flags(run) or "–",
                     _directory(run),
                 ]
