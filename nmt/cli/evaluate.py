@@ -25,6 +25,7 @@ from nmt.evaluation.scoring import (
     write_split_files,
 )
 from nmt.models.seq2seq import count_parameters
+from nmt.trust import allowed_modules
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="evaluate", version_base="1.3")
@@ -34,7 +35,8 @@ def main(cfg: DictConfig) -> None:
         raise NmtError("checkpoint=PATH is required")
     device = resolve_device(cfg.device)
     decode = typed(DecodeConfig, cfg.decode, "decode")  # checked before any work
-    model, tokenizer, saved = load_model(cfg.checkpoint, device, typed_flag(cfg, "fast"))
+    allow = allowed_modules(cfg.allow_targets)
+    model, tokenizer, saved = load_model(cfg.checkpoint, device, typed_flag(cfg, "fast"), allow)
     data_cfg = (
         cfg.data if cfg.get("data") is not None else OmegaConf.create(saved["config"]["data"])
     )

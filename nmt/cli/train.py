@@ -27,6 +27,7 @@ from nmt.training.launch import launch
 from nmt.training.run import run
 from nmt.training.rundir import check_fresh, discard_failed, exclusive
 from nmt.training.start import fine_tune_config, resumed_config, save_run_config
+from nmt.trust import allowed_modules
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
@@ -40,10 +41,11 @@ def main(cfg: DictConfig) -> float | None:
     if not cfg.resume and world.main:
         check_fresh(run_dir)
     try:  # a mistyped resume= directory or checkpoint leaves nothing behind
+        allow = allowed_modules(cfg.get("allow_targets"))
         if cfg.resume:
-            cfg = resumed_config(Path(cfg.resume), overrides, cfg.get("reset"))
+            cfg = resumed_config(Path(cfg.resume), overrides, cfg.get("reset"), allow)
         elif cfg.get("init_from"):
-            cfg = fine_tune_config(cfg, overrides)
+            cfg = fine_tune_config(cfg, overrides, allow)
             if world.main:
                 save_run_config(run_dir, cfg)  # what resume= finds: the checkpoint's model
     except NmtError:

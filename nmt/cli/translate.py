@@ -73,7 +73,7 @@ def main(cfg: DictConfig) -> None:
         raise NmtError("checkpoint=PATH is required")
     decode = typed(DecodeConfig, cfg.decode, "decode")
     translator = Translator.from_checkpoint(
-        cfg.checkpoint, cfg.device, typed_flag(cfg, "fast"), decode
+        cfg.checkpoint, cfg.device, typed_flag(cfg, "fast"), decode, cfg.allow_targets
     )
     lines = read_input(str(cfg.input))
     found = translator.translate(lines, attention=bool(cfg.save_attention))

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
@@ -25,18 +26,22 @@ from nmt.fast import accelerate
 from nmt.fast.parallel import map_items
 from nmt.models.build import build_model
 from nmt.models.seq2seq import Seq2Seq
-from nmt.training.checkpoint import load_checkpoint, load_weights
+from nmt.training.checkpoint import checked_config, load_checkpoint, load_weights
 
 log = logging.getLogger(__name__)
 
 
-def load_model(path: str, device: torch.device, fast: bool = True) -> tuple[Seq2Seq, object, dict]:
+def load_model(
+    path: str, device: torch.device, fast: bool = True, allow_targets: Sequence[str] = ()
+) -> tuple[Seq2Seq, object, dict]:
     """Rebuild the model and tokenizer from a checkpoint alone; `fast` puts the fast CPU layer
-    on the model (nmt.fast.accelerate) when it is on the CPU."""
+    on the model (nmt.fast.accelerate) when it is on the CPU. The checkpoint's config builds only
+    nmt's own classes and those under `allow_targets` (nmt.trust), checked before anything."""
     saved = load_checkpoint(path)
+    config = checked_config(saved, path, allow_targets)
     tokenizer = load_tokenizer(saved["tokenizer"])
     model = build_model(
-        OmegaConf.create(saved["config"]["model"]),
+        OmegaConf.create(config["model"]),
         src_vocab_size=tokenizer.src_vocab_size,
         tgt_vocab_size=tokenizer.tgt_vocab_size,
         joint_vocab=tokenizer.joint,

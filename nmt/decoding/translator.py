@@ -33,6 +33,7 @@ from nmt.decoding.translate import (
 from nmt.devices import resolve_device
 from nmt.errors import NmtError
 from nmt.models.seq2seq import Seq2Seq
+from nmt.trust import allowed_modules
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +77,7 @@ class Translator:
         device: str = "auto",
         fast: bool = True,
         decode: DecodeConfig | None = None,
+        allow_targets: Sequence[str] = (),
     ) -> Translator:
         """Rebuild model and tokenizer from a checkpoint alone (loaded with weights_only=True).
 
@@ -84,9 +86,13 @@ class Translator:
             device: "auto" (CUDA if there is one), "cpu", "cuda" or "cuda:N".
             fast: put the fast CPU layer (nmt.fast) on the model; False runs the reference.
             decode: the default decoding; None takes the one the run scored its test set with.
+            allow_targets: modules (or classes) outside nmt whose classes the checkpoint's
+                config may build, e.g. a plug-in attention's module; without them a
+                checkpoint builds only nmt's own classes (nmt.trust).
         """
         where = resolve_device(device)
-        model, tokenizer, saved = load_model(str(path), where, fast)
+        allow = allowed_modules(allow_targets)
+        model, tokenizer, saved = load_model(str(path), where, fast, allow)
         if decode is None and saved["config"].get("decode"):
             decode = typed(DecodeConfig, OmegaConf.create(saved["config"]["decode"]), "decode")
         return cls(model, tokenizer, where, decode)

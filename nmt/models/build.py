@@ -11,11 +11,7 @@ from nmt.errors import NmtError
 from nmt.models.decoder import DecoderSizes
 from nmt.models.init import initialize
 from nmt.models.seq2seq import Seq2Seq
-
-# Where the model parts lived before nmt/models/: the configs saved in older run directories
-# and checkpoints name them so, and still build.
-MOVED = {"nmt.attention.": "nmt.models.attention.", "nmt.encoder.": "nmt.models.encoder."}
-MOVED |= {"nmt.decoder.": "nmt.models.decoder."}
+from nmt.trust import FORMER_HOMES
 
 
 def moved_targets(cfg: DictConfig) -> DictConfig:
@@ -23,7 +19,7 @@ def moved_targets(cfg: DictConfig) -> DictConfig:
     cfg = cfg.copy()
     for part in ("encoder", "decoder", "attention"):
         target = OmegaConf.select(cfg, f"{part}._target_")
-        for old, new in MOVED.items():
+        for old, new in FORMER_HOMES.items():
             if isinstance(target, str) and target.startswith(old):
                 OmegaConf.update(cfg, f"{part}._target_", new + target[len(old) :])
     return cfg

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +12,7 @@ import torch
 
 from nmt.errors import NmtError
 from nmt.files import atomic_write
+from nmt.trust import check_config
 
 FORMAT = 1
 
@@ -52,6 +54,17 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise NmtError(f"checkpoint {path}: not an nmt checkpoint of format {FORMAT}")
     return payload
+
+
+def checked_config(payload: dict[str, Any], path: str | Path, allow: Sequence[str] = ()) -> dict:
+    """The config a loaded checkpoint holds, refused (one line naming the checkpoint, the key and
+    the target) if it would build anything outside nmt's own classes and the `allow`ed modules
+    (nmt.trust): call it before building anything from the checkpoint."""
+    config = payload.get("config")
+    if not isinstance(config, dict):
+        raise NmtError(f"checkpoint {path}: holds no config to rebuild its model from")
+    check_config(config, f"checkpoint {path}", allow)
+    return config
 
 
 def load_weights(model: torch.nn.Module, state: dict, source: str) -> None:

@@ -9,6 +9,7 @@ given. A fine-tuning run takes its model and tokenizer from the checkpoint and e
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +17,8 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmt.errors import NmtError
 from nmt.files import write_text
-from nmt.training.checkpoint import load_checkpoint
+from nmt.training.checkpoint import checked_config, load_checkpoint
+from nmt.trust import load_yaml
 
 log = logging.getLogger(__name__)
 
@@ -29,16 +31,19 @@ def override_key(item: str) -> str:
     return item.lstrip("+~").partition("=")[0]
 
 
-def resumed_config(run_dir: Path, overrides: list[str], reset: Any) -> DictConfig:
-    """The config saved in `run_dir`, with any budget overrides and this launch's `reset`
-    (nothing else allowed)."""
+def resumed_config(
+    run_dir: Path, overrides: list[str], reset: Any, allow: Sequence[str] = ()
+) -> DictConfig:
+    """The config saved in `run_dir`, with any budget overrides and this launch's `reset` and
+    `allow_targets` (nothing else allowed). The saved config is a file, so it builds only
+    nmt's own classes and those under `allow` (nmt.trust), checked before anything."""
     saved = run_dir / ".hydra" / "config.yaml"
     if not saved.is_file():
         raise NmtError(f"resume={run_dir}: no saved config at {saved}")
-    cfg = OmegaConf.load(saved)
+    cfg = load_yaml(saved, allow)
     for item in overrides:
         key, _, value = item.lstrip("+~").partition("=")
-        if key in ("resume", "reset"):
+        if key in ("resume", "reset", "allow_targets"):
             continue
         if key not in BUDGET_KEYS:
             raise NmtError(
@@ -47,16 +52,20 @@ def resumed_config(run_dir: Path, overrides: list[str], reset: Any) -> DictConfi
             )
         OmegaConf.update(cfg, key, None if value == "null" else int(value))
     cfg.resume, cfg.reset = str(run_dir), reset or []  # a name or a list, as given
+    cfg.allow_targets = list(allow)
     return cfg
 
 
-def fine_tune_config(cfg: DictConfig, overrides: list[str]) -> DictConfig:
+def fine_tune_config(
+    cfg: DictConfig, overrides: list[str], allow: Sequence[str] = ()
+) -> DictConfig:
     """`cfg` with the model and tokenizer of checkpoint `cfg.init_from`; `model.KEY=VALUE`
     overrides (a dropout, say) go on top and must keep the weights' shapes, which loading them
-    checks. Choosing another model, attention, tokenizer or experiment is an error."""
+    checks. Choosing another model, attention, tokenizer or experiment is an error. The
+    checkpoint's config builds only nmt's own classes and those under `allow` (nmt.trust)."""
     if cfg.resume:
         raise NmtError("init_from: a resumed run goes on from its own weights; give resume= alone")
-    saved = load_checkpoint(cfg.init_from)["config"]
+    saved = checked_config(load_checkpoint(cfg.init_from), cfg.init_from, allow)
     for item in overrides:
         key = override_key(item)
         if key.split("/")[0] in FROM_CHECKPOINT or key.startswith("tokenizer."):

@@ -1,5 +1,7 @@
 """A new attention variant needs only a class, a YAML file and a test entry: here the class and
-its YAML live outside the package and reach nmt through Hydra's config search path."""
+its YAML live outside the package and reach nmt through Hydra's config search path. A checkpoint
+or run directory of such a model loads only when the user names the plug-in's module
+(`allow_targets=[...]`): a file never chooses code outside nmt on its own (nmt.trust)."""
 
 import json
 import os
@@ -67,3 +69,26 @@ def test_a_variant_from_outside_the_package_trains(tmp_path, cache_dir):
         assert proc.returncode == 0, proc.stderr[-2000:]
         assert "FirstTokenAttention" in (run / "train.log").read_text()
         assert json.loads((run / "results.json").read_text())["bleu"] >= 0
+
+    def nmt(command: str, *args: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", f"nmt.{command}", *args],
+            env=env,
+            input="a b c\n",
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+
+    best = f"checkpoint={run / 'checkpoints' / 'best.pt'}"
+    refused = nmt("translate", best)
+    assert refused.returncode == 2 and "my_attention.FirstTokenAttention" in refused.stderr
+    assert "allow_targets" in refused.stderr and refused.stdout == ""
+    allowed = nmt("translate", best, "allow_targets=[my_attention]")
+    assert allowed.returncode == 0, allowed.stderr[-2000:]
+    assert len(allowed.stdout.splitlines()) == 1
+    refused = nmt("train", f"resume={run}", "trainer.max_steps=4")
+    assert refused.returncode == 2 and "my_attention.FirstTokenAttention" in refused.stderr
+    resumed = nmt("train", f"resume={run}", "trainer.max_steps=4", "allow_targets=[my_attention]")
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert json.loads((run / "results.json").read_text())["steps"] == 4
