@@ -10,6 +10,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from nmt.errors import NmtError
+
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
     """Make `path` with `write(file)` through a temporary file beside it, flushed to disk and
@@ -46,3 +48,21 @@ def finite(value: Any) -> Any:
 def dumps(value: Any, **kwargs: Any) -> str:
     """json.dumps of `finite(value)`; anything else that is not JSON is an error."""
     return json.dumps(finite(value), allow_nan=False, **kwargs)
+
+
+def inside(path: Path, folder: Path, what: str) -> Path:
+    """`path`, refused (one line naming `what`) unless it stays inside `folder` with no
+    symbolic link on the way: a name read from a file (a record's, a paper's) must not reach
+    anything outside the folder it names things in."""
+    try:
+        relative = path.absolute().relative_to(folder.absolute())
+    except ValueError:
+        raise NmtError(f"{what}: {path} lies outside {folder}; refused") from None
+    if ".." in relative.parts:
+        raise NmtError(f"{what}: {path} climbs out of {folder}; refused")
+    step = folder
+    for part in relative.parts:
+        step = step / part
+        if step.is_symlink():
+            raise NmtError(f"{what}: {step} is a symbolic link; refused")
+    return path

@@ -18,6 +18,7 @@ from nmt.papers.records import borrow, keep, restore
 from nmt.papers.report import write_paper_report
 from nmt.training.rundir import exclusive
 from nmt.training.signals import stop_requests
+from nmt.trust import allowed_modules
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="reproduce", version_base="1.3")
@@ -26,15 +27,16 @@ def main(cfg: DictConfig) -> None:
     out = Path(cfg.out)
     paper, scale = cfg.paper, str(cfg.scale)
     extra = [str(o) for o in cfg.train_overrides]
-    jobs = plan(paper, scale, int(cfg.seeds), out, extra)
+    allow = allowed_modules(cfg.allow_targets)
+    jobs = plan(paper, scale, int(cfg.seeds), out, extra, allow)
     records = Path(cfg.records)
     out.mkdir(parents=True, exist_ok=True)
-    restored = [job.name for job in jobs if restore(job, out, records)]
+    restored = [job.name for job in jobs if restore(job, out, records, allow)]
     if restored:
         print(f"restored from the records in {records}: {', '.join(restored)}", flush=True)
     lenders = [Path(str(d)) for d in cfg.borrow]
     for job in jobs:
-        if lent := borrow(job, out, lenders):
+        if lent := borrow(job, out, lenders, allow):
             print(f"{job.name}: the same run as {lent}, copied from there", flush=True)
 
     def keep_record(job: Job) -> None:

@@ -9,6 +9,7 @@ chosen verse), so the report can be written again from a run's record, without c
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 from omegaconf import DictConfig
@@ -31,9 +32,10 @@ def _selection(spec: DictConfig) -> dict:
     return {k: int(spec[k]) for k in ("count", "min_words", "max_words")}
 
 
-def alignments(run: Run, spec: DictConfig) -> dict | None:
+def alignments(run: Run, spec: DictConfig, allow: Sequence[str] = ()) -> dict | None:
     """The run's alignments for the heatmap `spec`: read from its alignments.json, or computed
-    from its best checkpoint and saved there; None when it has neither (or no chosen verse)."""
+    from its best checkpoint (whose config may build nmt's own classes and those under `allow`)
+    and saved there; None when it has neither (or no chosen verse)."""
     path = run.path / ALIGNMENTS
     if path.is_file():
         saved = json.loads(path.read_text(encoding="utf-8"))
@@ -45,13 +47,15 @@ def alignments(run: Run, spec: DictConfig) -> dict | None:
     chosen = alignment_verses(sources, spec)
     if not chosen:
         return None
-    computed = compute_alignments(run, sources, chosen, int(spec.count))
+    computed = compute_alignments(run, sources, chosen, int(spec.count), allow)
     computed["selection"] = _selection(spec)
     files.write_text(path, files.dumps(computed) + "\n")
     return computed
 
 
-def compute_alignments(run: Run, sources: list[str], chosen: list[int], count: int) -> dict:
+def compute_alignments(
+    run: Run, sources: list[str], chosen: list[int], count: int, allow: Sequence[str] = ()
+) -> dict:
     """Translate the `chosen` test verses with the run's best checkpoint and its own search:
     the word-level weights and words of the first `count`, the monotonicity of all."""
     import torch
@@ -60,7 +64,8 @@ def compute_alignments(run: Run, sources: list[str], chosen: list[int], count: i
     from nmt.decoding.translate import load_model, translate_texts
 
     device = torch.device("cpu")
-    model, tokenizer, saved = load_model(str(run.path / "checkpoints" / "best.pt"), device)
+    best = str(run.path / "checkpoints" / "best.pt")
+    model, tokenizer, saved = load_model(best, device, allow_targets=allow)
     decode = typed(DecodeConfig, DictConfig(saved["config"]["decode"]), "decode")
     lines = [sources[i] for i in chosen]
     with torch.no_grad():

@@ -14,12 +14,13 @@ import dataclasses
 import json
 import logging
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmt import files as jsonfile
 from nmt.errors import NmtError
+from nmt.files import inside
 
 log = logging.getLogger(__name__)
 
@@ -42,6 +44,7 @@ class Job:
     seed: int
     directory: Path
     overrides: tuple[str, ...]
+    allow_targets: tuple[str, ...] = ()  # plug-in modules its saved configs may build (resume)
 
     @property
     def name(self) -> str:
@@ -74,21 +77,56 @@ def scale_spec(paper: DictConfig, scale: str) -> DictConfig:
     return paper.scales[scale]
 
 
+ROW_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # a directory name under out=
+# What a paper file's overrides may not set: where a job runs and writes (hydra.*, the seed and
+# directory the plan gives), the runs it continues, and Hydra's build keys (nmt.trust).
+PAPER_REFUSES = re.compile(r"(hydra([./].*)?|seed|resume|init_from|allow_targets|.*\b_\w*_)")
+
+
+def check_paper_override(paper: DictConfig, where: str, override: Any) -> str:
+    """One override of a paper file, refused in one line where it would decide something a
+    paper file must not (PAPER_REFUSES)."""
+    key = str(override).lstrip("+~").partition("=")[0]
+    if PAPER_REFUSES.fullmatch(key):
+        raise NmtError(f"paper {paper.name}: {where}: the override '{override}' is refused")
+    return str(override)
+
+
 def row_overrides(paper: DictConfig, row: DictConfig, scale: str, extra: list[str]) -> list[str]:
     """The `nmt-train` overrides of one row at `scale` (the seed and directory come apart)."""
     spec = scale_spec(paper, scale)
-    overrides = [f"experiment={row.experiment}", *spec.overrides]
-    overrides += row.get("overrides", {}).get(scale, [])  # the row's own at this scale
+    if not ROW_ID.fullmatch(str(row.experiment)):
+        raise NmtError(
+            f"paper {paper.name}: row {row.id}: experiment '{row.experiment}' is refused"
+        )
+    overrides = [f"experiment={row.experiment}"]
+    overrides += [check_paper_override(paper, f"scales.{scale}", o) for o in spec.overrides]
+    own = row.get("overrides", {}).get(scale, [])  # the row's own at this scale
+    overrides += [check_paper_override(paper, f"row {row.id}", o) for o in own]
     if spec.max_steps is not None:
         overrides.append(f"trainer.max_steps={int(spec.max_steps * row.get('steps_factor', 1))}")
     return overrides + list(extra)
 
 
-def plan(paper: DictConfig, scale: str, seeds: int, out: Path, extra: list[str]) -> list[Job]:
+def plan(
+    paper: DictConfig,
+    scale: str,
+    seeds: int,
+    out: Path,
+    extra: list[str],
+    allow: Sequence[str] = (),
+) -> list[Job]:
     """All jobs, seed by seed (every row of seed 1 first), so that whole seeds finish first.
-    Each row gets `seeds` seeds, or its own `seeds` where the paper file asks for more."""
+    Each row gets `seeds` seeds, or its own `seeds` where the paper file asks for more. A row's
+    id names its directory under `out`, so it is a plain name (ROW_ID)."""
     if seeds < 1:
         raise NmtError(f"seeds: must be at least 1, not {seeds}")
+    for row in paper.rows:
+        if not ROW_ID.fullmatch(str(row.id)):
+            raise NmtError(
+                f"paper {paper.name}: row id {str(row.id)!r} is refused (a plain name: letters, "
+                "digits, '_' and '-')"
+            )
     most = max([seeds, *(int(row.get("seeds", 1)) for row in paper.rows)])
     return [
         Job(
@@ -97,6 +135,7 @@ def plan(paper: DictConfig, scale: str, seeds: int, out: Path, extra: list[str])
             seed=seed,
             directory=out / row.id / f"seed{seed}",
             overrides=(*row_overrides(paper, row, scale, extra), f"seed={seed}"),
+            allow_targets=tuple(allow),
         )
         for seed in range(1, most + 1)
         for row in paper.rows
@@ -121,7 +160,8 @@ def command(job: Job) -> list[str]:
     """The child's command line: resume from the checkpoint, or a fresh run in the directory."""
     train = [sys.executable, "-m", "nmt.train"]
     if job.status() == "resume":
-        return [*train, f"resume={job.directory}"]
+        allow = [f"allow_targets=[{','.join(job.allow_targets)}]"] if job.allow_targets else []
+        return [*train, f"resume={job.directory}", *allow]
     return [*train, *job.overrides, f"hydra.run.dir={job.directory}"]
 
 
@@ -322,7 +362,7 @@ def run_all(jobs: list[Job], out: Path, on_done: Callable[[Job], None] = lambda 
             on_done(job)
             continue
         if status == "partial":  # killed before its first checkpoint: nothing to keep
-            shutil.rmtree(job.directory)
+            shutil.rmtree(inside(job.directory, out, f"row {job.row}"))
         verb = "resuming from its last checkpoint" if status == "resume" else "starting"
         log_file = out / "logs" / f"{job.row}-seed{job.seed}.log"
         print(f"{tag} {job.name}: {verb} (log: {log_file})", flush=True)

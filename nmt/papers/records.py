@@ -16,7 +16,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import shutil
+from collections.abc import Sequence
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
@@ -24,8 +26,10 @@ from omegaconf import DictConfig, OmegaConf
 from nmt import files
 from nmt.errors import NmtError
 from nmt.evaluation.runs import load_run
+from nmt.files import inside
 from nmt.papers.heatmaps import alignments
 from nmt.papers.jobs import JOBS_LOG, Job
+from nmt.trust import load_yaml
 
 OWN = ("results.json", "metrics.jsonl", ".hydra/config.yaml", ".hydra/overrides.yaml")
 SAME_RUN = "same_run.json"  # {"record": the other reproduction's record this job copies}
@@ -33,6 +37,8 @@ OPTIONAL = ("test.hyp", "test.hyp.before_unk_replace", "alignments.json", SAME_R
 SHARED_PREFIX = "test."  # test.src, test.ref, test.ref.N: the same for every job of a split
 SITTINGS = "sittings.jsonl"
 SHARED = "shared.json"
+SHARED_NAME = re.compile(r"test\.[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*")  # test.src, test.ref.2
+DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def record_dir(records: Path, job: Job) -> Path:
@@ -67,7 +73,7 @@ def keep(job: Job, out: Path, records: Path, heatmaps: DictConfig) -> None:
     """Bring the finished job's record up to date: first seeds of the heatmap rows get their
     alignments computed (from the best checkpoint, which the record leaves out)."""
     if job.row in heatmaps.rows and job.seed == 1:
-        alignments(load_run(job.directory), heatmaps)
+        alignments(load_run(job.directory), heatmaps, job.allow_targets)
     if not is_current(job, records):
         save(job, out, records)
 
@@ -114,17 +120,17 @@ def _copy(source: Path, target: Path) -> None:
     shutil.copyfile(source, target)
 
 
-def restore(job: Job, out: Path, records: Path) -> bool:
+def restore(job: Job, out: Path, records: Path, allow: Sequence[str] = ()) -> bool:
     """Copy the job's record into its directory when the directory does not exist yet, and
     its sittings into OUT/jobs.jsonl; return whether it did."""
     source = record_dir(records, job)
     if job.directory.exists() or not (source / "results.json").is_file():
         return False
-    _unpack(source, records, job, out)
+    _unpack(source, records, job, out, allow=allow)
     return True
 
 
-def borrow(job: Job, out: Path, lenders: list[Path]) -> Path | None:
+def borrow(job: Job, out: Path, lenders: list[Path], allow: Sequence[str] = ()) -> Path | None:
     """When the job's directory does not exist yet, copy in the first finished record under
     `lenders` (other reproductions' records) whose run had exactly the job's overrides, seed
     included: the same training run, e.g. Table 1's "+ feed input" row is Table 4's global
@@ -139,32 +145,70 @@ def borrow(job: Job, out: Path, lenders: list[Path]) -> Path | None:
             if not ((source / "results.json").is_file() and saved.is_file()):
                 continue
             if [str(o) for o in OmegaConf.load(saved)] == list(job.overrides):
-                _unpack(source, records, job, out, lent=True)
+                _unpack(source, records, job, out, lent=True, allow=allow)
                 return source
     return None
 
 
-def _unpack(source: Path, records: Path, job: Job, out: Path, *, lent: bool = False) -> None:
+def record_files(source: Path, records: Path) -> dict[str, Path]:
+    """What the record `source` holds, by the name it takes in a run directory: its own files
+    (of the kinds a record keeps) and the shared ones its shared.json names. Every name is a
+    plain file name, every path stays inside `records`, and none is a symbolic link; anything
+    else is refused in one line before anything is copied."""
+    what = f"record {source}"
+    inside(source, records, what)
+    found = {}
+    for name in (*OWN, *OPTIONAL):
+        path = inside(source / name, records, what)
+        if path.exists() and not path.is_file():
+            raise NmtError(f"{what}: {name} is not a plain file; refused")
+        if path.is_file():
+            found[name] = path
+    shared_json = inside(source / SHARED, records, what)
+    try:
+        shared = json.loads(shared_json.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as err:
+        raise NmtError(f"{shared_json}: not a readable list of shared files ({err})") from None
+    if not isinstance(shared, dict):
+        raise NmtError(f"{shared_json}: not a mapping of file names to digests")
+    for name, digest in shared.items():
+        if not SHARED_NAME.fullmatch(name) or name in found:
+            raise NmtError(f"{shared_json}: {name!r} is not the name of a shared test file")
+        if not isinstance(digest, str) or not DIGEST.fullmatch(digest):
+            raise NmtError(f"{shared_json}: {name}: {digest!r} is not a SHA-256 digest")
+        stored = inside(records / "shared" / digest, records, what)
+        if not stored.is_file() or _digest(stored) != digest:
+            raise NmtError(f"{stored}: missing or changed (named in {shared_json})")
+        found[name] = stored
+    return found
+
+
+def _unpack(
+    source: Path,
+    records: Path,
+    job: Job,
+    out: Path,
+    *,
+    lent: bool = False,
+    allow: Sequence[str] = (),
+) -> None:
     """Copy the record `source` (its shared files from `records`) into the job's directory,
-    whole or not at all, and its sittings into OUT/jobs.jsonl under the job's row."""
+    whole or not at all, and its sittings into OUT/jobs.jsonl under the job's row. Its saved
+    config must build only nmt's own classes (nmt.trust), as a checkpoint's must."""
+    found = record_files(source, records)
+    if ".hydra/config.yaml" in found:
+        load_yaml(found[".hydra/config.yaml"], allow)
+    inside(job.directory, out, f"row {job.row}")
     staging = job.directory.with_name(f".{job.directory.name}.restoring")
     shutil.rmtree(staging, ignore_errors=True)
-    for path in source.rglob("*"):
-        if path.is_file() and path.name not in (SHARED, SITTINGS):
-            _copy(path, staging / path.relative_to(source))
-    for name, digest in json.loads((source / SHARED).read_text()).items():
-        stored = records / "shared" / digest
-        if not stored.is_file() or _digest(stored) != digest:
-            raise NmtError(f"{stored}: missing or changed (named in {source / SHARED})")
-        _copy(stored, staging / name)
+    for name, path in found.items():
+        _copy(path, staging / name)
     if lent and not (staging / SAME_RUN).is_file():
         (staging / SAME_RUN).write_text(json.dumps({"record": str(source)}) + "\n")
     staging.rename(job.directory)
-    sittings = [
-        json.loads(line)
-        for line in (source / SITTINGS).read_text(encoding="utf-8").splitlines()
-        if line.strip()
-    ]
+    kept = inside(source / SITTINGS, records, f"record {source}")
+    lines = kept.read_text(encoding="utf-8").splitlines() if kept.is_file() else []
+    sittings = [json.loads(line) for line in lines if line.strip()]
     if sittings and not _sittings(out, job):
         with open(out / JOBS_LOG, "a", encoding="utf-8") as f:
             for sitting in sittings:

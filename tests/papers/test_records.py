@@ -1,6 +1,7 @@
 """Borrowing a run from another reproduction's records: only a record of the very same overrides
 and seed is copied, whole, marked as that run, with its sittings under the borrowing row."""
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -20,16 +21,15 @@ def write_record(records: Path, row: str, seed: int, overrides: list[str], bleu:
     (record / ".hydra" / "overrides.yaml").write_text(OmegaConf.to_yaml(overrides))
     (record / "results.json").write_text(json.dumps({"bleu": bleu}))
     (records / "shared").mkdir(exist_ok=True)
-    (records / "shared" / "ab").write_text("a source\n")
-    (record / "shared.json").write_text('{"test.src": "ab"}')
+    digest = hashlib.sha256(b"a source\n").hexdigest()
+    (records / "shared" / digest).write_text("a source\n")
+    (record / "shared.json").write_text(json.dumps({"test.src": digest}))
     sitting = {"row": row, "seed": seed, "wall_s": 60.0, "exit": 0, "commit": "abc"}
     (record / "sittings.jsonl").write_text(json.dumps(sitting) + "\n")
     return record
 
 
-def test_a_record_of_the_same_overrides_is_copied_and_marked(tmp_path, monkeypatch):
-    # the shared file's name is its SHA-256 in real records; borrow checks it
-    monkeypatch.setattr("nmt.papers.records._digest", lambda path: path.name)
+def test_a_record_of_the_same_overrides_is_copied_and_marked(tmp_path):
     lender = tmp_path / "lender"
     same = ("experiment=a", "trainer.max_steps=8", "seed=2")
     write_record(lender, "other_row", 2, ["experiment=b", "trainer.max_steps=8", "seed=2"], 1.0)
