@@ -35,9 +35,44 @@ def _numeric(table: Table) -> list[bool]:
     ]
 
 
+PUNCTUATION = frozenset("!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~")  # what a backslash escapes
+
+
+def escape_markdown(text: str) -> str:
+    """`text` as Markdown that shows it and runs nothing: outside code spans, a `<` that could
+    open an HTML tag, comment or autolink becomes `&lt;`, and `[` and `]` are backslashed, so
+    that no link, image or link definition forms; code spans (found as CommonMark finds them)
+    are left as they are, where nothing is interpreted. The report's own Markdown (tables,
+    bullets, code spans, emphasis) is unchanged."""
+    out, i = [], 0
+    while i < len(text):
+        c = text[i]
+        if c == "\\" and text[i + 1 : i + 2] in PUNCTUATION:
+            out.append(text[i : i + 2])  # an escaped character stays one
+            i += 2
+        elif c == "`":
+            opening = re.compile(r"`+").match(text, i).group()
+            close = next(
+                (m for m in re.finditer(r"`+", text[i + len(opening) :]) if m.group() == opening),
+                None,
+            )
+            end = i + len(opening) + (close.end() if close else 0)
+            out.append(text[i:end])  # a code span, or a run of backticks that opens none
+            i = end
+        else:
+            tag_like = c == "<" and re.match(r"[A-Za-z/!?]", text[i + 1 : i + 2])
+            out.append("&lt;" if tag_like else "\\" + c if c in "[]" else c)
+            i += 1
+    return "".join(out)
+
+
 def markdown_table(table: Table) -> str:
-    """A Markdown table, numeric columns right-aligned."""
-    cells = [[c.replace("|", "\\|") for c in row] for row in [table.header, *table.rows]]
+    """A Markdown table, numeric columns right-aligned; cells escaped (`escape_markdown`), on
+    one line each."""
+    cells = [
+        [escape_markdown(" ".join(c.splitlines())).replace("|", "\\|") for c in row]
+        for row in [table.header, *table.rows]
+    ]
     lines = ["| " + " | ".join(cells[0]) + " |"]
     lines.append("|" + "|".join("---:" if n else ":---" for n in _numeric(table)) + "|")
     lines += ["| " + " | ".join(row) + " |" for row in cells[1:]]
@@ -45,19 +80,22 @@ def markdown_table(table: Table) -> str:
 
 
 def to_markdown(title: str, sections: list[Section]) -> str:
-    """The report as Markdown; images are the PNG files beside it."""
-    lines = [f"# {title}", ""]
+    """The report as Markdown, every text escaped (`escape_markdown`: names and values come from
+    runs); images are the PNG files beside it."""
+    lines = [f"# {escape_markdown(title)}", ""]
     for heading, blocks in sections:
-        lines += [f"## {heading}", ""]
+        lines += [f"## {escape_markdown(heading)}", ""]
         for block in blocks:
             if isinstance(block, Table):
                 lines.append(markdown_table(block))
             elif isinstance(block, Bullets):
-                lines += [f"- {item}" for item in block.items]
+                lines += [
+                    f"- {escape_markdown(' '.join(item.splitlines()))}" for item in block.items
+                ]
             elif isinstance(block, Path):
-                lines.append(f"![{heading}]({block.name})")
+                lines.append(f"![{escape_markdown(heading)}]({block.name})")
             else:
-                lines.append(block)
+                lines.append(escape_markdown(block))
             lines.append("")
     return "\n".join(lines)
 

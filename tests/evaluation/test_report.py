@@ -129,6 +129,34 @@ def test_report_compares_variants_over_seeds(run_cli, multirun, tmp_path):
         assert f"]({name})" in markdown
 
 
+SCRIPT = "<script>alert(1)</script>"
+IMG = "<img src=x onerror=alert(1)>"
+
+
+def test_hostile_names_and_hypotheses_are_escaped_in_both_pages(run_cli, tmp_path):
+    """A run's name, override values and hypotheses are data: report.md and report.html show
+    them as text, never as HTML, links or images."""
+    root = tmp_path / "hostile"
+    jobs = [("bahdanau", 1, 0.3), ("none", 1, 0.6)]
+    for number, (attention, seed, rate) in enumerate(jobs):
+        run = make_run(root / f"{IMG}{number}", attention, seed, error_rate=rate)
+        label = [f"model/attention={attention}{SCRIPT}", f"+x=[a](javascript:alert({number}))"]
+        OmegaConf.save(OmegaConf.create(label), run / ".hydra" / "overrides.yaml")
+        hyps = (run / "test.hyp").read_text().splitlines()
+        hyps[0] = f"{IMG} {SCRIPT}"
+        (run / "test.hyp").write_text("".join(h + "\n" for h in hyps))
+    out = tmp_path / "report"
+    run_cli("report", f"runs=[{root}]", f"out={out}", "bootstrap_samples=20")
+    markdown = (out / "report.md").read_text()
+    page = (out / "report.html").read_text()
+    for raw in ("<script", "<img src=x"):
+        assert raw not in markdown and raw not in page
+    assert "[a](javascript" not in markdown  # in the page it is text anyway
+    assert "&lt;script>alert(1)&lt;/script>" in markdown  # shown, as text
+    assert "\\[a\\](javascript:alert(1))" in markdown
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page and "&lt;img src=x" in page
+
+
 def test_baseline_is_chosen_by_label(run_cli, multirun, tmp_path):
     out = tmp_path / "report"
     run_cli("report", f"runs=[{multirun}]", f"out={out}", "baseline=none", "bootstrap_samples=50")
