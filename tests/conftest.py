@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from toys import LEARN
+from toys import LEARN, train_toy
 
 
 @pytest.fixture(scope="session")
@@ -62,13 +62,4 @@ def run_cli(cache_dir: Path):
 def learned_run(tmp_path_factory, cache_dir):
     """A toy model trained well enough to have a real BLEU (shared by several tests)."""
     run_dir = tmp_path_factory.mktemp("learned")
-    env = os.environ | {"NMT_CACHE_DIR": str(cache_dir)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "nmt.train", *LEARN, f"hydra.run.dir={run_dir}"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    return run_dir, proc
+    return run_dir, train_toy(run_dir, cache_dir, *LEARN)

@@ -48,6 +48,20 @@ LEARN = [
 ]
 
 
+def train_toy(run_dir: Path, cache_dir: Path, *overrides: str) -> subprocess.CompletedProcess:
+    """`nmt-train *overrides` into `run_dir` (for fixtures wider than a test), which must pass."""
+    env = os.environ | {"NMT_CACHE_DIR": str(cache_dir)}
+    proc = subprocess.run(
+        [sys.executable, "-m", "nmt.train", *overrides, f"hydra.run.dir={run_dir}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    return proc
+
+
 # Models for the equivalence tests: every attention and decoder pairing, weights N(0, 0.3).
 V = 40
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 import torch
 import yaml
-from toys import TINY
+from toys import TINY, train_toy
 
 from nmt.decoding.translator import Translator
 from nmt.errors import NmtError
@@ -33,19 +33,8 @@ class RunsAShellCommand:
 @pytest.fixture(scope="module")
 def honest(tmp_path_factory, cache_dir) -> Path:
     """A tiny trained run directory (its checkpoints and saved config are the honest ones)."""
-    import subprocess
-    import sys
-
     run = tmp_path_factory.mktemp("honest") / "run"
-    env = os.environ | {"NMT_CACHE_DIR": str(cache_dir)}
-    proc = subprocess.run(
-        [sys.executable, "-m", "nmt.train", *TINY, f"hydra.run.dir={run}"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert proc.returncode == 0, proc.stderr[-2000:]
+    train_toy(run, cache_dir, *TINY)
     return run
 
 
