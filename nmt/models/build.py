@@ -42,6 +42,11 @@ def valid_attention(query_size: int, key_size: int) -> list[str]:
     return valid
 
 
+def is_fixed_context(cfg: DictConfig) -> bool:
+    """Whether the `model` node's attention is none (NoAttention, the fixed context)."""
+    return str(OmegaConf.select(cfg, "attention._target_", default="")).endswith(".NoAttention")
+
+
 def check_copy(cfg: DictConfig, joint_vocab: bool) -> None:
     """model.copy needs source ids that are target ids, and an attention to point with."""
     if not cfg.get("copy", False):
@@ -51,7 +56,7 @@ def check_copy(cfg: DictConfig, joint_vocab: bool) -> None:
             "model.copy: copying needs a joint vocabulary, where source ids are target ids "
             "(a SentencePiece tokenizer with tokenizer.joint=true)"
         )
-    if str(OmegaConf.select(cfg, "attention._target_", default="")).endswith(".NoAttention"):
+    if is_fixed_context(cfg):
         raise NmtError(
             "model.copy: copying points with the attention, and model/attention=none has none"
         )
@@ -78,9 +83,18 @@ def build_model(
         hidden_size=cfg.hidden_size,
     )
     decoder_size = cfg.decoder_size or encoder.output_size
+    # the fixed context is where the encoder's reading ends, which depends on how it reads
+    reading = {
+        "directions": getattr(encoder, "directions", 1),
+        "reverse": getattr(encoder, "reverse", False),
+    }
     try:
         attention = instantiate_or_fail(
-            cfg.attention, "model.attention", query_size=decoder_size, key_size=encoder.output_size
+            cfg.attention,
+            "model.attention",
+            query_size=decoder_size,
+            key_size=encoder.output_size,
+            **(reading if is_fixed_context(cfg) else {}),
         )
     except NmtError as err:
         valid = ", ".join(valid_attention(decoder_size, encoder.output_size))

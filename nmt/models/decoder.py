@@ -57,8 +57,8 @@ class BahdanauDecoder(nn.Module):
     The readout uses s_{i-1} as in the appendix and GroundHog, not s_i of eq. (4). The GRU follows
     torch's gate convention, s~ = tanh(W E y + C c + r * (U s)), not the paper's U (r * s), so the
     three recurrent products are one matrix product per step. With `NoAttention` and a
-    unidirectional encoder this is Cho et al.'s RNNencdec: the last state is the context of every
-    step and of the readout, and s_0 is computed from it.
+    unidirectional encoder this is Cho et al.'s RNNencdec: the encoder's last state (of its
+    reading) is the context of every step and of the readout, and s_0 is computed from it.
 
     Args:
         sizes: V, m, n, Dk and H (s_0 is computed from one encoder state, of size H).
@@ -177,8 +177,10 @@ class LuongDecoder(nn.Module):
     The layers start from the encoder's final states (concatenated over directions, so the
     decoder size equals the encoder output size). Without input feeding the recurrence does not
     depend on attention, so teacher forcing runs the LSTM over the whole sequence in one call.
-    With `NoAttention` the context is the encoder's last top-layer state; the paper's base model
-    instead predicts from h_t directly.
+    With `NoAttention` the context is the encoder's top-layer final state of its reading in each
+    direction, the same for every t, so h~_t = tanh(W_c [c; h_t]) conditions every step on the
+    whole source beside the initial state; the paper's base model has no context and predicts
+    from h_t directly (one W_c fewer).
 
     Args:
         sizes: the decoder's units per layer (`hidden_size`) must be the encoder output size

@@ -372,3 +372,44 @@ def test_a_draw_without_gradients_leaves_nothing_for_the_loss_term():
 def test_hard_attention_rejects_an_unknown_estimator():
     with pytest.raises(NmtError, match="model.attention.estimator: 'policy' is not one of"):
         HardAttention(query_size=D, key_size=D, estimator="policy")
+
+
+FIXED_CONTEXT_ENCODERS = [
+    [],  # the unidirectional GRU of rnnencdec
+    ["model.encoder.reverse=true"],
+    ["model/encoder=bigru"],
+    ["model/encoder=bigru", "model.encoder.reverse=true"],
+    ["model/encoder=bilstm", "model.encoder.reverse=true", "model.encoder.num_layers=2"],
+]
+
+
+@pytest.mark.parametrize("encoder", FIXED_CONTEXT_ENCODERS, ids=" ".join)
+@pytest.mark.parametrize("model", ["rnnencdec", "luong"])
+def test_the_fixed_context_is_where_the_reading_ends_whatever_its_order(model, encoder):
+    """Without attention the context is the encoder's last state of its reading in each
+    direction (its final states), so it depends on every source word, reversed or not."""
+    from toys import build, toy_batch
+
+    from nmt.data.batching import make_batch
+
+    layers = [f"model.decoder.num_layers={2 if 'num_layers=2' in ' '.join(encoder) else 1}"]
+    overrides = [f"model={model}", "model/attention=none", *encoder]
+    net = build(*overrides, *(layers if model == "luong" else []))
+    src, _ = toy_batch()
+    batch = make_batch(src, None, [0, 1, 2])
+
+    def context(ids: torch.Tensor) -> torch.Tensor:
+        enc = net.encode(ids, batch.src_mask)
+        query = torch.zeros(ids.size(0), 1)  # the fixed context ignores the query
+        c, _ = net.decoder.attention(query, enc.memory, enc.memory, enc.mask)
+        return c, enc
+
+    c, enc = context(batch.src)
+    h = enc.final[0] if isinstance(enc.final, tuple) else enc.final  # (L * dirs, B, H)
+    expected = torch.cat(list(h[-enc.directions :]), dim=-1)  # the top layer's, by direction
+    torch.testing.assert_close(c, expected)
+    n = len(src[2])
+    for j in range(n):  # every position of the longest sentence, its </s> included
+        changed = batch.src.clone()
+        changed[2, j] = 4 + (changed[2, j] - 3) % 36
+        assert not torch.allclose(context(changed)[0][2], c[2]), j
