@@ -304,23 +304,33 @@ def instantiate_or_fail(cfg: DictConfig, key: str, **kwargs: Any) -> Any:
 @dataclasses.dataclass(frozen=True)
 class Schedule:
     """The `optim` group's schedule: the base learning rate (its optimizer's `lr`), gradient
-    clipping, and halving the rate every epoch after `halve_after_epoch` (1-based)."""
+    clipping, halving the rate every epoch after `halve_after_epoch` (1-based), and halving it
+    on a plateau: after `plateau_patience` validations in a row without a better dev score
+    (Luong et al.'s halving, JoeyNMT's `plateau` scheduler), the run stopping once the rate is
+    below `lr_floor` times the base rate."""
 
     lr: float
     clip_norm: float | None
     halve_after_epoch: int | None
     halve_factor: float
+    plateau_patience: int | None = None
+    lr_floor: float | None = None
 
     def __post_init__(self) -> None:
         at_least("optim.optimizer.lr", self.lr, 0)
         at_least("optim.clip_norm", self.clip_norm, 0)
         at_least("optim.halve_after_epoch", self.halve_after_epoch, 1)
+        at_least("optim.plateau_patience", self.plateau_patience, 1)
+        if not 0 < self.halve_factor < 1:
+            raise NmtError(f"optim.halve_factor: must be in (0, 1), got {self.halve_factor}")
+        if self.lr_floor is not None and not 0 < self.lr_floor < 1:
+            raise NmtError(f"optim.lr_floor: must be in (0, 1), got {self.lr_floor}")
 
-    def lr_at(self, epoch: int) -> float:
-        """The rate of 0-based `epoch`."""
+    def lr_at(self, epoch: int, scale: float = 1.0) -> float:
+        """The rate of 0-based `epoch`, times `scale` (what the plateau halvings left)."""
         if self.halve_after_epoch is None:
-            return self.lr
-        return self.lr * self.halve_factor ** max(0, epoch + 1 - self.halve_after_epoch)
+            return self.lr * scale
+        return self.lr * scale * self.halve_factor ** max(0, epoch + 1 - self.halve_after_epoch)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -379,7 +389,8 @@ def train_job(cfg: DictConfig) -> TrainJob:
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
         raise NmtError(f"seed: {cfg.seed!r} is not an integer")
     optim = cfg.optim
-    schedule = {k: optim.get(k) for k in ("clip_norm", "halve_after_epoch", "halve_factor")}
+    keys = ("clip_norm", "halve_after_epoch", "halve_factor", "plateau_patience", "lr_floor")
+    schedule = {k: optim.get(k) for k in keys}
     return TrainJob(
         seed=cfg.seed,
         device=str(cfg.device),

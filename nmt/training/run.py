@@ -94,7 +94,9 @@ def restore(
     if any(saved["config"]["trainer"][key] != getattr(job.trainer, key) for key in budget):
         state.stopped_early = False  # a larger budget gets another chance
     if "early_stopping" in job.reset:
-        state.bad_validations, state.stopped_early = 0, False
+        state.bad_validations, state.since_halving, state.stopped_early = 0, 0, False
+    if not state.stopped_early:
+        state.stop_reason = None  # it goes on, and will stop for a reason of its own
     if job.reset:
         log.info("resuming with a reset of %s", " and ".join(job.reset))
     metrics = run_dir / "metrics.jsonl"
@@ -180,7 +182,8 @@ def train_and_score(job: TrainJob, run_dir: Path, stop: StopRequest, resume_hint
     if not world.main:
         return {}
     stop.where = f"while scoring the test set; {resume_hint}"
-    return score_test(job, run_dir, model, tokenizer, corpus, fit.state, device)
+    stopped = fit.stop_record()
+    return score_test(job, run_dir, model, tokenizer, corpus, fit.state, device, stopped)
 
 
 def score_test(
@@ -191,8 +194,10 @@ def score_test(
     corpus: Corpus,
     state: TrainState,
     device: torch.device,
+    stopped: dict,
 ) -> dict:
-    """Score the best checkpoint on the test split: the test files, heatmaps and results.json."""
+    """Score the best checkpoint on the test split: the test files, heatmaps and results.json
+    (with `stopped`, how training ended: Fit.stop_record)."""
     best = load_checkpoint(run_dir / "checkpoints" / "best.pt", map_location=device)
     model.load_state_dict(best["model"])
     hyps, scores, before_unk = score_split(
@@ -208,6 +213,7 @@ def score_test(
         "best_dev_score": state.best_score,  # of trainer.early_stop_metric
         "steps": state.step,
         "nonfinite_steps": state.nonfinite_steps,
+        **stopped,
         "decode": dataclasses.asdict(job.decode),
     }
     write_results(run_dir / "results.json", results)

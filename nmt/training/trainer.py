@@ -59,6 +59,14 @@ class TrainState:
     stopped_early: bool = False
     nonfinite_steps: int = 0  # updates skipped for a non-finite loss or gradient norm
     nonfinite_in_a_row: int = 0
+    lr_scale: float = 1.0  # what the plateau halvings have left of the schedule's rate
+    since_halving: int = 0  # validations without a better score since the last halving
+    stop_reason: str | None = None  # one of STOP_REASONS once the run has stopped
+
+
+# Why a run stopped: patience validations without a better dev score; the plateau halvings
+# took the rate under optim.lr_floor; or the budget ran out (the cap of the protocol).
+STOP_REASONS = ("plateau", "rate_floor", "max_epochs", "max_steps")
 
 
 @dataclasses.dataclass
@@ -172,24 +180,55 @@ class Fit:
 
     def validate_and_save(self) -> None:
         """Rank 0 validates, logs and writes best.pt; every rank takes its verdict (the best
-        score, an early stop) and joins the writing of last.pt."""
+        score, a halving of the rate, an early stop) and joins the writing of last.pt."""
         if self.world.main:
             self.validate_and_log()
         state = self.state  # the loop holds this object: update it, do not replace it
-        verdict = (state.best_score, state.best_step, state.bad_validations, state.stopped_early)
-        verdict = from_main(self.world, verdict)
-        state.best_score, state.best_step, state.bad_validations, state.stopped_early = verdict
+        fields = ("best_score", "best_step", "bad_validations", "stopped_early")
+        fields += ("lr_scale", "since_halving", "stop_reason")
+        verdict = from_main(self.world, tuple(getattr(state, f) for f in fields))
+        for field, value in zip(fields, verdict, strict=True):
+            setattr(state, field, value)
+        self.set_lr()
         self.save("last.pt", with_optimizer=True)  # after best.pt: resume never lacks a best
+
+    def set_lr(self) -> None:
+        """The schedule's rate at this epoch, times what the plateau halvings left."""
+        for group in self.optimizer.param_groups:
+            group["lr"] = self.job.schedule.lr_at(self.state.epoch, self.state.lr_scale)
+
+    def judge(self, better: bool, value: float) -> None:
+        """Take a validation's verdict: a new best; or one more validation without, which may
+        halve the rate (optim.plateau_patience), stop at its floor (optim.lr_floor), or stop
+        the run (trainer.patience)."""
+        state, t, schedule = self.state, self.trainer, self.job.schedule
+        if better:
+            state.best_score, state.best_step = value, state.step
+            state.bad_validations = state.since_halving = 0
+            return
+        state.bad_validations += 1
+        state.since_halving += 1
+        if schedule.plateau_patience and state.since_halving >= schedule.plateau_patience:
+            state.lr_scale *= schedule.halve_factor
+            state.since_halving = 0
+            log.info(
+                "step %d: no better dev score for %d validation(s): learning rate halved to %.3g",
+                state.step,
+                schedule.plateau_patience,
+                schedule.lr_at(state.epoch, state.lr_scale),
+            )
+            if schedule.lr_floor and state.lr_scale < schedule.lr_floor:
+                state.stopped_early, state.stop_reason = True, "rate_floor"
+                log.info("step %d: stopping: the rate is below optim.lr_floor", state.step)
+        if t.patience is not None and state.bad_validations >= t.patience:
+            state.stopped_early, state.stop_reason = True, "plateau"
+            log.info("step %d: stopping: no better dev score for %d", state.step, t.patience)
 
     def validate_and_log(self) -> None:
         state, t = self.state, self.trainer
         scores = validate(self.model, self.tokenizer, self.data, t, self.decode, self.device)
         better, value = improved(t, scores, state.best_score)
-        if better:
-            state.best_score, state.best_step, state.bad_validations = value, state.step, 0
-        else:
-            state.bad_validations += 1
-            state.stopped_early = t.patience is not None and state.bad_validations >= t.patience
+        self.judge(better, value)
         w = self.window
         record = {
             "step": state.step,
@@ -232,20 +271,45 @@ class Fit:
         for key, value in scalars.items():
             self.tensorboard.add_scalar(f"train/{key}", value, self.state.step)
 
+    def batches(self, epoch: int) -> list:
+        """This rank's batches of `epoch` (0-based), a function of the seed and the epoch."""
+        t, d = self.trainer, self.data
+        return shard(
+            epoch_batches(
+                [len(s) for s in d.train_src],
+                [len(s) for s in d.train_tgt],
+                batch_size=t.batch_size,
+                batch_tokens=t.batch_tokens,
+                pool=t.bucket_pool,
+                seed=self.job.seed,
+                epoch=epoch,
+            ),
+            self.world,
+        )
+
+    def epochs_done(self) -> float:
+        """Epochs trained so far, the one in progress counted by its share of batches."""
+        state = self.state
+        if state.batch_in_epoch == 0:
+            return float(state.epoch)
+        return state.epoch + state.batch_in_epoch / max(1, len(self.batches(state.epoch)))
+
+    def stop_record(self) -> dict:
+        """How the run ended, for results.json: why (STOP_REASONS), after how many updates and
+        epochs, and whether its last validation was still its best (a run that the cap stopped
+        while improving has not converged)."""
+        state = self.state
+        return {
+            "stop_reason": state.stop_reason,
+            "epochs": round(self.epochs_done(), 3),
+            "improving_at_stop": state.bad_validations == 0,
+            "lr_scale": state.lr_scale,
+        }
+
     def epoch(self, progress: tqdm) -> None:
         state, t, d = self.state, self.trainer, self.data
-        batches = epoch_batches(  # this rank's share of them
-            [len(s) for s in d.train_src],
-            [len(s) for s in d.train_tgt],
-            batch_size=t.batch_size,
-            batch_tokens=t.batch_tokens,
-            pool=t.bucket_pool,
-            seed=self.job.seed,
-            epoch=state.epoch,
-        )
-        batches = shard(batches, self.world)
-        for group in self.optimizer.param_groups:
-            group["lr"] = self.job.schedule.lr_at(state.epoch)
+        batches = self.batches(state.epoch)
+        self.set_lr()
         while state.batch_in_epoch < len(batches) and self.budget_left():
             batch = make_batch(d.train_src, d.train_tgt, batches[state.batch_in_epoch])
             if self.device.type == "cuda":
@@ -355,4 +419,7 @@ class Fit:
             self.validate_and_save()  # the budget ended between validations
         if step_tokens(self.world, 0, self.asked_to_stop())[1]:
             self.interrupt()
+        if self.state.stop_reason is None:
+            capped = t.max_steps is not None and self.state.step >= t.max_steps
+            self.state.stop_reason = "max_steps" if capped else "max_epochs"
         self.tensorboard.close()
