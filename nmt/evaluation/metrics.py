@@ -38,6 +38,35 @@ def bleu_by_length(sources: list[str], hyps: list[str], refs: list[str]) -> list
     return rows
 
 
+FLOOR_BUCKET = 20  # sentences of neighbouring source lengths whose references are shuffled
+
+
+def shuffled_references(sources: list[str], refs: list[str], seed: int = 0) -> list[str]:
+    """Each sentence's reference replaced by another sentence's of about the same source length:
+    sentences sorted by source length in words, cut into buckets of FLOOR_BUCKET, and each
+    bucket's references rotated along a random order (a fixed `seed`), so that none keeps its
+    own (a lone sentence at the end joins the bucket before it)."""
+    order = sorted(range(len(sources)), key=lambda i: (n_words(sources[i]), i))
+    generator = torch.Generator().manual_seed(seed)
+    shuffled = list(refs)
+    buckets = [order[i : i + FLOOR_BUCKET] for i in range(0, len(order), FLOOR_BUCKET)]
+    if len(buckets) > 1 and len(buckets[-1]) < 2:
+        buckets[-2] += buckets.pop()
+    for bucket in buckets:
+        drawn = [bucket[int(k)] for k in torch.randperm(len(bucket), generator=generator)]
+        for i, j in zip(drawn, drawn[1:] + drawn[:1], strict=True):
+            shuffled[i] = refs[j]
+    return shuffled
+
+
+def floor_bleu(sources: list[str], hyps: list[str], refs: list[str], seed: int = 0) -> float:
+    """Source-independent BLEU: the hypotheses scored against the references of other sentences
+    of about the same length (`shuffled_references`). What a model earns without reading its
+    source (frequent words, the usual length); BLEU near it means the model has not learned to
+    translate."""
+    return bleu(hyps, [shuffled_references(sources, refs, seed)])[0]
+
+
 def corpus_scores(sources: list[str], hyps: list[str], refs: list[list[str]]) -> dict:
     """All test scores of DESIGN.md's results.json that come from text.
 

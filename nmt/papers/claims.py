@@ -12,13 +12,14 @@ import dataclasses
 import json
 import statistics
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 from omegaconf import DictConfig
 
 from nmt.data import n_words
 from nmt.evaluation.alignment import Monotonicity
-from nmt.evaluation.metrics import bleu
+from nmt.evaluation.metrics import bleu, floor_bleu
 from nmt.evaluation.render import Table
 from nmt.evaluation.report import mean_std
 from nmt.evaluation.runs import Run, load_run
@@ -26,6 +27,10 @@ from nmt.evaluation.significance import paired_bootstrap
 from nmt.papers.jobs import Job
 
 NOT_TESTABLE = "not testable here"
+NOT_CONVERGED = "not converged"
+# BLEU over its source-independent floor under which a row has not learned to translate, and
+# a comparison against it tests nothing (a paper file may declare its own `floor_margin`).
+FLOOR_MARGIN = 2.0
 
 
 @dataclasses.dataclass(frozen=True)
@@ -72,6 +77,7 @@ class Evidence:
     alpha: float
     heatmaps: DictConfig
     n_samples: int
+    floor_margin: float = FLOOR_MARGIN
 
 
 # A claim test: (its `test` spec, the evidence) -> (ours, p-values, verdict), as text.
@@ -276,6 +282,75 @@ CLAIM_TESTS: dict[str, ClaimTest] = {
 }
 
 
+_FLOORS: dict[Path, float] = {}  # by run directory: a report asks for each run's more than once
+
+
+def floor(run: Run) -> float:
+    """The run's source-independent test BLEU (nmt.evaluation.metrics.floor_bleu)."""
+    if run.path not in _FLOORS:
+        lines = (run.lines(name) for name in ("test.src", "test.hyp", "test.ref"))
+        _FLOORS[run.path] = floor_bleu(*lines)
+    return _FLOORS[run.path]
+
+
+def converged(run: Run) -> bool:
+    """Whether the run stopped on a plateau or at the rate floor, or its last validation was not
+    its best; a run stopped by its cap (the epochs, or the update budget of a run trained
+    before the protocol) while still improving has not converged."""
+    results = run.results
+    if results.get("stop_reason") in ("plateau", "rate_floor"):
+        return True
+    improving = results.get("improving_at_stop", results.get("best_step") == results.get("steps"))
+    return not improving
+
+
+def unconverged(rows: Sequence[Row]) -> str | None:
+    """'not converged (...)' naming the rows' runs that had not converged, or None."""
+    names = [
+        f"{row.spec.label} seed {run.seed}"
+        for row in rows
+        for run in row.runs
+        if not converged(run)
+    ]
+    if not names:
+        return None
+    shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+    return (
+        f"{NOT_CONVERGED} ({plural(len(names), 'run')} stopped at the cap still improving: {shown})"
+    )
+
+
+def unlearned(row: Row, margin: float) -> str | None:
+    """'not testable here: ...' when the row's mean test BLEU is within `margin` of its
+    source-independent floor (it has not learned to translate), or None."""
+    if not row.runs:
+        return None
+    over = statistics.mean(r.results["bleu"] - floor(r) for r in row.runs)
+    if over >= margin:
+        return None
+    return (
+        f"{NOT_TESTABLE}: the baseline has not learned ({row.spec.label} is {over:.2f} BLEU over "
+        f"its source-independent floor, under {margin})"
+    )
+
+
+def gate(test: DictConfig, evidence: Evidence, verdict: str) -> str:
+    """The verdict, unless the rows behind it cannot give one: a baseline at its floor (a
+    comparison with row b) makes the claim not testable here, and a run stopped by its cap
+    while still improving makes it not converged; the measured figures stay in the table."""
+    if verdict.startswith(NOT_TESTABLE):
+        return verdict
+    rows = evidence.rows
+    if test.kind in ("better", "length_gap") and (
+        why := unlearned(rows[test.b], evidence.floor_margin)
+    ):
+        return why
+    involved = [rows[test[k]] for k in ("a", "b") if k in test]
+    if test.kind == "correlation":
+        involved = list(rows.values())
+    return unconverged(involved) or verdict
+
+
 def claims_table(paper: DictConfig, evidence: Evidence) -> Table:
     lines = []
     for claim in paper.claims:
@@ -284,6 +359,7 @@ def claims_table(paper: DictConfig, evidence: Evidence) -> Table:
             ours, p, verdict = "–", "–", f"{NOT_TESTABLE} (no test of kind '{claim.test.kind}')"
         else:
             ours, p, verdict = check(claim.test, evidence)
+            verdict = gate(claim.test, evidence, verdict)
         lines.append([str(claim.id), claim.claim, claim.paper, ours, p, verdict])
     header = ["#", "claim", "paper", "ours (mean ± std over seeds)", "p (per seed)", "verdict"]
     return Table(header, lines)

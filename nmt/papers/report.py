@@ -27,9 +27,12 @@ from nmt.evaluation.render import Bullets, Section, Table, markdown_table, to_ht
 from nmt.evaluation.report import mean_std, run_flags
 from nmt.evaluation.runs import Run
 from nmt.papers.claims import (
+    FLOOR_MARGIN,
     Evidence,
     Row,
     claims_table,
+    converged,
+    floor,
     gains_over,
     load_rows,
     pearson,
@@ -61,14 +64,15 @@ def results_table(paper: DictConfig, rows: dict[str, Row], walls: dict, n_sample
     spec = paper.report.table
     columns = paper.published_columns
     unk = any(_values(row, lambda r: r.get("bleu_before_unk_replace")) for row in rows.values())
-    header = ["model", "seeds", "BLEU", *(["BLEU before unk replace"] if unk else [])]
+    header = ["model", "seeds", "BLEU", "floor", *(["BLEU before unk replace"] if unk else [])]
     header += [*(f"paper: {c}" for c in columns.values())]
     if spec.get("progressive"):
         header += ["gain", "paper: gain"]
     if spec.get("against"):
         header += [f"vs {rows[spec.against].spec.label}: gain (p per seed)"]
     header += ["multi-ref BLEU", "chrF", "test ppl", "attention entropy", "params"]
-    header += ["updates (best)", "train (min)", "train tok/s", "job wall-clock (min)"]
+    header += ["updates (best)", "epochs", "stopped", "train (min)", "train tok/s"]
+    header += ["job wall-clock (min)"]
     table, previous = [], None
     for row in rows.values():
         runs = row.runs
@@ -81,6 +85,7 @@ def results_table(paper: DictConfig, rows: dict[str, Row], walls: dict, n_sample
         steps = mean_std(_values(row, lambda r: r.get("steps")), ".0f", spread=False)
         best = mean_std(_values(row, lambda r: r.get("best_step")), ".0f")
         line = [row.spec.label, str(len(runs)), mean_std(bleus, ".2f")]
+        line.append(mean_std([floor(r) for r in runs], ".2f"))
         if unk:
             line.append(mean_std(_values(row, lambda r: r.get("bleu_before_unk_replace")), ".2f"))
         line += [_published(row, key) for key in columns]
@@ -101,12 +106,29 @@ def results_table(paper: DictConfig, rows: dict[str, Row], walls: dict, n_sample
             mean_std(_values(row, lambda r: r.get("attention_entropy")), ".2f"),
             mean_std(_values(row, lambda r: r.get("params")), ",.0f", spread=False),
             "–" if not runs else f"{steps} ({best})",
+            mean_std(_values(row, lambda r: r.get("epochs")), ".1f"),
+            stops(runs),
             mean_std(_values(row, lambda r: (r.get("train_time_s") or 0) / 60), ".1f"),
             mean_std(_values(row, lambda r: r.get("train_tokens_per_s")), ",.0f"),
             mean_std(wall, ".1f"),
         ]
         table.append(line)
     return Table(header, table)
+
+
+def stop_of(run: Run) -> str:
+    """Why the run stopped (results.json's stop_reason; 'budget' for a run trained to a fixed
+    budget before the protocol), marked ', improving' where it had not converged."""
+    reason = run.results.get("stop_reason") or "budget"
+    return reason if converged(run) else f"{reason}, improving"
+
+
+def stops(runs: list[Run]) -> str:
+    """'plateau 2, max_epochs, improving 1': how many runs stopped for each reason."""
+    counts: dict[str, int] = {}
+    for run in runs:
+        counts[stop_of(run)] = counts.get(stop_of(run), 0) + 1
+    return "; ".join(f"{reason} x{n}" for reason, n in sorted(counts.items())) or "–"
 
 
 def against_cell(row: Row, baseline: Row, n_samples: int) -> str:
@@ -133,7 +155,10 @@ def runs_table(rows: dict[str, Row], walls: dict) -> Table:
                     row.spec.label,
                     str(run.seed),
                     f"{r['bleu']:.2f}",
+                    f"{floor(run):.2f}",
                     f"{r.get('steps', 0)} ({r.get('best_step', 0)})",
+                    "–" if r.get("epochs") is None else f"{r['epochs']:.1f}",
+                    stop_of(run),
                     f"{(r.get('train_time_s') or 0) / 60:.1f}",
                     "–" if times is None else f"{times['wall_s'] / 60:.1f}",
                     "–"
@@ -144,7 +169,8 @@ def runs_table(rows: dict[str, Row], walls: dict) -> Table:
                     _directory(run),
                 ]
             )
-    header = ["model", "seed", "BLEU", "updates (best)", "train (min)", "wall-clock (min)"]
+    header = ["model", "seed", "BLEU", "floor", "updates (best)", "epochs", "stopped"]
+    header += ["train (min)", "wall-clock (min)"]
     return Table([*header, "shared (cores)", "CPU", "flags", "directory"], lines)
 
 
@@ -316,7 +342,8 @@ def write_paper_report(
     finished = f"{sum(len(r.runs) for r in rows.values())} of {len(jobs)}"
     heatmaps, measures = heatmap_section(paper, rows, out)
     layout = paper.report
-    evidence = Evidence(rows, measures, paper.alpha, layout.heatmaps, n_samples)
+    margin = float(paper.get("floor_margin", FLOOR_MARGIN))
+    evidence = Evidence(rows, measures, paper.alpha, layout.heatmaps, n_samples, margin)
     claims = claims_table(paper, evidence)
     sections: list[Section] = [
         ("Setup", setup_section(paper, scale, extra, walls, finished)),
@@ -326,7 +353,13 @@ def write_paper_report(
                 "Each claim of the paper with its test (declared in the paper file): 'better' "
                 "compares each seed's pair of runs (same seed) by paired bootstrap resampling of "
                 f"test BLEU ({n_samples} resamples, sacrebleu's test), held when the gain is "
-                f"positive on average and p < {paper.alpha} in every pair.",
+                f"positive on average and p < {paper.alpha} in every pair. A claim gets no verdict "
+                "where its rows cannot give one: 'not testable here: the baseline has not "
+                "learned' when the row it compares against is within "
+                f"{margin:g} BLEU of its floor (the source-independent BLEU of the results "
+                "table), and 'not converged' when one of its runs stopped at its cap while its "
+                "dev score was still improving (the Runs table's 'stopped'); the measured "
+                "figures stay beside it.",
                 claims,
             ],
         ),
@@ -338,7 +371,13 @@ def write_paper_report(
                 "trained (best checkpoint's). Train: time in training steps; job: the whole run, "
                 "validations and test decoding included, less any time it was suspended. Both "
                 "grow when other work shares the machine (the Runs table's 'shared' column); the "
-                "train time also counts a suspension that fell inside a step.",
+                "train time also counts a suspension that fell inside a step. Floor: the same "
+                "hypotheses scored against the references of other test verses of about the same "
+                "length (buckets of 20, a fixed shuffle), what a row earns without reading its "
+                "source. Stopped: why each run ended (plateau: no better dev score for the "
+                "patience; rate_floor: the halvings reached the floor; max_epochs, max_steps: the "
+                "cap; budget: a fixed number of updates, before the convergence protocol), "
+                "', improving' where the last validation was still the best.",
                 results_table(paper, rows, walls, n_samples),
             ],
         ),

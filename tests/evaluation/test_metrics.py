@@ -53,3 +53,21 @@ def test_attention_entropy_measures_sharpness():
     assert attention_entropy([uniform]) == pytest.approx(math.log(4))
     assert attention_entropy([one_hot]) == pytest.approx(0.0, abs=1e-6)
     assert attention_entropy([uniform, one_hot]) == pytest.approx(math.log(4) / 2)
+
+
+def test_the_floor_scores_hypotheses_against_other_sentences_of_the_same_length():
+    from nmt.evaluation.metrics import floor_bleu, shuffled_references
+
+    sources = [" ".join(["w"] * (1 + i // 3)) for i in range(45)]  # lengths 1..15, 3 of each
+    refs = [f"reference {i} of sentence {i}" for i in range(45)]
+    shuffled = shuffled_references(sources, refs, seed=1)
+    assert sorted(shuffled) == sorted(refs)  # a permutation
+    assert all(s != r for s, r in zip(shuffled, refs, strict=True))  # none keeps its own
+    lengths = {r: len(s.split()) for s, r in zip(sources, refs, strict=True)}
+    for source, ref in zip(sources, shuffled, strict=True):  # a neighbour's in length
+        assert abs(lengths[ref] - len(source.split())) <= 7
+    assert shuffled == shuffled_references(sources, refs, seed=1)  # the seed fixes it
+    # a model that copies the reference scores 100, its floor what other verses share with it
+    assert floor_bleu(sources, refs, refs) < 40
+    same = ["the same sentence every time"] * 45
+    assert floor_bleu(sources, same, same) == pytest.approx(100.0)

@@ -151,3 +151,32 @@ def test_the_unk_gain_compares_each_run_with_its_own_hypotheses_before_replaceme
         (run.path / "test.hyp.before_unk_replace").write_text("".join(x + "\n" for x in before))
     ours, p, verdict = check_unk_gain(test, evidence(found, 100))
     assert verdict == "held" and "2 seeds" in ours and len(p.split(", ")) == 2
+
+
+def test_a_verdict_needs_a_baseline_above_its_floor_and_converged_runs(tmp_path):
+    from nmt.papers.claims import NOT_CONVERGED, gate
+
+    shorter = [" ".join(r.split()[:-1]) for r in REFS]  # a baseline that learned, less well
+    learned = rows(tmp_path / "learned", lambda s: REFS, lambda s: shorter)
+    for row in learned.values():
+        row.spec.label = row.spec.id
+        for run in row.runs:  # stopped on a plateau: converged
+            run.results.update(stop_reason="plateau", improving_at_stop=False)
+    assert gate(BETTER, evidence(learned, 50), "held") == "held"
+    # one run that its cap stopped while its dev score still improved
+    learned["a"].runs[1].results.update(stop_reason="max_epochs", improving_at_stop=True)
+    gated = gate(BETTER, evidence(learned, 50), "held")
+    assert gated.startswith(NOT_CONVERGED) and "a seed 2" in gated
+    # a run trained before the protocol is judged by its best checkpoint: the last one means
+    # it was still improving
+    learned["a"].runs[1].results.clear()
+    learned["a"].runs[1].results.update(bleu=50.0, steps=800, best_step=800)
+    assert gate(BETTER, evidence(learned, 50), "held").startswith(NOT_CONVERGED)
+    # a baseline that says the same thing whatever the source is at its floor
+    same = ["le la les un une de"] * len(REFS)
+    unlearned = rows(tmp_path / "unlearned", lambda s: REFS, lambda s: same)
+    for row in unlearned.values():
+        row.spec.label = row.spec.id
+    gated = gate(BETTER, evidence(unlearned, 50), "held")
+    assert gated.startswith(f"{NOT_TESTABLE}: the baseline has not learned (b is 0.00 BLEU")
+    assert gate(BETTER, evidence(unlearned, 50), f"{NOT_TESTABLE} (x)") == f"{NOT_TESTABLE} (x)"

@@ -15,7 +15,7 @@ def row(tmp_path, rid: str, published: dict, bleus: list[float], hyps: list[str]
     for seed, score in enumerate(bleus, start=1):
         path = tmp_path / rid / f"seed{seed}"
         path.mkdir(parents=True)
-        for name, lines in (("test.hyp", hyps), ("test.ref", REFS)):
+        for name, lines in (("test.src", REFS), ("test.hyp", hyps), ("test.ref", REFS)):
             (path / name).write_text("".join(x + "\n" for x in lines))
         runs.append(Run(path, {"seed": seed}, (), {"bleu": score, "test_ppl": 9.0}, []))
     return Row(OmegaConf.create({"id": rid, "label": rid, "published": published}), runs)
