@@ -312,7 +312,8 @@ def setup_section(
     changes = list(scale_spec(paper, scale).changes)
     if extra:
         changes.append(f"Extra overrides of every run: {' '.join(extra)}")
-    command = " ".join(["nmt-reproduce", *sys.argv[1:]]) if sys.argv[1:] else "nmt-reproduce"
+    given = [a for a in sys.argv[1:] if not a.startswith("report_only=")]  # how it ran, not
+    command = " ".join(["nmt-reproduce", *given])  # how this report was rewritten
     return [
         f"Command: `{command}`. Scale {scale}; {finished} runs finished. "
         f"Runs trained at commit {', '.join(commits) or 'unknown'}; report written at "
