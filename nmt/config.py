@@ -353,6 +353,7 @@ class TrainJob:
     data: DictConfig  # its `corpus` loaded by nmt.data.load_corpus
     optimizer: DictConfig  # instantiated with the model's parameters
     saved: dict  # the whole resolved config, which every checkpoint keeps
+    callbacks: DictConfig | dict = dataclasses.field(default_factory=dict)  # name -> node
 
 
 RESETS = ("optimizer", "early_stopping")  # what `reset=[...]` may name when resuming
@@ -407,4 +408,5 @@ def train_job(cfg: DictConfig) -> TrainJob:
         data=cfg.data,
         optimizer=optim.optimizer,
         saved=OmegaConf.to_container(cfg, resolve=True),
+        callbacks=cfg.get("callbacks") or {},
     )

@@ -177,7 +177,23 @@ def train_and_score(job: TrainJob, run_dir: Path, stop: StopRequest, resume_hint
     else:
         state = TrainState()
     del saved, init  # their tensors now live in the model and optimizer
-    fit = Fit(job, run_dir, model, optimizer, tokenizer, data, device, state, stop, world, scaler)
+    callbacks = [
+        instantiate_or_fail(node, f"callbacks.{name}") for name, node in job.callbacks.items()
+    ]
+    fit = Fit(
+        job,
+        run_dir,
+        model,
+        optimizer,
+        tokenizer,
+        data,
+        device,
+        state,
+        stop,
+        world,
+        scaler,
+        callbacks,
+    )
     fit.run()
     if not world.main:
         return {}

@@ -13,6 +13,7 @@ import math
 import signal
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,7 @@ from nmt.errors import NmtError, RunInterruptedError
 from nmt.evaluation.metrics import bleu
 from nmt.evaluation.scoring import mean_loss
 from nmt.models.seq2seq import Seq2Seq
+from nmt.training.callbacks import call
 from nmt.training.checkpoint import rng_state, save_checkpoint
 from nmt.training.distributed import (
     Silent,
@@ -139,8 +141,10 @@ class Fit:
         stop: StopRequest | None = None,
         world: World | None = None,
         scaler: torch.amp.GradScaler | None = None,
+        callbacks: Sequence[Any] = (),
     ) -> None:
         self.job, self.run_dir, self.model, self.optimizer = job, run_dir, model, optimizer
+        self.callbacks = list(callbacks)  # nmt.training.callbacks: on_train_start, ...
         self.world = world = world or World()
         self.scaler = scaler  # float16's, restored with the run
         self.train_model = wrap(model, world, device)  # DDP over the model where there are ranks
@@ -241,6 +245,7 @@ class Fit:
         }
         with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
             f.write(jsonfile.dumps(record) + "\n")
+        call(self.callbacks, "on_validation", self, record)
         for key in ("dev_loss", "dev_ppl", "dev_bleu"):
             if record[key] is not None:
                 self.tensorboard.add_scalar(key.replace("_", "/", 1), record[key], state.step)
@@ -340,6 +345,7 @@ class Fit:
             self.window["loss"] += loss
             self.window["tokens"] += batch.n_tokens
             self.window["time"] += elapsed
+            call(self.callbacks, "on_step", self, loss / batch.n_tokens, grad_norm)
             if state.step % t.log_every == 0:
                 self.log_progress(progress, loss / batch.n_tokens, grad_norm)
             if state.step % t.valid_every == 0:
@@ -390,6 +396,7 @@ class Fit:
         )
 
     def run(self) -> None:
+        call(self.callbacks, "on_train_start", self)
         if self.stop is not None:
             self.stop.training = True  # a signal now waits for the step to end
         try:
