@@ -75,7 +75,7 @@ ATTENTIONS = [
     "local_m",
     "local_p",
 ]
-ZOO = ["scaled_dot", "cosine", "kernel", "multihead"]
+ZOO = ["scaled_dot", "scaled_dot_projected", "cosine", "kernel", "multihead"]
 MODELS = [
     ["model=rnnsearch"],
     ["model=rnnencdec"],

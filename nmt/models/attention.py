@@ -281,6 +281,32 @@ class ScaledDotScore(DotScore):
         return torch.matmul(query, keys.transpose(-1, -2)) / math.sqrt(query.size(-1))
 
 
+class ProjectedScaledDotScore(nn.Module):
+    """score(h_t, h_s) = (W^Q h_t)^T (W^K h_s) / sqrt(d_k) (Vaswani et al. 2017, eq. 1 and 3.2.2,
+    one head): the scaled dot product of learned projections, as Vaswani et al.'s queries and
+    keys are. Their scaling assumes components of unit variance, which projections can learn;
+    the unprojected `scaled_dot` divides raw decoder and encoder states by sqrt(d). W^K maps the
+    memory once per batch.
+
+    Args:
+        size: d_k (default: the key size).
+    """
+
+    def __init__(self, *, query_size: int, key_size: int, size: int | None = None) -> None:
+        super().__init__()
+        self.size = size or key_size
+        self.W_q = nn.Linear(query_size, self.size, bias=False)
+        self.W_k = nn.Linear(key_size, self.size, bias=False)
+
+    def project_keys(self, memory: Tensor) -> Tensor:
+        """(B, S, Dk) -> W^K h_s: (B, S, d_k)."""
+        return self.W_k(memory)
+
+    def forward(self, query: Tensor, keys: Tensor) -> Tensor:
+        """query (B, T, Dq), keys (B, S, d_k) -> scores (B, T, S)."""
+        return torch.matmul(self.W_q(query), keys.transpose(-1, -2)) / math.sqrt(self.size)
+
+
 class CosineScore(nn.Module):
     """NTM content addressing (Graves et al. 2014, eqs. 5-6): score(h_t, h_s) =
     beta_t K(h_t, W_k h_s), K the cosine similarity and beta_t = softplus(w_beta^T h_t + b_beta)
@@ -360,6 +386,7 @@ SCORES = {
     "general": GeneralScore,
     "concat": ConcatScore,
     "scaled_dot": ScaledDotScore,
+    "scaled_dot_projected": ProjectedScaledDotScore,
     "cosine": CosineScore,
     "kernel": KernelScore,
 }
@@ -383,7 +410,8 @@ class GlobalAttention(ScoredAttention):
     every source position, c_t = sum_s a_t(s) h_s.
 
     Args:
-        score: a name of SCORES ("dot", "general", "concat", "scaled_dot", "cosine", "kernel")
+        score: a name of SCORES ("dot", "general", "concat", "scaled_dot",
+            "scaled_dot_projected", "cosine", "kernel")
             or {name: ..., options}; the parameters live on the `score` child.
     """
 

@@ -38,6 +38,7 @@ def make(name):
         "local_p_general": lambda: LocalPAttention(**kw, score="general", window=2),
         "local_p_concat": lambda: LocalPAttention(**kw, score="concat", window=2),
         "scaled_dot": lambda: GlobalAttention(**kw, score="scaled_dot"),
+        "scaled_dot_projected": lambda: GlobalAttention(**kw, score="scaled_dot_projected"),
         "cosine": lambda: GlobalAttention(**kw, score="cosine"),
         "kernel": lambda: GlobalAttention(**kw, score={"name": "kernel", "hidden_size": 4}),
         "local_m_cosine": lambda: LocalMAttention(**kw, score="cosine", window=2),
@@ -67,6 +68,7 @@ NAMES = [
     "local_p_general",
     "local_p_concat",
     "scaled_dot",
+    "scaled_dot_projected",
     "cosine",
     "kernel",
     "local_m_cosine",
@@ -172,6 +174,8 @@ def test_gradients_reach_every_parameter_and_tiny_inputs_work(name):
 def score_fn(attn, name):
     """The score e(q, h) of the paper's equation, from the module's parameters."""
     sc = getattr(attn, "score", attn)
+    if name.endswith("scaled_dot_projected"):
+        return lambda q, h: (sc.W_q.weight @ q) @ (sc.W_k.weight @ h) / math.sqrt(sc.size)
     if name.endswith("scaled_dot"):
         return lambda q, h: q @ h / math.sqrt(len(q))
     if name.endswith("cosine"):

@@ -27,6 +27,7 @@ def test_dot_with_mismatched_sizes_is_rejected_listing_valid_choices():
     assert valid == [
         *("bahdanau", "cosine", "coverage", "hard", "kernel", "local_m", "local_p"),
         *("luong_concat", "luong_general", "luong_location", "multihead", "none", "ntm"),
+        "scaled_dot_projected",  # its projections meet in d_k
     ]  # not luong_dot nor scaled_dot, which need equal sizes
 
 
