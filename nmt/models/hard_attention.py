@@ -15,8 +15,14 @@ In training the draw is not differentiable, so the score is trained by an estima
   one-hot arg-max of softmax((log alpha + g) / tau), g Gumbel noise; the backward pass the soft
   sample's gradient. No loss term.
 
+Xu et al.'s second variance reducer (4.1: "with probability 0.5 we set the sampled attention
+location s~ to its expected value alpha"; in the authors' code one Bernoulli draw per training
+batch, `semi_sampling_p`) is `expected_p`: with that probability a teacher-forced pass attends
+with the soft weights alpha_t themselves, trained by backpropagation, and adds no REINFORCE
+term; otherwise it draws as above.
+
 At evaluation the position is alpha_t's arg-max. The weights returned are one-hot (>= 0, 0 at
-padding, summing to 1).
+padding, summing to 1), alpha_t itself in an expected pass.
 """
 
 from __future__ import annotations
@@ -50,6 +56,8 @@ class HardAttention(ScoredAttention):
         reinforce_weight: lambda_r.
         entropy_weight: lambda_e, the weight of the entropy bonus (reinforce).
         baseline_decay: the moving average's decay (0.9 in Xu et al.).
+        expected_p: the probability that a training pass uses the expected context (Xu et
+            al.'s 0.5; 0: every pass draws).
     """
 
     def __init__(
@@ -63,8 +71,11 @@ class HardAttention(ScoredAttention):
         reinforce_weight: float = 1.0,
         entropy_weight: float = 0.01,
         baseline_decay: float = 0.9,
+        expected_p: float = 0.0,
     ) -> None:
         super().__init__()
+        if not 0 <= expected_p <= 1:
+            raise NmtError(f"model.attention.expected_p: must be in [0, 1], got {expected_p}")
         if estimator not in ESTIMATORS:
             raise NmtError(
                 f"model.attention.estimator: '{estimator}' is not one of {', '.join(ESTIMATORS)}"
@@ -81,6 +92,8 @@ class HardAttention(ScoredAttention):
         self.reinforce_weight = reinforce_weight
         self.entropy_weight = entropy_weight
         self.baseline_decay = baseline_decay
+        self.expected_p = expected_p
+        self.expected = False  # this training pass attends with alpha_t itself (begin draws it)
         self.register_buffer("baseline", torch.tensor(0.0))  # b
         self.register_buffer("baseline_set", torch.tensor(False))  # b holds a reward yet
         self._draws: list[tuple[Tensor, Tensor]] = []  # (log a_t(s~_t), H[a_t]), each (B, T')
@@ -92,6 +105,8 @@ class HardAttention(ScoredAttention):
         alpha = masked_softmax(self.score(query, keys), mask)  # (B, T, S)
         if not self.training:
             weights = F.one_hot(alpha.argmax(-1), alpha.size(-1)).to(alpha.dtype)
+        elif self.expected:
+            weights = alpha
         elif self.estimator == "gumbel":
             weights = self.gumbel_sample(alpha, mask)
         else:
@@ -121,8 +136,11 @@ class HardAttention(ScoredAttention):
     # --- the model's loss-term hook (Seq2Seq.loss) ---
 
     def begin(self) -> None:
-        """Forget the draws of an earlier forward pass: a teacher-forced pass follows."""
+        """Forget the draws of an earlier forward pass: a teacher-forced pass follows, which
+        attends with the expected context with probability `expected_p` (one draw a pass)."""
         self._draws = []
+        drawn = self.training and self.expected_p > 0  # p = 0 takes no random number
+        self.expected = drawn and bool(torch.rand(()) < self.expected_p)
 
     def loss_term(self, nll: Tensor, tgt_mask: Tensor) -> Tensor:
         """The REINFORCE surrogate of the last teacher-forced pass, valued 0 (its gradient is

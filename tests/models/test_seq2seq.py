@@ -75,7 +75,7 @@ def test_reinforce_adds_a_zero_valued_term_whose_gradient_reaches_the_score():
     """With hard attention the loss's value is the NLL of the drawn contexts; the score, which
     no draw differentiates, gets the estimator's gradient through the loss-term hook; the fast
     layer takes the same reference loss."""
-    model = build("model=luong", "model/attention=hard").train()
+    model = build("model=luong", "model/attention=hard", "model.attention.expected_p=0").train()
     src, tgt = toy_batch()
     batch = make_batch(src, tgt, [0, 1, 2])
     torch.manual_seed(1)
@@ -91,3 +91,31 @@ def test_reinforce_adds_a_zero_valued_term_whose_gradient_reaches_the_score():
     fast = accelerate(model)
     torch.manual_seed(1)
     torch.testing.assert_close(fast.loss(batch), loss.detach())
+
+
+def test_an_expected_pass_attends_with_the_soft_weights_and_adds_no_reinforce_term():
+    """Xu et al.'s reducer: with probability expected_p a training pass attends with alpha_t
+    itself (the soft weights, trained by backpropagation) and the estimator adds nothing."""
+    model = build("model=luong", "model/attention=hard", "model.attention.expected_p=1").train()
+    attention = model.decoder.attention
+    src, tgt = toy_batch()
+    batch = make_batch(src, tgt, [0, 1, 2])
+    attention.begin()
+    assert attention.expected
+    enc = model.encode(batch.src, batch.src_mask)
+    _, weights = model.decoder(enc, batch.tgt_in)  # (B, T, S)
+    assert not torch.all((weights == 0) | (weights == 1))  # soft, not one-hot
+    torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:2]))
+    nll = torch.zeros(batch.tgt_mask.shape)
+    assert float(attention.loss_term(nll, batch.tgt_mask)) == 0.0
+    model.loss(batch).backward()
+    assert all(p.grad.abs().sum() > 0 for p in attention.score.parameters())
+    half = build("model=luong", "model/attention=hard").train().decoder.attention
+    torch.manual_seed(0)
+    expected = 0
+    for _ in range(400):
+        half.begin()
+        expected += half.expected
+    assert 150 < expected < 250  # the YAML's 0.5, one draw a pass
+    half.eval().begin()
+    assert not half.expected  # evaluation takes the arg-max
