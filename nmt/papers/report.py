@@ -117,9 +117,14 @@ def results_table(paper: DictConfig, rows: dict[str, Row], walls: dict, n_sample
 
 
 def stop_of(run: Run) -> str:
-    """Why the run stopped (results.json's stop_reason; 'budget' for a run trained to a fixed
-    budget before the protocol), marked ', improving' where it had not converged."""
-    reason = run.results.get("stop_reason") or "budget"
+    """Why the run stopped (results.json's stop_reason; for a run trained before the protocol
+    recorded it, 'patience' if it stopped before its update budget, else 'budget'), marked
+    ', improving' where it had not converged."""
+    reason = run.results.get("stop_reason")
+    if reason is None:
+        budget = (run.config.get("trainer") or {}).get("max_steps")
+        early = budget is not None and run.results.get("steps", budget) < budget
+        reason = "patience" if early else "budget"
     return reason if converged(run) else f"{reason}, improving"
 
 
@@ -377,7 +382,8 @@ def write_paper_report(
                 "length (buckets of 20, a fixed shuffle), what a row earns without reading its "
                 "source. Stopped: why each run ended (plateau: no better dev score for the "
                 "patience; rate_floor: the halvings reached the floor; max_epochs, max_steps: the "
-                "cap; budget: a fixed number of updates, before the convergence protocol), "
+                "cap; budget, patience: the update budget or the early stop of a run trained "
+                "before the convergence protocol), "
                 "', improving' where the last validation was still the best.",
                 results_table(paper, rows, walls, n_samples),
             ],
