@@ -22,7 +22,7 @@ import torch
 from nmt import files
 from nmt.errors import NmtError
 from nmt.evaluation.metrics import attention_entropy
-from nmt.models.attention import as_sequence
+from nmt.models.attention import as_sequence, masked_softmax
 
 log = logging.getLogger(__name__)
 
@@ -71,7 +71,8 @@ class AttentionTrace:
     - on_eos: the share of target positions whose largest weight is on the source's last real
       position, its </s>;
     - score_std: the spread of a target position's raw scores over the real source positions
-      (variants with a `score` module), what saturates a softmax;
+      (variants with a `score` module), what saturates a softmax; soft_entropy, the entropy of
+      softmax(scores) (for hard attention, of the weights it draws from);
     - local-p only (Luong et al. 2015, eq. 9): p_rel, the predicted position p_t as a share of
       the source (0: its first word, 1: its </s>); p_logit, the mean |v_p^T tanh(W_p h_t)|, whose
       sigmoid saturates past about 5; p_corr, Pearson's r between p_t and the target position
@@ -118,7 +119,10 @@ class AttentionTrace:
         self.add("on_eos", (weights.argmax(-1) == last.unsqueeze(1)).float().mean())
         score = getattr(attention, "score", None)
         if isinstance(score, torch.nn.Module):
-            self.add("score_std", row_std(score(query, keys), mask))
+            scores = score(query, keys)  # (B, T, S)
+            self.add("score_std", row_std(scores, mask))
+            soft = masked_softmax(scores, mask)  # what hard attention draws from
+            self.add("soft_entropy", attention_entropy([soft.flatten(0, 1)]))
         if hasattr(attention, "W_p") and hasattr(attention, "v_p"):  # local-p's predictor
             logit = attention.v_p(torch.tanh(attention.W_p(query))).squeeze(-1)  # (B, T)
             self.add("p_rel", torch.sigmoid(logit).mean())

@@ -49,6 +49,7 @@ def test_figures_of_one_hot_and_uniform_weights(tmp_path):
         "max_weight": 1.0,
         "on_eos": 1.0,
         "score_std": 0.0,
+        "soft_entropy": pytest.approx(math.log(4)),  # zero queries: equal scores, uniform
     }
     assert lines[1]["entropy"] == pytest.approx(math.log(4)) and lines[1]["max_weight"] == 0.25
     assert lines[1]["on_eos"] == 0.0
