@@ -19,7 +19,7 @@ from omegaconf import DictConfig
 
 from nmt.data import n_words
 from nmt.evaluation.alignment import Monotonicity
-from nmt.evaluation.metrics import bleu, floor_bleu
+from nmt.evaluation.metrics import bleu, floor_bleu, shuffled_references
 from nmt.evaluation.render import Table
 from nmt.evaluation.report import mean_std
 from nmt.evaluation.runs import Run, load_run
@@ -134,39 +134,54 @@ def check_better(test: DictConfig, evidence: Evidence) -> tuple[str, str, str]:
     return ours, _p_text(p_values), verdict(gains, p_values, alpha, "seed pair")
 
 
-def _subset_bleu(run: Run, keep: Callable[[int], bool]) -> float | None:
-    """Corpus BLEU of the test sentences whose source length in words `keep` accepts (None
-    when there are none)."""
+def _over_floor(run: Run, keep: Callable[[int], bool]) -> float | None:
+    """Corpus BLEU over its floor of the test sentences whose source length in words `keep`
+    accepts: their BLEU less the same hypotheses' against the references of other sentences of
+    about their length (nmt.evaluation.metrics.shuffled_references); None when there are none."""
     src, hyps, refs = run.lines("test.src"), run.lines("test.hyp"), run.lines("test.ref")
     chosen = [i for i, s in enumerate(src) if keep(n_words(s))]
     if not chosen:
         return None
-    return bleu([hyps[i] for i in chosen], [[refs[i] for i in chosen]])[0]
+    others = shuffled_references(src, refs)
+    picked = [hyps[i] for i in chosen]
+    return (
+        bleu(picked, [[refs[i] for i in chosen]])[0]
+        - bleu(picked, [[others[i] for i in chosen]])[0]
+    )
 
 
 def check_length_gap(test: DictConfig, evidence: Evidence) -> tuple[str, str, str]:
-    """The gap a - b is larger on long sources than on short ones, in every seed."""
+    """Row a keeps more of its quality on long sources than row b, in every seed: each row's
+    BLEU over its floor on sources of >= long_from words as a share of the same on sources of
+    < short_below words (its retention), so that a row stuck near its floor on every length
+    cannot make its curve look flat. The absolute gaps a - b per range are shown beside."""
     a, b = evidence.rows[test.a], evidence.rows[test.b]
     seeds = [s for s in a.by_seed() if s in b.by_seed()]
     if not seeds:
         return "–", "–", f"{NOT_TESTABLE} (no seed of both rows has finished)"
-    short, long = [], []
+    over: dict[str, list[tuple[float, float]]] = {"a": [], "b": []}  # (short, long) per seed
     for s in seeds:
-        run_a, run_b = a.by_seed()[s], b.by_seed()[s]
-        for gaps, keep in (
-            (short, lambda k: k < test.short_below),
-            (long, lambda k: k >= test.long_from),
-        ):
-            score_a, score_b = _subset_bleu(run_a, keep), _subset_bleu(run_b, keep)
-            if score_a is None or score_b is None:
+        for side, run in (("a", a.by_seed()[s]), ("b", b.by_seed()[s])):
+            over_short = _over_floor(run, lambda k: k < test.short_below)
+            over_long = _over_floor(run, lambda k: k >= test.long_from)
+            if over_short is None or over_long is None:
                 return "–", "–", f"{NOT_TESTABLE} (a length range has no test sentence)"
-            gaps.append(score_a - score_b)
+            if over_short <= 0:
+                label = evidence.rows[test[side]].spec.get("label", test[side])
+                return "–", "–", f"{NOT_TESTABLE} ({label} is at its floor on short sources)"
+            over[side].append((over_short, over_long))
+    kept = {side: [long / short for short, long in pairs] for side, pairs in over.items()}
+    pairs = list(zip(over["a"], over["b"], strict=True))
+    gaps_short = [a_short - b_short for (a_short, _), (b_short, _) in pairs]
+    gaps_long = [a_long - b_long for (_, a_long), (_, b_long) in pairs]
     ours = (
-        f"gap {signed_mean_std(short)} under {test.short_below} words, "
-        f"{signed_mean_std(long)} from {test.long_from} ({plural(len(seeds), 'seed')})"
+        f"over the floor, long sources keep {statistics.mean(kept['a']):.0%} vs "
+        f"{statistics.mean(kept['b']):.0%} of short ones' BLEU; gap {signed_mean_std(gaps_short)} "
+        f"under {test.short_below} words, {signed_mean_std(gaps_long)} from {test.long_from} "
+        f"({plural(len(seeds), 'seed')})"
     )
-    widened = all(g_long > g_short for g_short, g_long in zip(short, long, strict=True))
-    return ours, "–", "held" if widened else "did not hold: the gap does not widen in every seed"
+    held = all(x > y for x, y in zip(kept["a"], kept["b"], strict=True))
+    return ours, "–", "held" if held else "did not hold: a does not keep more in every seed"
 
 
 def check_monotonic(test: DictConfig, evidence: Evidence) -> tuple[str, str, str]:

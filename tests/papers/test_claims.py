@@ -69,13 +69,16 @@ def test_equal_rows_do_not_hold_and_missing_seeds_are_not_testable(tmp_path):
     assert check_better(BETTER, evidence(found, 100))[2].startswith(NOT_TESTABLE)
 
 
-def test_the_length_gap_holds_only_when_it_widens(tmp_path):
+def test_the_length_gap_holds_when_a_keeps_more_of_its_quality_on_long_sources(tmp_path):
+    """Retention: a row's BLEU over its floor on long sources as a share of the same on short
+    ones. A row right everywhere keeps it all; one garbled on long sources keeps little."""
+
     def right_where(keep):  # the references where keep(source length), else garbled
         pairs = zip(SOURCES, REFS, strict=True)
         return [r if keep(len(src.split())) else garbled(r) for src, r in pairs]
 
-    def long_right(seed):
-        return right_where(lambda n: n >= 10)
+    def everywhere(seed):
+        return REFS
 
     def short_right(seed):
         return right_where(lambda n: n < 10)
@@ -83,10 +86,14 @@ def test_the_length_gap_holds_only_when_it_widens(tmp_path):
     test = OmegaConf.create(
         {"kind": "length_gap", "a": "a", "b": "b", "short_below": 6, "long_from": 10}
     )
-    widening = rows(tmp_path / "w", long_right, short_right)
-    assert check_length_gap(test, evidence(widening, 100))[2] == "held"
-    narrowing = rows(tmp_path / "n", short_right, long_right)
+    widening = rows(tmp_path / "w", everywhere, short_right)
+    ours, _, verdict = check_length_gap(test, evidence(widening, 100))
+    assert verdict == "held" and ours.startswith("over the floor, long sources keep 100% vs")
+    narrowing = rows(tmp_path / "n", short_right, everywhere)
     assert check_length_gap(test, evidence(narrowing, 100))[2].startswith("did not hold")
+    # a row at its floor on short sources has nothing to keep: no verdict
+    at_floor = rows(tmp_path / "f", everywhere, lambda s: ["le"] * len(REFS))
+    assert "is at its floor on short sources" in check_length_gap(test, evidence(at_floor, 100))[2]
     test.long_from = 100
     assert check_length_gap(test, evidence(widening, 100))[2].startswith(NOT_TESTABLE)
 
