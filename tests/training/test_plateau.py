@@ -54,6 +54,7 @@ RUN = [
     "trainer.valid_every=5",
     "trainer.valid_bleu=false",
     "optim.plateau_patience=1",
+    "optim.lr_floor=0.2",  # three halvings and the run stops: a short test
     "optim.optimizer.lr=0.05",
     "seed=3",
 ]
