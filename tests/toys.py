@@ -198,6 +198,12 @@ def assert_close_in_bfloat16(got, want) -> None:
 def kill_at_first_checkpoint(overrides: list[str], run_dir: Path, cache_dir: Path) -> None:
     """Start `nmt-train *overrides` into `run_dir` and SIGKILL its whole process group (its
     ranks too, as a cluster kills a job) as soon as its first last.pt exists."""
+    kill_when(overrides, run_dir, cache_dir, lambda: (run_dir / "checkpoints" / "last.pt").exists())
+
+
+def kill_when(overrides: list[str], run_dir: Path, cache_dir: Path, ready) -> None:
+    """Start `nmt-train *overrides` into `run_dir` and SIGKILL its whole process group as soon
+    as `ready()` is true (polled every 50 ms; the run must not end first)."""
     proc = subprocess.Popen(
         [sys.executable, "-m", "nmt.train", *overrides, f"hydra.run.dir={run_dir}"],
         env=os.environ | {"NMT_CACHE_DIR": str(cache_dir)},
@@ -206,8 +212,8 @@ def kill_at_first_checkpoint(overrides: list[str], run_dir: Path, cache_dir: Pat
         start_new_session=True,
     )
     deadline = time.time() + 300
-    while not (run_dir / "checkpoints" / "last.pt").exists():
-        assert proc.poll() is None, "the run ended before its first checkpoint"
+    while not ready():
+        assert proc.poll() is None, "the run ended before it could be killed"
         assert time.time() < deadline
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGKILL)

@@ -3,16 +3,11 @@ the run stops after a patience, at the rate floor or at its cap and says which, 
 killed with SIGKILL mid-plateau resumes to the same end, bit for bit."""
 
 import json
-import os
-import signal
-import subprocess
-import sys
-import time
 import types
 
 import pytest
 import torch
-from toys import TINY
+from toys import TINY, kill_when
 
 from nmt.config import Schedule, TrainerConfig, defaults
 from nmt.training.checkpoint import load_checkpoint
@@ -60,33 +55,24 @@ RUN = [
 ]
 
 
-def kill_after_the_first_halving(run_dir, cache_dir) -> None:
-    """Start the run and SIGKILL it once its last.pt holds a halved rate."""
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "nmt.train", *RUN, f"hydra.run.dir={run_dir}"],
-        env=os.environ | {"NMT_CACHE_DIR": str(cache_dir)},
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    last, seen, deadline = run_dir / "checkpoints" / "last.pt", None, time.time() + 300
-    while True:
-        assert proc.poll() is None, "the run ended before its rate was halved"
-        assert time.time() < deadline
+def halved(run_dir):
+    """ready(): whether the run's last.pt holds a halved rate (read once per new last.pt)."""
+    last, seen = run_dir / "checkpoints" / "last.pt", {"stamp": None}
+
+    def ready() -> bool:
         stamp = last.stat().st_mtime_ns if last.exists() else None
-        if stamp != seen and stamp is not None:
-            seen = stamp
-            if load_checkpoint(last)["train_state"]["lr_scale"] < 1:
-                break
-        time.sleep(0.02)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
+        if stamp is None or stamp == seen["stamp"]:
+            return False
+        seen["stamp"] = stamp
+        return load_checkpoint(last)["train_state"]["lr_scale"] < 1
+
+    return ready
 
 
 def test_a_run_killed_on_its_plateau_resumes_to_the_same_end(run_cli, tmp_path, cache_dir):
     run_cli("train", *RUN, f"hydra.run.dir={tmp_path}/straight")
     killed = tmp_path / "killed"
-    kill_after_the_first_halving(killed, cache_dir)
+    kill_when(RUN, killed, cache_dir, halved(killed))
     if (killed / "results.json").exists():
         pytest.skip("the run finished before it could be killed")
     run_cli("train", f"resume={killed}")
