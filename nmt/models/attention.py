@@ -516,6 +516,11 @@ class LocalPAttention(ScoredAttention):
     over the window [floor(p_t) - D, floor(p_t) + D] cut to the sentence, sigma = D / 2, and not
     renormalised (the authors found renormalising worse; `renormalize=True` offers it). W_p and
     v_p learn through p_t.
+
+    `predictor_lr` (not in the paper, 1 there) trains W_p and v_p at that share of the model's
+    rate: a labelled remedy for p_t driven to one end of the source and its sigmoid saturated
+    there within the first updates under Adam (docs/results/diagnostics). The optimizer reads
+    it from `lr_scales`.
     """
 
     def __init__(
@@ -526,13 +531,23 @@ class LocalPAttention(ScoredAttention):
         score: str | Mapping,
         window: int = 10,
         renormalize: bool = False,
+        predictor_lr: float = 1.0,
     ) -> None:
         super().__init__()
+        if not predictor_lr > 0:
+            raise NmtError(f"model.attention.predictor_lr: must be > 0, got {predictor_lr}")
         self.score = build_score(score, query_size, key_size)
         self.window = check_window(window)
         self.renormalize = renormalize
+        self.predictor_lr = predictor_lr
         self.W_p = nn.Linear(query_size, query_size, bias=False)
         self.v_p = nn.Linear(query_size, 1, bias=False)
+
+    def lr_scales(self) -> dict[nn.Parameter, float]:
+        """The parameters to train at a share of the model's rate, with their share."""
+        if self.predictor_lr == 1.0:
+            return {}
+        return {p: self.predictor_lr for p in (self.W_p.weight, self.v_p.weight)}
 
     def forward(
         self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor, step: int | Tensor = 0

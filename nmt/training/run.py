@@ -44,8 +44,26 @@ log = logging.getLogger(__name__)
 
 
 def build_optimizer(cfg: DictConfig, model: Seq2Seq) -> torch.optim.Optimizer:
-    """The `optim.optimizer` node instantiated over the model's parameters."""
-    return instantiate_or_fail(cfg, "optim.optimizer", params=model.parameters(), _convert_="all")
+    """The `optim.optimizer` node instantiated over the model's parameters. Parameters that a
+    module trains at a share of the rate (its `lr_scales()`: parameter -> share) go into groups
+    of their own, one per share, whose `lr_scale` `Fit.set_lr` applies."""
+    optimizer = instantiate_or_fail(
+        cfg, "optim.optimizer", params=model.parameters(), _convert_="all"
+    )
+    scaled: dict[float, list[torch.nn.Parameter]] = {}
+    for module in model.modules():
+        for parameter, share in getattr(module, "lr_scales", dict)().items():
+            scaled.setdefault(share, []).append(parameter)
+    if scaled:
+        moved = {id(p) for group in scaled.values() for p in group}
+        main = optimizer.param_groups[0]
+        main["params"] = [p for p in main["params"] if id(p) not in moved]
+        main["lr_scale"] = 1.0
+        for share, parameters in sorted(scaled.items()):
+            optimizer.add_param_group(
+                {"params": parameters, "lr": main["lr"] * share, "lr_scale": share}
+            )
+    return optimizer
 
 
 def prepare_data(

@@ -197,9 +197,11 @@ class Fit:
         self.save("last.pt", with_optimizer=True)  # after best.pt: resume never lacks a best
 
     def set_lr(self) -> None:
-        """The schedule's rate at this epoch, times what the plateau halvings left."""
+        """The schedule's rate at this epoch, times what the plateau halvings left (and a
+        parameter group's own share, nmt.training.run.build_optimizer)."""
+        lr = self.job.schedule.lr_at(self.state.epoch, self.state.lr_scale)
         for group in self.optimizer.param_groups:
-            group["lr"] = self.job.schedule.lr_at(self.state.epoch, self.state.lr_scale)
+            group["lr"] = lr * group.get("lr_scale", 1.0)
 
     def judge(self, better: bool, value: float) -> None:
         """Take a validation's verdict: a new best; or one more validation without, which may
