@@ -46,7 +46,7 @@ def main(cfg: DictConfig) -> None:
     with stop_requests(again):
         if not cfg.report_only:  # only writing the report: runs may go on meanwhile
             with exclusive(out, "out="):
-                run_all(jobs, out, keep_record)
+                run_all(jobs, out, keep_record, parallel=int(cfg.jobs))
         for job in jobs:  # those that finished while this call only wrote the report
             if job.status() == "done":
                 keep_record(job)

@@ -223,42 +223,61 @@ class JobClock:
         self.last, self.busy, self.own = now, busy, own
 
 
-def run_job(job: Job, out: Path, log_file: Path, tag: str) -> tuple[int, float]:
-    """Run the job's `nmt-train` with its output in `log_file`, printing each validation, and
-    record the sitting in OUT/jobs.jsonl, interrupted or not. Returns the exit status and the
-    sitting's wall-clock seconds."""
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    metrics = job.directory / "metrics.jsonl"
-    seen = _new_lines(metrics, 0)[1]
-    with open(log_file, "a", encoding="utf-8") as log_stream:
-        log_stream.write(f"\n$ {' '.join(command(job))}\n")
-        log_stream.flush()
-        child = subprocess.Popen(
-            command(job), stdout=log_stream, stderr=subprocess.STDOUT, preexec_fn=_die_with_parent
-        )
-        clock, code = JobClock(child.pid), None
+class Sitting:
+    """One sitting of a job: its `nmt-train` child writing to `log_file`, each validation
+    printed with `tag` as it lands, and, once it ends or is stopped, a line in OUT/jobs.jsonl.
+    `threads`, when given, is the child's OMP_NUM_THREADS (torch's thread count when
+    trainer.num_threads is null), so that jobs side by side share the cores."""
+
+    def __init__(self, job: Job, out: Path, log_file: Path, tag: str, threads: int | None = None):
+        self.job, self.out, self.tag, self.log_file = job, out, tag, log_file
+        self.metrics = job.directory / "metrics.jsonl"
+        self.seen = _new_lines(self.metrics, 0)[1]
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        env = os.environ | ({"OMP_NUM_THREADS": str(threads)} if threads else {})
+        with open(log_file, "a", encoding="utf-8") as log_stream:
+            log_stream.write(f"\n$ {' '.join(command(job))}\n")
+            log_stream.flush()
+            self.child = subprocess.Popen(
+                command(job),
+                stdout=log_stream,
+                stderr=subprocess.STDOUT,
+                env=env,
+                preexec_fn=_die_with_parent,
+            )
+        self.clock, self.code = JobClock(self.child.pid), None
+
+    def poll(self, timeout: float = 0.0) -> int | None:
+        """Wait up to `timeout` s for the child; print its new validations; its exit status
+        once it has ended (the sitting then recorded), else None."""
         try:
-            while True:
-                try:
-                    code = child.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    code = None
-                clock.tick()
-                records, seen = _new_lines(metrics, seen)
-                for r in records:
-                    bleu = "" if r.get("dev_bleu") is None else f", dev BLEU {r['dev_bleu']:.2f}"
-                    print(f"{tag}   step {r['step']}: dev ppl {r['dev_ppl']:.2f}{bleu}", flush=True)
-                if code is not None:
-                    return code, clock.active_s
-        finally:
-            if child.poll() is None:  # interrupted: SIGTERM makes the child save its step
-                child.terminate()
-                child.wait()
-                clock.tick()
-            record = {"row": job.row, "seed": job.seed, "wall_s": clock.active_s, "exit": code}
-            record |= {"commit": code_version(), "cpu": cpu_capability()}
-            with open(out / JOBS_LOG, "a", encoding="utf-8") as f:
-                f.write(jsonfile.dumps(record | {"other_cpu_s": clock.other_cpu_s}) + "\n")
+            code = self.child.wait(timeout=timeout) if timeout else self.child.poll()
+        except subprocess.TimeoutExpired:
+            code = None
+        self.clock.tick()
+        records, self.seen = _new_lines(self.metrics, self.seen)
+        for r in records:
+            bleu = "" if r.get("dev_bleu") is None else f", dev BLEU {r['dev_bleu']:.2f}"
+            print(f"{self.tag}   step {r['step']}: dev ppl {r['dev_ppl']:.2f}{bleu}", flush=True)
+        if code is not None:
+            self.code = code
+            self.record()
+        return code
+
+    def stop(self) -> None:
+        """Interrupted: SIGTERM makes the child save its step; the sitting is recorded."""
+        if self.child.poll() is None:
+            self.child.terminate()
+            self.child.wait()
+            self.clock.tick()
+            self.record()
+
+    def record(self) -> None:
+        job = self.job
+        line = {"row": job.row, "seed": job.seed, "wall_s": self.clock.active_s, "exit": self.code}
+        line |= {"commit": code_version(), "cpu": cpu_capability()}
+        with open(self.out / JOBS_LOG, "a", encoding="utf-8") as f:
+            f.write(jsonfile.dumps(line | {"other_cpu_s": self.clock.other_cpu_s}) + "\n")
 
 
 def cpu_capability() -> str:
@@ -320,10 +339,11 @@ def job_times(out: Path) -> dict[tuple[str, int], dict[str, Any]]:
     return totals
 
 
-def time_left(jobs: list[Job], out: Path) -> str:
+def time_left(jobs: list[Job], out: Path, parallel: int = 1) -> str:
     """About how long the unfinished jobs take: each at its row's mean wall-clock so far, or,
     before its row has finished once, at the finished jobs' mean time per update times its
-    budget (their mean wall-clock without one). A resumed job counts whole: an upper bound."""
+    budget (their mean wall-clock without one), over `parallel` side by side. A resumed job
+    counts whole: an upper bound."""
     walls = {key: t["wall_s"] for key, t in job_times(out).items()}
     done = {
         (j.row, j.seed): walls[(j.row, j.seed)]
@@ -345,34 +365,65 @@ def time_left(jobs: list[Job], out: Path) -> str:
                 total += sum(per_step) / len(per_step) * job.max_steps
             else:
                 total += overall
-    return f"about {_duration(total)} left"
+    return f"about {_duration(total / parallel)} left"
 
 
-def run_all(jobs: list[Job], out: Path, on_done: Callable[[Job], None] = lambda job: None) -> None:
-    """Run every unfinished job in order, with a progress line per job; `on_done(job)` after
-    each job that finishes, and for each finished earlier."""
+def run_all(
+    jobs: list[Job],
+    out: Path,
+    on_done: Callable[[Job], None] = lambda job: None,
+    parallel: int = 1,
+) -> None:
+    """Run every unfinished job, `parallel` at a time in plan order, with a line as each
+    starts, validates and ends; `on_done(job)` after each job that finishes, and for each
+    finished earlier. Side by side, each job's torch gets cores / parallel threads. A job that
+    fails stops the others (each saves its step) and raises."""
+    if parallel < 1:
+        raise NmtError(f"jobs: must be at least 1, got {parallel}")
+    threads = max(1, (os.cpu_count() or 1) // parallel) if parallel > 1 else None
     start = time.monotonic()
+    waiting: list[tuple[str, Job]] = []
     for n, job in enumerate(jobs, start=1):
         tag = f"[{n}/{len(jobs)}]"
         check_same_job(job)
-        status = job.status()
-        if status == "done":
+        if job.status() == "done":
             bleu = json.loads((job.directory / "results.json").read_text())["bleu"]
             print(f"{tag} {job.name}: finished earlier (test BLEU {bleu:.2f})", flush=True)
             on_done(job)
-            continue
-        if status == "partial":  # killed before its first checkpoint: nothing to keep
-            shutil.rmtree(inside(job.directory, out, f"row {job.row}"))
-        verb = "resuming from its last checkpoint" if status == "resume" else "starting"
-        log_file = out / "logs" / f"{job.row}-seed{job.seed}.log"
-        print(f"{tag} {job.name}: {verb} (log: {log_file})", flush=True)
-        code, wall = run_job(job, out, log_file, tag)
-        if code != 0:
-            raise NmtError(f"{job.name} failed (exit {code}); its output is in {log_file}")
-        bleu = json.loads((job.directory / "results.json").read_text())["bleu"]
-        print(
-            f"{tag} {job.name}: done in {_duration(wall)}, test BLEU {bleu:.2f}; "
-            f"elapsed {_duration(time.monotonic() - start)}, {time_left(jobs, out)}",
-            flush=True,
-        )
-        on_done(job)
+        else:
+            waiting.append((tag, job))
+    running: list[Sitting] = []
+    try:
+        while waiting or running:
+            while waiting and len(running) < parallel:
+                tag, job = waiting.pop(0)
+                if job.status() == "partial":  # killed before its first checkpoint
+                    shutil.rmtree(inside(job.directory, out, f"row {job.row}"))
+                verb = (
+                    "resuming from its last checkpoint" if job.status() == "resume" else "starting"
+                )
+                log_file = out / "logs" / f"{job.row}-seed{job.seed}.log"
+                print(f"{tag} {job.name}: {verb} (log: {log_file})", flush=True)
+                running.append(Sitting(job, out, log_file, tag, threads))
+            time.sleep(5 if parallel > 1 else 0)
+            for sitting in list(running):
+                code = sitting.poll(timeout=0 if parallel > 1 else 5)
+                if code is None:
+                    continue
+                running.remove(sitting)
+                job = sitting.job
+                if code != 0:
+                    raise NmtError(
+                        f"{job.name} failed (exit {code}); its output is in {sitting.log_file}"
+                    )
+                bleu = json.loads((job.directory / "results.json").read_text())["bleu"]
+                print(
+                    f"{sitting.tag} {job.name}: done in {_duration(sitting.clock.active_s)}, "
+                    f"test BLEU {bleu:.2f}; elapsed {_duration(time.monotonic() - start)}, "
+                    f"{time_left(jobs, out, parallel)}",
+                    flush=True,
+                )
+                on_done(job)
+    finally:
+        for sitting in running:
+            sitting.stop()

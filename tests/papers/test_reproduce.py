@@ -92,9 +92,9 @@ def test_a_paper_file_is_complete(name):
 
 
 def test_the_main_rows_differ_only_where_the_papers_rows_do():
-    """Bahdanau's four main rows get the same budget and settings but model and length cap."""
+    """Bahdanau's four main rows get the same protocol and settings but model and length cap."""
     paper = paper_file("bahdanau14")
-    main = [row for row in paper.rows if row.get("steps_factor", 1) == 1]
+    main = [row for row in paper.rows if not row.get("overrides")]
     configs = []
     for row in main:
         with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
@@ -104,6 +104,7 @@ def test_the_main_rows_differ_only_where_the_papers_rows_do():
         container.pop("model")
         configs.append(container)
     assert len(main) == 4 and all(c == configs[0] for c in configs)
+    assert configs[0]["trainer"]["max_steps"] is None and configs[0]["trainer"]["patience"] == 4
 
 
 def test_the_plan_names_jobs_stably_and_more_seeds_only_add_jobs(tmp_path):
@@ -114,7 +115,7 @@ def test_the_plan_names_jobs_stably_and_more_seeds_only_add_jobs(tmp_path):
     assert three[0].directory == tmp_path / "rnnencdec30" / "seed1"
     assert [j.seed for j in three[:5]] == [1] * 5  # a whole seed first
     long = next(j for j in three if j.row == "rnnsearch50_long")
-    assert "trainer.max_steps=3200" in long.overrides and long.overrides[-1] == "seed=1"
+    assert "trainer.patience=null" in long.overrides and long.overrides[-1] == "seed=1"
     with pytest.raises(NmtError, match="seeds: must be at least 1"):
         plan(paper, "cpu", 0, tmp_path, [])
     with pytest.raises(NmtError, match="scale: 'gpu' is not one of"):
@@ -347,3 +348,49 @@ def test_time_left_goes_by_row_then_by_update(tmp_path):
     (tmp_path / "jobs.jsonl").write_text('{"row": "a", "seed": 1, "wall_s": 60.0}\n')
     # a's next seed at a's 60 s; b, unseen, at 0.6 s an update for 400 updates
     assert time_left(jobs, tmp_path) == f"about {(60 + 0.6 * 400) / 60:.1f} min left"
+
+
+def _interrupted_jobs(out: Path) -> list[Path]:
+    return [
+        last.parent.parent
+        for last in out.glob("*/seed*/checkpoints/last.pt")
+        if not (last.parent.parent / "results.json").exists()
+    ]
+
+
+def test_two_jobs_side_by_side_resume_after_sigkill_and_match_one_at_a_time(
+    toy_reproduction, tmp_path, cache_dir
+):
+    """jobs=2 runs two toy jobs at once, one thread each; SIGKILLed while both are mid-way and
+    run again, it resumes both and ends with every seed-1 result of the jobs=1 fixture."""
+    out = tmp_path / "toy"
+    env = os.environ | {"NMT_CACHE_DIR": str(cache_dir), "PYTHONUNBUFFERED": "1"}
+    seed1 = [o for o in TOY if not o.startswith("seeds")] + ["seeds=1", "jobs=2", f"out={out}"]
+    command = [sys.executable, "-m", "nmt.reproduce", *seed1]
+    first = subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    deadline = time.time() + 300
+    while len(_interrupted_jobs(out)) < 2:
+        assert first.poll() is None, first.stdout.read().decode()
+        assert time.time() < deadline
+        time.sleep(0.02)
+    first.send_signal(signal.SIGKILL)
+    first.wait()
+    killed = _interrupted_jobs(out)
+    assert len(killed) == 2
+    time.sleep(1)  # both children got SIGKILL with their parent
+    second = subprocess.run(command, env=env, capture_output=True, text=True, timeout=600)
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert second.stdout.count("resuming from its last checkpoint") == 2, second.stdout
+    for job in killed:
+        steps = [json.loads(x)["step"] for x in (job / "metrics.jsonl").read_text().splitlines()]
+        assert steps == sorted(set(steps)) and steps[-1] == 16
+    sittings = [json.loads(line) for line in (out / "jobs.jsonl").read_text().splitlines()]
+    assert any(s["other_cpu_s"] for s in sittings if s["exit"] == 0)  # they shared the machine
+    one_at_a_time, _, _ = toy_reproduction
+    for results in sorted(one_at_a_time.glob("*/seed1/results.json")):
+        row = results.parent.parent.name
+        mine = json.loads((out / row / "seed1" / "results.json").read_text())
+        theirs = json.loads(results.read_text())
+        for key in ("bleu", "test_loss", "best_step", "steps"):
+            assert mine[key] == theirs[key], (row, key)
+    assert (out / "report" / "report.md").is_file()
