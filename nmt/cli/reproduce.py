@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
+from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from nmt.cli.common import cli
@@ -25,7 +26,7 @@ from nmt.trust import allowed_modules
 @cli
 def main(cfg: DictConfig) -> None:
     out = Path(cfg.out)
-    paper, scale = cfg.paper, str(cfg.scale)
+    paper, scale = cfg.paper, HydraConfig.get().runtime.choices["scale"]
     extra = [str(o) for o in cfg.train_overrides]
     allow = allowed_modules(cfg.allow_targets)
     jobs = plan(paper, scale, int(cfg.seeds), out, extra, allow)

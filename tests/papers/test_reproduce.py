@@ -394,3 +394,26 @@ def test_two_jobs_side_by_side_resume_after_sigkill_and_match_one_at_a_time(
         for key in ("bleu", "test_loss", "best_step", "steps"):
             assert mine[key] == theirs[key], (row, key)
     assert (out / "report" / "report.md").is_file()
+
+
+def test_scale_on_the_command_line_picks_the_papers_scale(tmp_path):
+    """`scale=` also names nmt-train's config group: nmt-reproduce takes it as the scale."""
+    command = [sys.executable, "-m", "nmt.reproduce", "report_only=true", "bootstrap_samples=10"]
+    done = subprocess.run(
+        [*command, "paper=bahdanau14", "scale=paper", f"out={tmp_path / 'b'}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "scale=paper" in (tmp_path / "b" / "report" / "report.md").read_text()
+    refused = subprocess.run(
+        [*command, "paper=zoo", "scale=paper", f"out={tmp_path / 'z'}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode == 2
+    assert refused.stderr.strip().splitlines() == [
+        "error: scale: 'paper' is not one of paper zoo's scales (cpu)"
+    ]
