@@ -1,9 +1,10 @@
-"""Files a run keeps: written atomically, and JSON that stays JSON (a NaN or infinity, not
-valid JSON, is written as null)."""
+"""Files a run keeps: written atomically, JSON that stays JSON (a NaN or infinity, not valid
+JSON, is written as null), and JSON-lines logs whose last line a kill may have cut short."""
 
 from __future__ import annotations
 
 import json
+import logging
 import math
 import os
 from collections.abc import Callable
@@ -11,6 +12,8 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from nmt.errors import NmtError
+
+log = logging.getLogger(__name__)
 
 
 def atomic_write(path: Path, write: Callable[[BinaryIO], None]) -> None:
@@ -48,6 +51,45 @@ def finite(value: Any) -> Any:
 def dumps(value: Any, **kwargs: Any) -> str:
     """json.dumps of `finite(value)`; anything else that is not JSON is an error."""
     return json.dumps(finite(value), allow_nan=False, **kwargs)
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """The records of a JSON-lines file the project appends to (metrics.jsonl, jobs.jsonl, a
+    record's sittings.jsonl), [] if there is none. A last line cut short (a kill or a full disk
+    during its append) is dropped with a warning; a bad line before it is an error naming the
+    file and line."""
+    if not path.is_file():
+        return []
+    lines = path.read_bytes().split(b"\n")
+    records = []
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line.decode("utf-8"))
+        except (UnicodeDecodeError, json.JSONDecodeError) as err:
+            if number == len(lines):  # no newline after it: its append did not finish
+                log.warning("%s: its last line is cut short (%s); dropped", path, err)
+                break
+            raise NmtError(f"{path}:{number}: not valid JSON ({err})") from None
+        if not isinstance(record, dict):
+            raise NmtError(f"{path}:{number}: not a JSON object")
+        records.append(finite(record))
+    return records
+
+
+def append_jsonl(path: Path, record: dict) -> None:
+    """Append `record` as one line of `path`, first cutting off a last line whose own append
+    did not finish (`read_jsonl` drops it too), so that it cannot spoil this one."""
+    line = (dumps(record) + "\n").encode("utf-8")
+    with open(path, "ab+") as f:
+        f.seek(0)
+        text = f.read()
+        if text and not text.endswith(b"\n"):
+            keep = text.rfind(b"\n") + 1
+            log.warning("%s: its last line is cut short; dropped", path)
+            f.truncate(keep)
+        f.write(line)
 
 
 def inside(path: Path, folder: Path, what: str) -> Path:

@@ -97,19 +97,6 @@ def _read_json(path: Path) -> object:
         raise NmtError(f"{path}: not valid JSON ({err})") from None
 
 
-def _read_jsonl(path: Path) -> list[dict]:
-    if not path.is_file():
-        return []
-    records = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if line.strip():
-            try:
-                records.append(jsonfile.finite(json.loads(line)))
-            except json.JSONDecodeError as err:
-                raise NmtError(f"{path}:{number}: not valid JSON ({err})") from None
-    return records
-
-
 def load_run(path: Path) -> Run:
     """Read results.json, metrics.jsonl and the saved Hydra config of a run directory."""
     results = _read_json(path / RESULTS)
@@ -125,7 +112,7 @@ def load_run(path: Path) -> Run:
         config=OmegaConf.to_container(OmegaConf.load(config_file)),
         overrides=tuple(str(o) for o in overrides),
         results=results,
-        metrics=_read_jsonl(path / "metrics.jsonl"),
+        metrics=jsonfile.read_jsonl(path / "metrics.jsonl"),
     )
 
 

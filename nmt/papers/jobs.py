@@ -175,10 +175,12 @@ def _die_with_parent() -> None:
 
 
 def _new_lines(path: Path, seen: int) -> tuple[list[dict], int]:
-    """The metrics.jsonl records after the first `seen` lines, and the new line count."""
+    """The metrics.jsonl records after the first `seen` lines, and the new line count; a last
+    line still being written waits for the next call."""
     if not path.is_file():
         return [], seen
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    text = path.read_text(encoding="utf-8", errors="replace")
+    lines = [line for line in text[: text.rfind("\n") + 1].splitlines() if line.strip()]
     if len(lines) < seen:  # a resumed run drops the records after its checkpoint
         seen = 0
     return [json.loads(line) for line in lines[seen:]], len(lines)
@@ -276,8 +278,7 @@ class Sitting:
         job = self.job
         line = {"row": job.row, "seed": job.seed, "wall_s": self.clock.active_s, "exit": self.code}
         line |= {"commit": code_version(), "cpu": cpu_capability()}
-        with open(self.out / JOBS_LOG, "a", encoding="utf-8") as f:
-            f.write(jsonfile.dumps(line | {"other_cpu_s": self.clock.other_cpu_s}) + "\n")
+        jsonfile.append_jsonl(self.out / JOBS_LOG, line | {"other_cpu_s": self.clock.other_cpu_s})
 
 
 def cpu_capability() -> str:
@@ -323,8 +324,7 @@ def job_times(out: Path) -> dict[tuple[str, int], dict[str, Any]]:
     path = out / JOBS_LOG
     totals: dict[tuple[str, int], dict[str, Any]] = {}
     if path.is_file():
-        for line in path.read_text(encoding="utf-8").splitlines():
-            r = json.loads(line)
+        for r in jsonfile.read_jsonl(path):
             total = totals.setdefault(
                 (r["row"], r["seed"]),
                 {"wall_s": 0.0, "other_cpu_s": 0.0, "commits": [], "cpus": []},

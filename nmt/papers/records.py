@@ -49,12 +49,8 @@ def _digest(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
 
-def _sittings(out: Path, job: Job) -> list[str]:
-    path = out / JOBS_LOG
-    if not path.is_file():
-        return []
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-    return [line for line in lines if _job_key(json.loads(line)) == (job.row, job.seed)]
+def _sittings(out: Path, job: Job) -> list[dict]:
+    return [s for s in files.read_jsonl(out / JOBS_LOG) if _job_key(s) == (job.row, job.seed)]
 
 
 def _job_key(sitting: dict) -> tuple[str, int]:
@@ -101,7 +97,7 @@ def save(job: Job, out: Path, records: Path) -> Path:
         shared[path.name] = digest
     (staging / SHARED).write_text(json.dumps(shared, indent=1, sort_keys=True) + "\n")
     sittings = _sittings(out, job)
-    (staging / SITTINGS).write_text("".join(line + "\n" for line in sittings), encoding="utf-8")
+    (staging / SITTINGS).write_text("".join(files.dumps(s) + "\n" for s in sittings))
     if target.exists():
         old = target.with_name(f".{target.name}.old")
         shutil.rmtree(old, ignore_errors=True)
@@ -207,9 +203,7 @@ def _unpack(
         (staging / SAME_RUN).write_text(json.dumps({"record": str(source)}) + "\n")
     staging.rename(job.directory)
     kept = inside(source / SITTINGS, records, f"record {source}")
-    lines = kept.read_text(encoding="utf-8").splitlines() if kept.is_file() else []
-    sittings = [json.loads(line) for line in lines if line.strip()]
+    sittings = files.read_jsonl(kept)
     if sittings and not _sittings(out, job):
-        with open(out / JOBS_LOG, "a", encoding="utf-8") as f:
-            for sitting in sittings:
-                f.write(files.dumps(sitting | {"row": job.row, "seed": job.seed}) + "\n")
+        for sitting in sittings:
+            files.append_jsonl(out / JOBS_LOG, sitting | {"row": job.row, "seed": job.seed})

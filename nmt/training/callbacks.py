@@ -144,6 +144,5 @@ class AttentionTrace:
         shown = ", ".join(f"{k} {v:.3f}" for k, v in line.items() if k != "step")
         log.info("step %d attention: %s", step, shown)
         if fit.world.main and self.path is not None:
-            with open(self.path, "a", encoding="utf-8") as f:
-                f.write(files.dumps(line) + "\n")
+            files.append_jsonl(self.path, line)
         self.sums, self.counts = {}, {}

@@ -6,7 +6,6 @@ then score the best checkpoint on test.
 from __future__ import annotations
 
 import dataclasses
-import json
 import logging
 import os
 import random
@@ -15,6 +14,7 @@ from pathlib import Path
 import torch
 from omegaconf import DictConfig
 
+from nmt import files
 from nmt.config import (
     TrainJob,
     instantiate_or_fail,
@@ -119,12 +119,8 @@ def restore(
         log.info("resuming with a reset of %s", " and ".join(job.reset))
     metrics = run_dir / "metrics.jsonl"
     if metrics.is_file() and world.main:
-        kept = [
-            line
-            for line in metrics.read_text().splitlines()
-            if json.loads(line)["step"] <= state.step
-        ]
-        metrics.write_text("".join(line + "\n" for line in kept))
+        kept = [r for r in files.read_jsonl(metrics) if r.get("step", 0) <= state.step]
+        files.write_text(metrics, "".join(files.dumps(r) + "\n" for r in kept))
     log.info("resuming %s at step %d (epoch %d)", run_dir, state.step, state.epoch + 1)
     return state
 

@@ -245,8 +245,7 @@ class Fit:
             "tokens_per_s": w["tokens"] / max(w["time"], 1e-9),
             "elapsed_s": state.train_time_s,
         }
-        with open(self.run_dir / "metrics.jsonl", "a", encoding="utf-8") as f:
-            f.write(jsonfile.dumps(record) + "\n")
+        jsonfile.append_jsonl(self.run_dir / "metrics.jsonl", record)
         call(self.callbacks, "on_validation", self, record)
         for key in ("dev_loss", "dev_ppl", "dev_bleu"):
             if record[key] is not None:

@@ -89,3 +89,21 @@ def test_job_times_sum_the_sittings_and_name_each_cpu_once(tmp_path):
     assert times[("a", 1)]["wall_s"] == 90.0 and times[("a", 1)]["cpus"] == ["AVX512", "AVX2"]
     assert times[("a", 2)]["cpus"] == ["AVX2"] and times[("a", 2)]["commits"] == ["c2", "c2"]
     assert times[("b", 1)]["cpus"] == [] and times[("b", 1)]["other_cpu_s"] is None
+
+
+def test_a_torn_sitting_in_a_record_or_jobs_log_keeps_the_complete_ones(tmp_path):
+    lender = tmp_path / "lender"
+    same = ("experiment=a", "seed=1")
+    source = write_record(lender, "a", 1, list(same), 2.0)
+    with open(source / "sittings.jsonl", "a") as f:
+        f.write('{"row": "a", "seed": 1, "wall_')  # the record's last append was cut short
+    out = tmp_path / "out"
+    out.mkdir()
+    with open(out / JOBS_LOG, "w") as f:
+        f.write('{"row": "b", "seed": 1, "wall_s": 5.0, "exit": 0}\n{"row": "b", "se')
+    job = Job("a", "A", 1, out / "a" / "seed1", same)
+
+    assert borrow(job, out, [lender]) == source
+    times = job_times(out)
+    assert times[("a", 1)]["wall_s"] == 60.0 and times[("b", 1)]["wall_s"] == 5.0
+    assert all(json.loads(line) for line in (out / JOBS_LOG).read_text().splitlines())

@@ -1,5 +1,7 @@
 """A run killed with SIGKILL and resumed ends with the same weights as an uninterrupted run."""
 
+import json
+
 import pytest
 import torch
 from toys import TINY, kill_at_first_checkpoint
@@ -44,3 +46,16 @@ def test_resume_refuses_to_change_anything_but_the_budget(run_cli, tmp_path):
     assert "Traceback" not in proc.stderr
     run_cli("train", f"resume={tmp_path}/run", "trainer.max_steps=18")
     assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 18
+
+
+def test_resume_drops_a_metrics_line_cut_short_by_a_kill(run_cli, tmp_path):
+    run_cli("train", *TINY, f"hydra.run.dir={tmp_path}/run")
+    metrics = tmp_path / "run" / "metrics.jsonl"
+    before = metrics.read_text().splitlines()
+    with open(metrics, "a") as f:
+        f.write('{"step": 99, "train_lo')  # a kill or a full disk during an append
+    proc = run_cli("train", f"resume={tmp_path}/run", "trainer.max_steps=18")
+    assert "metrics.jsonl: its last line is cut short" in proc.stderr + proc.stdout
+    after = metrics.read_text().splitlines()
+    assert after[: len(before)] == before and all(json.loads(line) for line in after)
+    assert json.loads(after[-1])["step"] == 18
