@@ -14,6 +14,7 @@ import sentencepiece as spm
 
 from nmt.config import TokenizerConfig
 from nmt.data import Corpus
+from nmt.data.cache import checked, seal
 from nmt.data.specials import BOS, EOS, PAD, UNK, fingerprint
 from nmt.files import atomic_write
 
@@ -26,9 +27,10 @@ def train_spm(lines: list[str], cfg: TokenizerConfig, cache: Path) -> bytes:
     path = (
         cache / "spm" / f"{cfg.model_type}-{cfg.vocab_size}-{fingerprint(settings, *lines)}.model"
     )
-    if path.is_file():
+    cached = checked(path, lambda p: loadable(p.read_bytes()))
+    if cached is not None:
         log.info("tokenizer: reusing %s", path)
-        return path.read_bytes()
+        return cached
     log.info("tokenizer: training %s %d on %d lines", cfg.model_type, cfg.vocab_size, len(lines))
     model = io.BytesIO()
     spm.SentencePieceTrainer.train(
@@ -46,7 +48,14 @@ def train_spm(lines: list[str], cfg: TokenizerConfig, cache: Path) -> bytes:
         minloglevel=2,
     )
     atomic_write(path, lambda f: f.write(model.getvalue()))
+    seal(path)
     return model.getvalue()
+
+
+def loadable(proto: bytes) -> bytes:
+    """`proto` if SentencePiece loads it (it raises otherwise)."""
+    spm.SentencePieceProcessor(model_proto=proto)
+    return proto
 
 
 class Tokenizer:

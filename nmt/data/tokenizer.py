@@ -8,6 +8,7 @@ from pathlib import Path
 
 from nmt.config import TokenizerConfig
 from nmt.data import Corpus, Split
+from nmt.data.cache import checked, digest_path, seal
 from nmt.data.specials import fingerprint
 from nmt.data.spm import Tokenizer
 from nmt.data.words import WordTokenizer
@@ -45,6 +46,12 @@ def encode_split(tokenizer: Tokenizer, split: Split, cache: Path) -> tuple[list,
             "tgt_ids": tokenizer.encode_tgt(batch["tgt"]),
         }
 
+    def load(p: Path) -> None:  # a damaged file raises here, or has other rows or columns
+        rows = datasets.Dataset.from_file(str(p))
+        if rows.num_rows != len(split.src) or set(rows.column_names) != {"src_ids", "tgt_ids"}:
+            raise ValueError(f"{rows.num_rows} rows of {rows.column_names}")
+
+    checked(path, load)
     datasets.disable_progress_bars()
     table = datasets.Dataset.from_dict({"src": split.src, "tgt": split.tgt})
     encoded = table.map(
@@ -55,4 +62,6 @@ def encode_split(tokenizer: Tokenizer, split: Split, cache: Path) -> tuple[list,
         remove_columns=["src", "tgt"],
         new_fingerprint=key,
     )
+    if not digest_path(path).is_file():
+        seal(path)
     return encoded["src_ids"], encoded["tgt_ids"]

@@ -12,6 +12,7 @@ from sacremoses import MosesDetokenizer, MosesTokenizer
 
 from nmt.config import TokenizerConfig
 from nmt.data import Corpus
+from nmt.data.cache import checked, seal
 from nmt.data.specials import BOS, EOS, PAD, SPECIALS, UNK, fingerprint
 from nmt.files import write_text
 
@@ -58,9 +59,9 @@ class WordTokenizer:
         langs = (cfg.src_lang, cfg.tgt_lang)
         key = fingerprint(str(cfg.vocab_size), *langs, *corpus.train.src, "\t", *corpus.train.tgt)
         path = cache / "word" / f"{cfg.vocab_size}-{key}.json"
-        if path.is_file():
+        words = checked(path, _word_lists)
+        if words is not None:
             log.info("tokenizer: reusing %s", path)
-            words = json.loads(path.read_text(encoding="utf-8"))
         else:
             log.info("tokenizer: counting words of %d training pairs", len(corpus.train))
             words = [
@@ -68,6 +69,7 @@ class WordTokenizer:
                 top_words(corpus.train.tgt, langs[1], cfg.vocab_size),
             ]
             write_text(path, json.dumps(words))
+            seal(path)
         return cls(Vocabulary(langs[0], words[0]), Vocabulary(langs[1], words[1]))
 
     def state(self) -> dict:
@@ -112,3 +114,15 @@ class WordTokenizer:
 
     def decode_tgt(self, ids: list[int]) -> str:
         return self.detokenize(self.tgt_tokens([i for i in ids if i not in (BOS, EOS, PAD)]))
+
+
+def _word_lists(path: Path) -> list[list[str]]:
+    """A word cache entry: the source's and the target's words, most frequent first."""
+    words = json.loads(path.read_text(encoding="utf-8"))
+    if not (
+        isinstance(words, list)
+        and len(words) == 2
+        and all(isinstance(w, list) and all(isinstance(x, str) for x in w) for w in words)
+    ):
+        raise ValueError("not two lists of words")
+    return words
