@@ -25,7 +25,7 @@ from nmt.evaluation.scoring import bleu_line
 from nmt.training.distributed import World, world_from_env
 from nmt.training.launch import launch
 from nmt.training.run import run
-from nmt.training.rundir import check_fresh, discard_failed, exclusive
+from nmt.training.rundir import check_fresh, discard_failed, exclusive, holds_run
 from nmt.training.start import fine_tune_config, resumed_config, save_run_config
 from nmt.trust import allowed_modules
 
@@ -49,8 +49,8 @@ def main(cfg: DictConfig) -> float | None:
             if world.main:
                 save_run_config(run_dir, cfg)  # what resume= finds: the checkpoint's model
     except NmtError:
-        if world.main:
-            discard_failed(run_dir, log_name)
+        if world.main and not holds_run(run_dir if cfg.resume else None):
+            discard_failed(run_dir, log_name)  # a mistyped resume= directory, or ours
         raise
     with exclusive(run_dir, "run directory ") if world.main else contextlib.nullcontext():
         try:

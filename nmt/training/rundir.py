@@ -49,6 +49,12 @@ def check_fresh(run_dir: Path) -> None:
         )
 
 
+def holds_run(directory: Path | None) -> bool:
+    """Whether `directory` holds a run (its saved config): a refused `resume=` of it, live or
+    not, must leave every file there as it was."""
+    return directory is not None and (directory / ".hydra" / "config.yaml").is_file()
+
+
 # What a launch writes before training starts (Hydra's config, the log, the lock).
 EARLY_FILES = (".hydra/config.yaml", ".hydra/hydra.yaml", ".hydra/overrides.yaml", LOCK)
 

@@ -210,3 +210,29 @@ def test_a_huge_test_line_is_cut_and_the_run_still_scores_its_test_set(run_cli, 
     assert len((run / "test.hyp").read_text().splitlines()) == 10
     assert "sentence 5: " in proc.stderr and "cut to decode.max_src_len=256" in proc.stderr
     assert "pairs cut to 256 pieces a side for perplexity" in proc.stderr
+
+
+def test_a_refused_resume_of_a_live_run_leaves_it_whole(run_cli, tmp_path, cache_dir):
+    """A mistyped resume= on a run still loading its data touches none of its files: the run
+    finishes with its saved config, and a fresh launch into its directory is still refused."""
+    run = tmp_path / "live"
+    live = start(cache_dir, *LONG, f"hydra.run.dir={run}")
+    try:
+        wait_for(run / ".lock", live)  # it holds its directory and loads its data
+        live.send_signal(signal.SIGSTOP)  # held there, before its first checkpoint
+        assert not (run / "checkpoints").exists()
+        before = hashes(run)
+        refused = run_cli("train", f"resume={run}", "seed=3", check=False)
+        one_line_error(refused, "seed")
+        after = hashes(run)
+        assert {k: v for k, v in after.items() if k != "train.log"} == {
+            k: v for k, v in before.items() if k != "train.log"
+        }
+        assert ".lock" in after and "train.log" in after and ".hydra/config.yaml" in after
+    finally:
+        live.send_signal(signal.SIGCONT)
+    _, err = live.communicate(timeout=600)
+    assert live.returncode == 0, err[-2000:]
+    assert (run / "results.json").is_file() and (run / ".hydra" / "config.yaml").is_file()
+    again = run_cli("train", *TINY, f"hydra.run.dir={run}", check=False)
+    one_line_error(again, f"hydra.run.dir={run}: holds a run already")
