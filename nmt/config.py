@@ -4,6 +4,7 @@ the YAML files use, typed views of the non-instantiated groups, and the CLI erro
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import types
@@ -85,7 +86,24 @@ def _run_dir(resume: str | None, default: str) -> str:
     run_id = os.environ.get("TORCHELASTIC_RUN_ID")
     if run_id and int(os.environ.get("WORLD_SIZE", 1)) > 1:
         return f"outputs/runs/torchrun-{run_id}"
-    return default
+    return _fresh_dir(default)
+
+
+@functools.cache
+def _fresh_dir(default: str) -> str:
+    """`default` (a directory named by the time, to the second), or `default-2`, `-3`, ... when
+    another command made it first: the directory is claimed by creating it, so that two
+    commands started in the same second get one each."""
+    path = Path(default)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for n in range(1, 10_000):
+        candidate = path if n == 1 else path.with_name(f"{path.name}-{n}")
+        try:
+            candidate.mkdir()
+        except FileExistsError:
+            continue
+        return str(candidate)
+    raise NmtError(f"{default}: 10,000 directories of that name exist already")
 
 
 def _log_file(output_dir: str, job_name: str) -> str:
@@ -97,6 +115,7 @@ def _log_file(output_dir: str, job_name: str) -> str:
 def _register_resolvers() -> None:
     resolvers = {
         "nmt_run_dir": _run_dir,
+        "nmt_fresh_dir": _fresh_dir,
         "nmt_output_subdir": _output_subdir,
         "nmt_log_file": _log_file,
     }

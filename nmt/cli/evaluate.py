@@ -1,7 +1,9 @@
 """`nmt-evaluate checkpoint=PATH [split=test] [data=...]`: score a checkpoint on a corpus split.
 
 Everything is rebuilt from the checkpoint; the scores and files go to the command's own run
-directory, never into the training run."""
+directory (one per command, even for two started in the same second, held by its lock), never
+into the training run: a `hydra.run.dir=` that holds a run is refused before anything is
+written there."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
 from nmt.cli.common import cli
-from nmt.config import CONFIG_DIR, DecodeConfig, cache_dir, typed, typed_flag
+from nmt.config import CONFIG_DIR, OCCUPIED, DecodeConfig, cache_dir, typed, typed_flag
 from nmt.data import load_corpus
 from nmt.decoding.translate import load_model
 from nmt.devices import resolve_device
@@ -25,12 +27,24 @@ from nmt.evaluation.scoring import (
     write_split_files,
 )
 from nmt.models.seq2seq import count_parameters
+from nmt.training.rundir import exclusive
 from nmt.trust import allowed_modules
 
 
 @hydra.main(config_path=CONFIG_DIR, config_name="evaluate", version_base="1.3")
 @cli
 def main(cfg: DictConfig) -> None:
+    run_dir = Path(HydraConfig.get().runtime.output_dir)
+    if run_dir.resolve() in OCCUPIED:
+        raise NmtError(
+            f"hydra.run.dir={run_dir}: holds a run already; nmt-evaluate writes into a "
+            "directory of its own"
+        )
+    with exclusive(run_dir, "run directory "):
+        evaluate(cfg, run_dir)
+
+
+def evaluate(cfg: DictConfig, run_dir: Path) -> None:
     if OmegaConf.is_missing(cfg, "checkpoint"):
         raise NmtError("checkpoint=PATH is required")
     device = resolve_device(cfg.device)
@@ -41,7 +55,6 @@ def main(cfg: DictConfig) -> None:
         cfg.data if cfg.get("data") is not None else OmegaConf.create(saved["config"]["data"])
     )
     split = load_corpus(data_cfg).split(cfg.split)
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
     hyps, scores, before_unk = score_split(
         model, tokenizer, split, decode, device, cache_dir(cfg.paths.cache_dir)
     )
