@@ -390,6 +390,24 @@ def check_resets(cfg: DictConfig) -> tuple[str, ...]:
     return resets
 
 
+def whole(cfg: DictConfig, key: str, low: int) -> int:
+    """The top-level whole number `key`, at least `low`; anything else an error naming it."""
+    value = cfg[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise NmtError(f"{key}: {value!r} is not a whole number")
+    at_least(key, value, low)
+    return value
+
+
+def strings(cfg: DictConfig, key: str) -> list[str]:
+    """The top-level list of strings `key` (`key=[a,b]` on the command line); anything else,
+    a bare string included, an error naming it."""
+    value = cfg[key]
+    if not OmegaConf.is_list(value) or not all(isinstance(v, str) for v in value):
+        raise NmtError(f"{key}: {value!r} is not a list of strings ({key}=[a,b])")
+    return list(value)
+
+
 def typed_flag(cfg: DictConfig, key: str) -> bool:
     """The top-level switch `key`: true or false, anything else an error naming it."""
     value = cfg[key]

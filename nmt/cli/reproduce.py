@@ -13,7 +13,8 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from nmt.cli.common import cli
-from nmt.config import CONFIG_DIR
+from nmt.config import CONFIG_DIR, strings, whole
+from nmt.errors import NmtError
 from nmt.papers.jobs import Job, plan, run_all
 from nmt.papers.records import borrow, keep, restore
 from nmt.papers.report import write_paper_report
@@ -26,16 +27,20 @@ from nmt.trust import allowed_modules
 @cli
 def main(cfg: DictConfig) -> None:
     out = Path(cfg.out)
+    if out.exists() and not out.is_dir():
+        raise NmtError(f"out={out}: is a file, not a directory")
     paper, scale = cfg.paper, HydraConfig.get().runtime.choices["scale"]
-    extra = [str(o) for o in cfg.train_overrides]
-    allow = allowed_modules(cfg.allow_targets)
-    jobs = plan(paper, scale, int(cfg.seeds), out, extra, allow)
+    seeds, parallel = whole(cfg, "seeds", 1), whole(cfg, "jobs", 1)
+    samples = whole(cfg, "bootstrap_samples", 1)
+    extra = strings(cfg, "train_overrides")
+    allow = allowed_modules(strings(cfg, "allow_targets"))
+    lenders = [Path(d) for d in strings(cfg, "borrow")]
+    jobs = plan(paper, scale, seeds, out, extra, allow)
     records = Path(cfg.records)
     out.mkdir(parents=True, exist_ok=True)
     restored = [job.name for job in jobs if restore(job, out, records, allow)]
     if restored:
         print(f"restored from the records in {records}: {', '.join(restored)}", flush=True)
-    lenders = [Path(str(d)) for d in cfg.borrow]
     for job in jobs:
         if lent := borrow(job, out, lenders, allow):
             print(f"{job.name}: the same run as {lent}, copied from there", flush=True)
@@ -47,7 +52,7 @@ def main(cfg: DictConfig) -> None:
     with stop_requests(again):
         if not cfg.report_only:  # only writing the report: runs may go on meanwhile
             with exclusive(out, "out="):
-                run_all(jobs, out, keep_record, parallel=int(cfg.jobs))
+                run_all(jobs, out, keep_record, parallel=parallel)
         for job in jobs:  # those that finished while this call only wrote the report
             if job.status() == "done":
                 keep_record(job)
@@ -58,7 +63,7 @@ def main(cfg: DictConfig) -> None:
             out,
             Path(cfg.report_dir),
             extra,
-            n_samples=int(cfg.bootstrap_samples),
+            n_samples=samples,
         )
     print(f"report: {report}")
     print(claims)

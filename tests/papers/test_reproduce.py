@@ -417,3 +417,43 @@ def test_scale_on_the_command_line_picks_the_papers_scale(tmp_path):
     assert refused.stderr.strip().splitlines() == [
         "error: scale: 'paper' is not one of paper zoo's scales (cpu)"
     ]
+
+
+@pytest.mark.parametrize(
+    ("override", "expected"),
+    [
+        ("seeds=abc", "error: seeds: 'abc' is not a whole number"),
+        ("seeds=1.5", "error: seeds: 1.5 is not a whole number"),
+        ("jobs=0", "error: jobs: must be at least 1, got 0"),
+        ("bootstrap_samples=0", "error: bootstrap_samples: must be at least 1, got 0"),
+        (
+            "train_overrides='trainer.max_steps=5'",  # a string, not a list
+            "error: train_overrides: 'trainer.max_steps=5' is not a list of strings "
+            "(train_overrides=[a,b])",
+        ),
+    ],
+)
+def test_bad_values_are_one_line_before_any_work(tmp_path, override, expected):
+    out = tmp_path / "out"
+    done = subprocess.run(
+        [sys.executable, "-m", "nmt.reproduce", "paper=zoo", override, f"out={out}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2 and done.stderr.strip().splitlines() == [expected]
+    assert not out.exists()
+
+
+def test_out_that_is_a_file_is_one_line(tmp_path):
+    out = tmp_path / "a-file"
+    out.write_text("mine\n")
+    done = subprocess.run(
+        [sys.executable, "-m", "nmt.reproduce", "paper=zoo", f"out={out}"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines() == [f"error: out={out}: is a file, not a directory"]
+    assert out.read_text() == "mine\n"
