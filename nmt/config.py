@@ -419,11 +419,12 @@ def typed_flag(cfg: DictConfig, key: str) -> bool:
 def train_job(cfg: DictConfig) -> TrainJob:
     """The typed view of `nmt-train`'s config, every value checked before any work: the typed
     groups' types and ranges, and the sizes the builder and the corpus take."""
-    for key in ("model.emb_size", "model.hidden_size", "model.decoder_size", "data.max_len"):
+    sizes = ("model.emb_size", "model.hidden_size", "model.decoder_size", "data.max_len")
+    for key in (*sizes, "data.max_pieces"):
         value = OmegaConf.select(cfg, key)
         if value is not None and (not isinstance(value, int) or isinstance(value, bool)):
             raise NmtError(f"{key}: {value!r} is not an integer")
-        at_least(key, value, 1)
+        at_least(key, value, 4 if key == "data.max_pieces" else 1)  # <s> a piece </s>
     if not isinstance(cfg.seed, int) or isinstance(cfg.seed, bool):
         raise NmtError(f"seed: {cfg.seed!r} is not an integer")
     optim = cfg.optim

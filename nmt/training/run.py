@@ -9,16 +9,14 @@ import dataclasses
 import logging
 import os
 import random
+from collections.abc import Sequence
 from pathlib import Path
 
 import torch
 from omegaconf import DictConfig
 
 from nmt import files
-from nmt.config import (
-    TrainJob,
-    instantiate_or_fail,
-)
+from nmt.config import TrainJob, instantiate_or_fail
 from nmt.data import Corpus, load_corpus
 from nmt.data.spm import Tokenizer
 from nmt.data.tokenizer import build_tokenizer, encode_split, load_tokenizer
@@ -73,10 +71,28 @@ def prepare_data(
     splits."""
     corpus = load_corpus(job.data)
     tokenizer = tokenizer or build_tokenizer(corpus, job.tokenizer, job.cache_dir)
-    train_src, train_tgt = encode_split(tokenizer, corpus.train, job.cache_dir)
+    train_src, train_tgt = within_pieces(
+        *encode_split(tokenizer, corpus.train, job.cache_dir), job.data.get("max_pieces")
+    )
     dev_src, dev_tgt = encode_split(tokenizer, corpus.dev, job.cache_dir)
     data = Data(train_src, train_tgt, dev_src, dev_tgt, corpus.dev.src, corpus.dev.tgt)
     return corpus, tokenizer, data
+
+
+def within_pieces(src: Sequence, tgt: Sequence, max_pieces: int | None) -> tuple:
+    """The training pairs with at most `max_pieces` ids a side (`data.max_pieces`): a "word" of
+    thousands of characters passes `data.max_len` and would take a batch's memory."""
+    if max_pieces is None:
+        return src, tgt
+    keep = [
+        i
+        for i, (s, t) in enumerate(zip(src, tgt, strict=True))
+        if max(len(s), len(t)) <= max_pieces
+    ]
+    if len(keep) == len(src):
+        return src, tgt
+    log.info("corpus: %d training pairs dropped by max_pieces=%d", len(src) - len(keep), max_pieces)
+    return [src[i] for i in keep], [tgt[i] for i in keep]
 
 
 def restore(

@@ -236,3 +236,36 @@ def test_a_refused_resume_of_a_live_run_leaves_it_whole(run_cli, tmp_path, cache
     assert (run / "results.json").is_file() and (run / ".hydra" / "config.yaml").is_file()
     again = run_cli("train", *TINY, f"hydra.run.dir={run}", check=False)
     one_line_error(again, f"hydra.run.dir={run}: holds a run already")
+
+
+def test_training_pairs_are_kept_within_max_pieces():
+    from nmt.training.run import within_pieces
+
+    src, tgt = [[1, 2], [1] * 300, [3]], [[1, 2, 3], [1, 2], [2] * 257]
+    assert within_pieces(src, tgt, 256) == ([[1, 2]], [[1, 2, 3]])
+    assert within_pieces(src, tgt, None) == (src, tgt)
+
+
+@pytest.mark.slow  # CI keeps the unit test above
+def test_a_training_pair_of_one_huge_word_is_dropped_by_its_pieces(run_cli, tmp_path):
+    """A pair whose source is one 'word' of 12,000 characters passes data.max_len (words) and
+    is dropped by data.max_pieces after tokenisation; the run trains on the others."""
+    import random
+
+    rng = random.Random(0)
+    words = [f"w{i}" for i in range(12)]
+    rows = []
+    for _ in range(400):
+        sentence = rng.choices(words, k=rng.randint(3, 8))
+        rows.append((" ".join(sentence), " ".join(reversed(sentence))))
+    corpus = {"train": rows[:360], "dev": rows[360:380], "test": rows[380:]}
+    corpus["train"][7] = ("w1" * 6_000, "w1 w2")  # known characters: thousands of pieces
+    for split, pairs in corpus.items():
+        for side, lang in enumerate(("src", "tgt")):
+            (tmp_path / f"{split}.{lang}").write_text("".join(r[side] + "\n" for r in pairs))
+    data = ["data=text_files", f"data.corpus.prefix={tmp_path}/", "data.src_lang=src"]
+    tiny = [o for o in TINY if not o.startswith("data")]
+    run = tmp_path / "run"
+    proc = run_cli("train", *tiny, *data, "data.tgt_lang=tgt", f"hydra.run.dir={run}")
+    assert "corpus: 1 training pairs dropped by max_pieces=256" in proc.stderr
+    assert (run / "results.json").is_file()
