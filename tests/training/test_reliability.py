@@ -55,6 +55,7 @@ def wait_for(path: Path, proc: subprocess.Popen) -> None:
         time.sleep(0.02)
 
 
+@pytest.mark.slow  # CI: the live-run test below ends with the same refusal and hashes
 def test_a_fresh_launch_into_a_run_directory_is_refused_and_changes_nothing(run_cli, tmp_path):
     run = tmp_path / "run"
     run_cli("train", *TINY, f"hydra.run.dir={run}")
@@ -228,14 +229,16 @@ def test_a_refused_resume_of_a_live_run_leaves_it_whole(run_cli, tmp_path, cache
         assert {k: v for k, v in after.items() if k != "train.log"} == {
             k: v for k, v in before.items() if k != "train.log"
         }
-        assert ".lock" in after and "train.log" in after and ".hydra/config.yaml" in after
+        assert ".lock" in after and ".hydra/config.yaml" in after
     finally:
         live.send_signal(signal.SIGCONT)
     _, err = live.communicate(timeout=600)
     assert live.returncode == 0, err[-2000:]
     assert (run / "results.json").is_file() and (run / ".hydra" / "config.yaml").is_file()
+    finished = hashes(run)
     again = run_cli("train", *TINY, f"hydra.run.dir={run}", check=False)
     one_line_error(again, f"hydra.run.dir={run}: holds a run already")
+    assert hashes(run) == finished
 
 
 def test_training_pairs_are_kept_within_max_pieces():

@@ -39,23 +39,18 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(run_cli, tmp_path, cac
     assert len(steps) == 12  # one record per validation, none duplicated by the resume
 
 
-def test_resume_refuses_to_change_anything_but_the_budget(run_cli, tmp_path):
+def test_resume_refuses_to_change_anything_but_the_budget_and_drops_a_torn_line(run_cli, tmp_path):
     run_cli("train", *TINY, f"hydra.run.dir={tmp_path}/run")
     proc = run_cli("train", f"resume={tmp_path}/run", "optim.optimizer.lr=0.5", check=False)
     assert proc.returncode != 0 and "optim.optimizer.lr" in proc.stderr
     assert "Traceback" not in proc.stderr
-    run_cli("train", f"resume={tmp_path}/run", "trainer.max_steps=18")
-    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 18
-
-
-def test_resume_drops_a_metrics_line_cut_short_by_a_kill(run_cli, tmp_path):
-    run_cli("train", *TINY, f"hydra.run.dir={tmp_path}/run")
     metrics = tmp_path / "run" / "metrics.jsonl"
     before = metrics.read_text().splitlines()
     with open(metrics, "a") as f:
         f.write('{"step": 99, "train_lo')  # a kill or a full disk during an append
     proc = run_cli("train", f"resume={tmp_path}/run", "trainer.max_steps=18")
+    assert load_checkpoint(tmp_path / "run" / "checkpoints" / "last.pt")["step"] == 18
+    # the torn line was dropped with a warning, the others kept
     assert "metrics.jsonl: its last line is cut short" in proc.stderr + proc.stdout
     after = metrics.read_text().splitlines()
-    assert after[: len(before)] == before and all(json.loads(line) for line in after)
-    assert json.loads(after[-1])["step"] == 18
+    assert after[: len(before)] == before and json.loads(after[-1])["step"] == 18
