@@ -1,27 +1,87 @@
-"""What every command shares: the error wrapper that turns NmtError into one line on stderr."""
+"""What every command shares: the error wrapper that turns the errors a user can fix (bad
+input, a config value that does not resolve, a disk that is full or read-only) into one line on
+stderr."""
 
 from __future__ import annotations
 
+import errno
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig
+from omegaconf.errors import OmegaConfBaseException
 
+from nmt.config import CONFIG_DIR
 from nmt.errors import NmtError
+
+# OSErrors about the file system rather than the code: reported as one line naming the file
+DISK_ERRORS = (errno.ENOSPC, errno.EROFS, errno.EACCES, errno.EPERM, errno.EDQUOT)
+
+
+def one_line(err: BaseException) -> str | None:
+    """The message of an error a user can fix, or None for a bug (which keeps its traceback)."""
+    if isinstance(err, NmtError):
+        return str(err)
+    if isinstance(err, OmegaConfBaseException):
+        key = getattr(err, "full_key", None)
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        return f"{key}: {reason}" if key else f"config: {reason}"
+    if isinstance(err, OSError) and err.errno in DISK_ERRORS:
+        where = f"{err.filename}: " if err.filename else ""
+        return f"{where}{err.strerror}"
+    return None
 
 
 def cli(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
-    """Turn NmtError into a one-line message on stderr and its exit status (2; 128 + the
-    signal for an interrupted run), with no traceback."""
+    """Turn the errors of `one_line` into one line on stderr and a non-zero exit status (2 for
+    bad input; 128 + the signal for an interrupted run; 1 for a disk that refused a write),
+    with no traceback."""
 
     @functools.wraps(task)
     def wrapper(cfg: DictConfig) -> Any:
         try:
             return task(cfg)
-        except NmtError as err:
-            print(f"error: {err}", file=sys.stderr)
-            sys.exit(err.exit_code)
+        except (NmtError, OmegaConfBaseException, OSError) as err:
+            message = one_line(err)
+            if message is None:
+                raise
+            print(f"error: {message}", file=sys.stderr)
+            sys.exit(getattr(err, "exit_code", 1 if isinstance(err, OSError) else 2))
 
     return wrapper
+
+
+def unknown_choice(arguments: Sequence[str], root: Path = Path(CONFIG_DIR)) -> str | None:
+    """What is wrong with the first `GROUP=OPTION` argument (a config group of `root`, options
+    comma-separated as in a sweep) whose option has no file, naming the group's options; None
+    if every such argument names one. Hydra would refuse it too, over several lines."""
+    for argument in arguments:
+        key, sep, value = argument.lstrip("+").partition("=")
+        if not sep or argument.startswith(("-", "~")) or key.startswith("hydra/"):
+            continue  # flags, deletions, and Hydra's own groups (its plugins add options)
+        if not (root / key).is_dir():
+            continue
+        for option in value.split(","):
+            if option == "null" or any(c in option for c in "$*?()[]{}"):  # sweeps, interpolations
+                continue
+            if not (root / key / f"{option}.yaml").is_file():
+                options = sorted(p.stem for p in (root / key).glob("*.yaml"))
+                return f"{key}={option}: no such option; {key} is one of {', '.join(options)}"
+    return None
+
+
+def checked_choices(hydra_main: Callable[[], Any]) -> Callable[[], Any]:
+    """Check the command line's config-group choices (`unknown_choice`) before Hydra composes."""
+
+    @functools.wraps(hydra_main)
+    def main() -> Any:
+        message = unknown_choice(sys.argv[1:])
+        if message is not None:
+            print(f"error: {message}", file=sys.stderr)
+            sys.exit(2)
+        return hydra_main()
+
+    return main

@@ -16,9 +16,9 @@ from pathlib import Path
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
-from nmt.cli.common import cli
+from nmt.cli.common import checked_choices, cli
 from nmt.config import CONFIG_DIR, train_job
 from nmt.errors import NmtError
 from nmt.evaluation.scoring import bleu_line
@@ -30,13 +30,15 @@ from nmt.training.start import fine_tune_config, resumed_config, save_run_config
 from nmt.trust import allowed_modules
 
 
+@checked_choices
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
 @cli
 def main(cfg: DictConfig) -> float | None:
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     log_name = f"{hydra_cfg.job.name}.log"
-    overrides = list(hydra_cfg.overrides.task)
+    # as typed: an interpolation in one is resolved in the config, not here
+    overrides = OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)
     world = world_from_env()  # under torchrun or submitit, rank 0 keeps the directory
     if not cfg.resume and world.main:
         check_fresh(run_dir)

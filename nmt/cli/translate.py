@@ -13,7 +13,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from nmt.cli.common import cli
+from nmt.cli.common import checked_choices, cli
 from nmt.config import CONFIG_DIR, DecodeConfig, typed, typed_flag
 from nmt.data import normalize
 from nmt.decoding.translate import save_attention
@@ -66,12 +66,16 @@ def write_quietly_to_a_closed_pipe(write: Callable[[], None]) -> None:
         sys.exit(0)
 
 
+@checked_choices
 @hydra.main(config_path=CONFIG_DIR, config_name="translate", version_base="1.3")
 @cli
 def main(cfg: DictConfig) -> None:
     if OmegaConf.is_missing(cfg, "checkpoint"):
         raise NmtError("checkpoint=PATH is required")
     decode = typed(DecodeConfig, cfg.decode, "decode")
+    if cfg.save_attention and Path(cfg.save_attention).exists():
+        if not Path(cfg.save_attention).is_dir():
+            raise NmtError(f"save_attention={cfg.save_attention}: a file, not a directory")
     translator = Translator.from_checkpoint(
         cfg.checkpoint, cfg.device, typed_flag(cfg, "fast"), decode, cfg.allow_targets
     )

@@ -7,13 +7,18 @@ from pathlib import Path
 from nmt.data import Corpus, Split, normalize
 from nmt.errors import NmtError
 
+BOM = b"\xef\xbb\xbf"  # a UTF-8 byte-order mark, which some editors put at a file's start
+
 
 def read_lines(path: Path) -> list[str]:
+    """The file's lines, normalised; a byte-order mark at its start is not part of the text."""
     if not path.is_file():
         raise NmtError(f"{path}: no such file")
     lines = []
     with path.open("rb") as f:
         for number, raw in enumerate(f, start=1):
+            if number == 1:
+                raw = raw.removeprefix(BOM)
             try:
                 lines.append(normalize(raw.decode("utf-8")))
             except UnicodeDecodeError as err:

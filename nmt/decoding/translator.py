@@ -119,6 +119,12 @@ class Translator:
         """
         if isinstance(sentences, str):
             raise NmtError("translate: sentences must be a list of strings, not one string")
+        for i, sentence in enumerate(sentences):
+            if not isinstance(sentence, str):
+                raise NmtError(
+                    f"translate: sentence {i} is {type(sentence).__name__} {sentence!r}, "
+                    "not a string"
+                )
         config = self.decoding(beam_size=beam_size, n_best=n_best, **decode)
         lines = [normalize(s) for s in sentences]
         given = [i for i, line in enumerate(lines) if line]

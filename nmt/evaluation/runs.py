@@ -11,6 +11,7 @@ import re
 from collections.abc import Sequence
 from pathlib import Path
 
+import yaml
 from omegaconf import OmegaConf
 
 from nmt import files as jsonfile
@@ -19,6 +20,21 @@ from nmt.errors import NmtError
 log = logging.getLogger(__name__)
 
 RESULTS = "results.json"
+# results.json's numbers that reports do arithmetic on
+SCORES = (
+    "bleu",
+    "bleu_multi_ref",
+    "bleu_before_unk_replace",
+    "chrf",
+    "test_ppl",
+    "attention_entropy",
+    "params",
+    "train_time_s",
+    "best_step",
+    "steps",
+    "epochs",
+    "nonfinite_steps",
+)
 # Config keys that do not make a different variant: the seed, and where a run lives.
 NOT_VARIANT = ("seed", "resume", "paths")
 
@@ -42,7 +58,11 @@ class Run:
         path = self.path / name
         if not path.is_file():
             raise NmtError(f"{path}: no such file")
-        return [line.rstrip() for line in path.read_text(encoding="utf-8").splitlines()]
+        try:
+            text = path.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise NmtError(f"{path}: not UTF-8 text (byte {err.start})") from None
+        return [line.rstrip() for line in text.splitlines()]
 
     def final_dev_ppl(self) -> float | None:
         values = [r["dev_ppl"] for r in self.metrics if r.get("dev_ppl") is not None]
@@ -97,19 +117,43 @@ def _read_json(path: Path) -> object:
         raise NmtError(f"{path}: not valid JSON ({err})") from None
 
 
+def _read_yaml(path: Path, kind: type) -> object:
+    """The file's YAML as plain data of `kind` (dict or list)."""
+    try:
+        loaded = OmegaConf.to_container(OmegaConf.load(path))
+    except (yaml.YAMLError, UnicodeDecodeError, ValueError) as err:
+        reason = str(err).splitlines()[0] if str(err) else type(err).__name__
+        raise NmtError(f"{path}: not readable YAML ({reason})") from None
+    if not isinstance(loaded, kind):
+        raise NmtError(f"{path}: expected a YAML {'mapping' if kind is dict else 'list'}")
+    return loaded
+
+
+def check_scores(path: Path, results: dict) -> None:
+    """Refuse a score that is not a number (or null): the report would do arithmetic on it."""
+    for key, value in results.items():
+        if key in SCORES and not (value is None or _number(value)):
+            raise NmtError(f"{path}: {key!r} must be a number, not {value!r}")
+
+
+def _number(value: object) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
 def load_run(path: Path) -> Run:
     """Read results.json, metrics.jsonl and the saved Hydra config of a run directory."""
     results = _read_json(path / RESULTS)
     if not isinstance(results, dict):
         raise NmtError(f"{path / RESULTS}: expected a JSON object")
+    check_scores(path / RESULTS, results)
     config_file = path / ".hydra" / "config.yaml"
     if not config_file.is_file():
         raise NmtError(f"{path}: no .hydra/config.yaml (not a run directory of nmt-train?)")
     overrides_file = path / ".hydra" / "overrides.yaml"
-    overrides = OmegaConf.load(overrides_file) if overrides_file.is_file() else []
+    overrides = _read_yaml(overrides_file, list) if overrides_file.is_file() else []
     return Run(
         path=path,
-        config=OmegaConf.to_container(OmegaConf.load(config_file)),
+        config=_read_yaml(config_file, dict),
         overrides=tuple(str(o) for o in overrides),
         results=results,
         metrics=jsonfile.read_jsonl(path / "metrics.jsonl"),

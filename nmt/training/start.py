@@ -50,10 +50,19 @@ def resumed_config(
                 f"resume: '{key}' cannot change when resuming (only {', '.join(BUDGET_KEYS)} "
                 "and reset)"
             )
-        OmegaConf.update(cfg, key, None if value == "null" else int(value))
+        OmegaConf.update(cfg, key, _budget(key, value))
     cfg.resume, cfg.reset = str(run_dir), reset or []  # a name or a list, as given
     cfg.allow_targets = list(allow)
     return cfg
+
+
+def _budget(key: str, value: str) -> int | None:
+    """A budget override's value: a whole number of at least 1, or null."""
+    if value == "null":
+        return None
+    if not value.isdigit() or int(value) < 1:
+        raise NmtError(f"resume: {key} must be a whole number of at least 1 or null, not {value!r}")
+    return int(value)
 
 
 def fine_tune_config(

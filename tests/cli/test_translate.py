@@ -76,6 +76,12 @@ def test_translate_takes_ordinary_shell_use(learned_run, run_cli, tmp_path):
     refused(f"input={bad}", expected=f"input {bad}:2: not valid UTF-8 (byte 0xe9 at column 9)")
     refused(f"input={tmp_path}", expected=f"input {tmp_path}: is a directory, not a file")
     refused("input=-", "decode.beam_size=0", expected="decode.beam_size: must be at least 1, got 0")
+    refused(
+        "input=-",
+        f"save_attention={bad}",
+        input="a\n",
+        expected=f"save_attention={bad}: a file, not a directory",
+    )
 
 
 def translate_in_bash(run_dir, cache_dir, script: str, input: str | None = None):

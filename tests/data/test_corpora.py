@@ -192,6 +192,14 @@ def test_invalid_utf8_names_its_file_and_line(tmp_path):
         read_lines(path)
 
 
+def test_a_byte_order_mark_is_not_part_of_the_first_line(tmp_path):
+    from nmt.data.text_files import read_lines
+
+    path = tmp_path / "train.en"
+    path.write_bytes(b"\xef\xbb\xbfIn the beginning\nGod created\n")
+    assert read_lines(path) == ["In the beginning", "God created"]
+
+
 def test_the_readme_local_files_example_runs_from_the_command_line(run_cli, tmp_path):
     """data=hf on local json files as the README writes it, through the config the command line
     builds; a record with a null side names its split, file and record."""

@@ -75,6 +75,7 @@ def test_score_gives_the_runs_test_perplexity(translator, learned_run):
     "call, message",
     [
         (lambda t: t.translate("one sentence"), "a list of strings, not one string"),
+        (lambda t: t.translate(["a", None]), "sentence 1 is NoneType None, not a string"),
         (lambda t: t.translate(["a"], beam_sizes=3), "unknown decoding option 'beam_sizes'"),
         (lambda t: t.translate(["a"], beam_size=2, n_best=3), "decode.n_best: must be between"),
         (lambda t: t.score(["a", "b"], ["a"]), "2 sources but 1 targets"),

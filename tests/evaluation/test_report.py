@@ -3,6 +3,7 @@
 import json
 import os
 import random
+import re
 import shutil
 import subprocess
 import sys
@@ -13,7 +14,9 @@ import pytest
 from omegaconf import OmegaConf
 from sacrebleu.metrics import CHRF
 
+from nmt.errors import NmtError
 from nmt.evaluation.metrics import bleu, bleu_by_length
+from nmt.evaluation.report import write_report
 from nmt.evaluation.runs import group_runs, load_run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -245,3 +248,33 @@ def test_runs_with_non_finite_numbers_are_flagged_not_printed_as_nan(run_cli, mu
     assert "nan" not in markdown.lower()
     runs = _section(markdown, "Runs")
     assert "7 updates skipped (non-finite); no finite test_ppl" in runs
+
+
+CORRUPTIONS = {
+    "a config that is not YAML": (".hydra/config.yaml", b"model: [unclosed\n", "not readable YAML"),
+    "overrides that are not a list": (".hydra/overrides.yaml", b"a: 1\n", "expected a YAML list"),
+    "a score that is not a number": (
+        "results.json",
+        b'{"bleu": "high"}',
+        "'bleu' must be a number",
+    ),
+    "results cut short": ("results.json", b'{"bleu": 1', "not valid JSON"),
+    "hypotheses that are not UTF-8": ("test.hyp", b"caf\xe9\n", "not UTF-8"),
+}
+
+
+@pytest.mark.parametrize("name", list(CORRUPTIONS))
+def test_a_corrupted_run_file_is_named_in_one_line(run_cli, multirun, tmp_path, name):
+    """Reports read files that a disk, an editor or a copy may have spoilt: the error names the
+    file, and the report is not written. Through the API for each kind, the console script once."""
+    file, content, message = CORRUPTIONS[name]
+    spoilt = multirun / "2" / file  # a first seed: its hypotheses go into the paired tests
+    spoilt.write_bytes(content)
+    out = tmp_path / "report"
+    if name == "hypotheses that are not UTF-8":
+        _expect_error(run_cli, f"runs=[{multirun}]", f"out={out}", message=f"{spoilt}: not UTF-8")
+    else:
+        with pytest.raises(NmtError, match=re.escape(message)) as caught:
+            write_report(entries=[str(multirun)], out=out, baseline=None, n_samples=10)
+        assert str(spoilt) in str(caught.value)
+    assert not out.exists()

@@ -2,6 +2,7 @@
 the optimizer or the early-stopping state reset."""
 
 import json
+import re
 import shutil
 from types import SimpleNamespace
 
@@ -10,8 +11,10 @@ import torch
 from omegaconf import OmegaConf
 from toys import LEARN, TINY
 
+from nmt.errors import NmtError
 from nmt.training.checkpoint import load_checkpoint, rng_state
 from nmt.training.run import restore
+from nmt.training.start import resumed_config
 from nmt.training.trainer import TrainState
 
 # the learned run's data and training, without what a fine-tuning run takes from its checkpoint
@@ -117,3 +120,14 @@ def test_restore_resets_what_it_is_told(tmp_path, reset):
     else:
         assert state.bad_validations == 2 and state.stopped_early
     assert bool(optimizer.state) == ("optimizer" not in reset)
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-5", "1.5"])
+def test_a_resumed_budget_must_be_a_whole_number(tmp_path, value):
+    (tmp_path / ".hydra").mkdir()
+    saved = OmegaConf.create({"trainer": {"max_steps": 10}})
+    OmegaConf.save(saved, tmp_path / ".hydra" / "config.yaml")
+    with pytest.raises(NmtError, match=f"trainer.max_steps must be .* not '{re.escape(value)}'"):
+        resumed_config(tmp_path, [f"resume={tmp_path}", f"trainer.max_steps={value}"], None)
+    cfg = resumed_config(tmp_path, [f"resume={tmp_path}", "trainer.max_steps=20"], None)
+    assert cfg.trainer.max_steps == 20

@@ -1,0 +1,85 @@
+"""The commands' shared error handling: config-group choices checked before Hydra composes, and
+the errors a user can fix as one line."""
+
+import errno
+
+import pytest
+from omegaconf import OmegaConf
+
+from nmt.cli.common import cli, one_line, unknown_choice
+from nmt.errors import NmtError
+
+
+@pytest.mark.parametrize(
+    "arguments",
+    [
+        ["model/attention=luong_dot", "seed=3"],
+        ["-m", "model/attention=luong_dot,bahdanau"],
+        ["+callbacks=trace_attention", "scale=paper", "paper=zoo"],
+        ["experiment=glob(*)", "model.attention.window=5", "hydra/launcher=anything"],
+        ["data.path=${oc.env:HOME}", "~tokenizer"],
+    ],
+)
+def test_choices_that_exist_pass(arguments):
+    assert unknown_choice(arguments) is None
+
+
+@pytest.mark.parametrize(
+    ("arguments", "culprit"),
+    [
+        (["paper=bahdanau14", "scale=unknown"], "scale=unknown"),
+        (["-m", "model/attention=luong_dot,luong_dott"], "model/attention=luong_dott"),
+        (["+experiment=nope"], "experiment=nope"),
+    ],
+)
+def test_an_unknown_choice_names_itself_and_the_options(arguments, culprit):
+    message = unknown_choice(arguments)
+    assert message.startswith(f"{culprit}: no such option;")
+    if culprit == "scale=unknown":
+        assert message.endswith("scale is one of cpu, paper")
+
+
+def test_errors_a_user_can_fix_are_one_line_and_bugs_are_not():
+    full = OSError(errno.ENOSPC, "No space left on device", "/data/report/figure.png")
+    assert one_line(full) == "/data/report/figure.png: No space left on device"
+    assert one_line(NmtError("seeds: must be at least 1")) == "seeds: must be at least 1"
+    cfg = OmegaConf.create({"a": "${oc.env:NMT_SURELY_UNSET}"})
+    with pytest.raises(Exception) as caught:
+        cfg.a  # noqa: B018
+    assert "NMT_SURELY_UNSET" in one_line(caught.value)
+    assert "\n" not in one_line(caught.value)
+    assert one_line(ValueError("a bug")) is None
+    assert one_line(OSError(errno.EBADF, "Bad file descriptor")) is None
+
+
+def only_error_line(proc) -> str:
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert "Traceback" not in proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: "), proc.stderr[-2000:]
+    return lines[0]
+
+
+def test_the_commands_refuse_an_unknown_choice_and_an_unset_variable_in_one_line(run_cli, tmp_path):
+    proc = run_cli("reproduce", "paper=bahdanau14", "scale=unknown", check=False, cwd=tmp_path)
+    assert only_error_line(proc) == (
+        "error: scale=unknown: no such option; scale is one of cpu, paper"
+    )
+    run_dir = tmp_path / "run"
+    unset = "trainer.max_steps=${oc.env:NMT_SURELY_UNSET}"
+    proc = run_cli("train", unset, f"hydra.run.dir={run_dir}", check=False, cwd=tmp_path)
+    assert "NMT_SURELY_UNSET" in only_error_line(proc)
+    assert not run_dir.exists()
+
+
+def test_a_full_disk_anywhere_in_a_command_is_one_line_and_exit_1(capsys):
+    """Checkpoints keep the previous one on a full disk (tests/training); every other write (a
+    report's figures, a cache, a log) fails the command with the file named."""
+
+    def task(cfg):
+        raise OSError(errno.ENOSPC, "No space left on device", "/runs/report/bleu.png")
+
+    with pytest.raises(SystemExit) as exited:
+        cli(task)(OmegaConf.create({}))
+    assert exited.value.code == 1
+    assert capsys.readouterr().err == "error: /runs/report/bleu.png: No space left on device\n"
