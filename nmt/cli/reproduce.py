@@ -12,10 +12,10 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from nmt.cli.common import cli
+from nmt.cli.common import checked_choices, cli
 from nmt.config import CONFIG_DIR, strings, whole
 from nmt.errors import NmtError
-from nmt.papers.jobs import Job, plan, run_all
+from nmt.papers.jobs import Job, auto_parallel, plan, run_all
 from nmt.papers.records import borrow, keep, restore
 from nmt.papers.report import write_paper_report
 from nmt.training.rundir import exclusive
@@ -23,6 +23,7 @@ from nmt.training.signals import stop_requests
 from nmt.trust import allowed_modules
 
 
+@checked_choices
 @hydra.main(config_path=CONFIG_DIR, config_name="reproduce", version_base="1.3")
 @cli
 def main(cfg: DictConfig) -> None:
@@ -30,7 +31,8 @@ def main(cfg: DictConfig) -> None:
     if out.exists() and not out.is_dir():
         raise NmtError(f"out={out}: is a file, not a directory")
     paper, scale = cfg.paper, HydraConfig.get().runtime.choices["scale"]
-    seeds, parallel = whole(cfg, "seeds", 1), whole(cfg, "jobs", 1)
+    seeds = whole(cfg, "seeds", 1)
+    parallel = auto_parallel() if cfg.jobs == "auto" else whole(cfg, "jobs", 1)
     samples = whole(cfg, "bootstrap_samples", 1)
     extra = strings(cfg, "train_overrides")
     allow = allowed_modules(strings(cfg, "allow_targets"))

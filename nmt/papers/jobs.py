@@ -368,6 +368,18 @@ def time_left(jobs: list[Job], out: Path, parallel: int = 1) -> str:
     return f"about {_duration(total / parallel)} left"
 
 
+def auto_parallel() -> int:
+    """`jobs=auto`: two jobs side by side on a machine of two or more cores without a GPU, one
+    where a GPU trains. On a 2-core AVX2 CPU two jobs of one thread each finish more jobs an hour
+    than one job of two threads (docs/performance.md, "Jobs side by side"): small matrix
+    products and the pointwise work between them use a second thread poorly."""
+    import torch
+
+    if torch.cuda.is_available() or (os.cpu_count() or 1) < 2:
+        return 1
+    return 2
+
+
 def run_all(
     jobs: list[Job],
     out: Path,
