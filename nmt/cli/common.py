@@ -54,21 +54,43 @@ def cli(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
     return wrapper
 
 
-def unknown_choice(arguments: Sequence[str], root: Path = Path(CONFIG_DIR)) -> str | None:
-    """What is wrong with the first `GROUP=OPTION` argument (a config group of `root`, options
-    comma-separated as in a sweep) whose option has no file, naming the group's options; None
-    if every such argument names one. Hydra would refuse it too, over several lines."""
+def search_roots(arguments: Sequence[str]) -> list[Path] | None:
+    """The config folders a command line composes from: nmt's, and the `file://` folders of a
+    `hydra.searchpath=[...]`; None where it names another kind (a package), which this check
+    cannot list."""
+    roots = [Path(CONFIG_DIR)]
+    for argument in arguments:
+        key, _, value = argument.lstrip("+").partition("=")
+        if key != "hydra.searchpath":
+            continue
+        for entry in value.strip("[]").split(","):
+            entry = entry.strip().strip("'\"")
+            if not entry.startswith("file://"):
+                return None
+            roots.append(Path(entry.removeprefix("file://")))
+    return roots
+
+
+def unknown_choice(arguments: Sequence[str]) -> str | None:
+    """What is wrong with the first `GROUP=OPTION` argument (a config group of the command's
+    config folders, options comma-separated as in a sweep) whose option has no file, naming the
+    group's options; None if every such argument names one. Hydra would refuse it too, over
+    several lines."""
+    roots = search_roots(arguments)
+    if roots is None:
+        return None
     for argument in arguments:
         key, sep, value = argument.lstrip("+").partition("=")
         if not sep or argument.startswith(("-", "~")) or key.startswith("hydra/"):
             continue  # flags, deletions, and Hydra's own groups (its plugins add options)
-        if not (root / key).is_dir():
+        groups = [root / key for root in roots if (root / key).is_dir()]
+        if not groups:
             continue
         for option in value.split(","):
             if option == "null" or any(c in option for c in "$*?()[]{}"):  # sweeps, interpolations
                 continue
-            if not (root / key / f"{option}.yaml").is_file():
-                options = sorted(p.stem for p in (root / key).glob("*.yaml"))
+            if not any((group / f"{option}.yaml").is_file() for group in groups):
+                options = sorted({p.stem for group in groups for p in group.glob("*.yaml")})
                 return f"{key}={option}: no such option; {key} is one of {', '.join(options)}"
     return None
 

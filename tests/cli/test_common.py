@@ -83,3 +83,12 @@ def test_a_full_disk_anywhere_in_a_command_is_one_line_and_exit_1(capsys):
         cli(task)(OmegaConf.create({}))
     assert exited.value.code == 1
     assert capsys.readouterr().err == "error: /runs/report/bleu.png: No space left on device\n"
+
+
+def test_a_search_path_adds_its_folders_options(tmp_path):
+    (tmp_path / "model" / "attention").mkdir(parents=True)
+    (tmp_path / "model" / "attention" / "first_token.yaml").write_text("{}\n")
+    plugin = ["model/attention=first_token", f"hydra.searchpath=[file://{tmp_path}]"]
+    assert unknown_choice(plugin) is None
+    assert "first_token" in unknown_choice(["model/attention=first_token"])
+    assert unknown_choice(["model/attention=x", "hydra.searchpath=[pkg://elsewhere]"]) is None

@@ -141,6 +141,7 @@ def copied_unseen(copy: bool) -> float:
     return sum(h.ids == x for h, x in zip(hyps, test, strict=True)) / len(test)
 
 
+@pytest.mark.slow  # CI: the mixture's unit tests above and test_train's copy model end to end
 def test_a_copy_model_copies_unseen_tokens_where_the_plain_model_cannot():
     """The plain output layer learned to give ids it never saw as targets no probability; the
     pointer copies them from the source."""

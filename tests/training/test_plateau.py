@@ -69,6 +69,7 @@ def halved(run_dir):
     return ready
 
 
+@pytest.mark.slow  # CI: the halving and stopping unit tests above, and exact resume in test_resume
 def test_a_run_killed_on_its_plateau_resumes_to_the_same_end(run_cli, tmp_path, cache_dir):
     run_cli("train", *RUN, f"hydra.run.dir={tmp_path}/straight")
     killed = tmp_path / "killed"
