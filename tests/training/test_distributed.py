@@ -116,6 +116,7 @@ RUN = [*TINY, "trainer.max_steps=60", "trainer.valid_every=10", "data.corpus.n_t
 RUN += ["model.decoder.dropout=0.3", "seed=5", "trainer.devices=2"]
 
 
+@pytest.mark.slow  # CI: a two-rank step equals one process, and torchrun's shared run directory
 def test_two_ranks_killed_and_resumed_end_as_an_uninterrupted_run(run_cli, tmp_path, cache_dir):
     run_cli("train", *RUN, f"hydra.run.dir={tmp_path}/straight")
     killed = tmp_path / "killed"
