@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import errno
 import functools
+import os
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from hydra.errors import HydraException
 from omegaconf import DictConfig
 from omegaconf.errors import OmegaConfBaseException
 
@@ -95,8 +97,18 @@ def unknown_choice(arguments: Sequence[str]) -> str | None:
     return None
 
 
-def checked_choices(hydra_main: Callable[[], Any]) -> Callable[[], Any]:
-    """Check the command line's config-group choices (`unknown_choice`) before Hydra composes."""
+def hydra_message(err: HydraException) -> str:
+    """Hydra's message on one line: its lines up to the config search path, joined."""
+    text = str(err).split("Config search path:")[0]
+    return " ".join(text.split()) or type(err).__name__
+
+
+def entry_point(hydra_main: Callable[[], Any]) -> Callable[[], Any]:
+    """A console script around a Hydra main: the command line's group choices checked first
+    (`unknown_choice`), and what goes wrong while Hydra sets the run up (a full disk under its
+    run directory, an override it cannot apply) as one line, as `cli` does inside the task.
+    Hydra is asked to raise rather than print (HYDRA_FULL_ERROR), so a bug keeps its whole
+    traceback."""
 
     @functools.wraps(hydra_main)
     def main() -> Any:
@@ -104,6 +116,17 @@ def checked_choices(hydra_main: Callable[[], Any]) -> Callable[[], Any]:
         if message is not None:
             print(f"error: {message}", file=sys.stderr)
             sys.exit(2)
-        return hydra_main()
+        os.environ.setdefault("HYDRA_FULL_ERROR", "1")
+        try:
+            return hydra_main()
+        except HydraException as err:
+            print(f"error: {hydra_message(err)}", file=sys.stderr)
+            sys.exit(2)
+        except (NmtError, OmegaConfBaseException, OSError) as err:
+            message = one_line(err)
+            if message is None:
+                raise
+            print(f"error: {message}", file=sys.stderr)
+            sys.exit(getattr(err, "exit_code", 1 if isinstance(err, OSError) else 2))
 
     return main

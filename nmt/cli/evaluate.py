@@ -13,7 +13,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from nmt.cli.common import checked_choices, cli
+from nmt.cli.common import cli, entry_point
 from nmt.config import CONFIG_DIR, OCCUPIED, DecodeConfig, cache_dir, typed, typed_flag
 from nmt.data import load_corpus
 from nmt.decoding.translate import load_model
@@ -31,7 +31,7 @@ from nmt.training.rundir import exclusive
 from nmt.trust import allowed_modules
 
 
-@checked_choices
+@entry_point
 @hydra.main(config_path=CONFIG_DIR, config_name="evaluate", version_base="1.3")
 @cli
 def main(cfg: DictConfig) -> None:

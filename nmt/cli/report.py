@@ -8,13 +8,13 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from nmt.cli.common import checked_choices, cli
+from nmt.cli.common import cli, entry_point
 from nmt.config import CONFIG_DIR
 from nmt.errors import NmtError
 from nmt.evaluation.report import write_report
 
 
-@checked_choices
+@entry_point
 @hydra.main(config_path=CONFIG_DIR, config_name="report", version_base="1.3")
 @cli
 def main(cfg: DictConfig) -> None:

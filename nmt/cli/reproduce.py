@@ -12,7 +12,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
-from nmt.cli.common import checked_choices, cli
+from nmt.cli.common import cli, entry_point
 from nmt.config import CONFIG_DIR, strings, whole
 from nmt.errors import NmtError
 from nmt.papers.jobs import Job, auto_parallel, plan, run_all
@@ -23,7 +23,7 @@ from nmt.training.signals import stop_requests
 from nmt.trust import allowed_modules
 
 
-@checked_choices
+@entry_point
 @hydra.main(config_path=CONFIG_DIR, config_name="reproduce", version_base="1.3")
 @cli
 def main(cfg: DictConfig) -> None:

@@ -18,7 +18,7 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from nmt.cli.common import checked_choices, cli
+from nmt.cli.common import cli, entry_point
 from nmt.config import CONFIG_DIR, train_job
 from nmt.errors import NmtError
 from nmt.evaluation.scoring import bleu_line
@@ -30,7 +30,7 @@ from nmt.training.start import fine_tune_config, resumed_config, save_run_config
 from nmt.trust import allowed_modules
 
 
-@checked_choices
+@entry_point
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
 @cli
 def main(cfg: DictConfig) -> float | None:

@@ -13,7 +13,7 @@ from pathlib import Path
 import hydra
 from omegaconf import DictConfig, OmegaConf
 
-from nmt.cli.common import checked_choices, cli
+from nmt.cli.common import cli, entry_point
 from nmt.config import CONFIG_DIR, DecodeConfig, typed, typed_flag
 from nmt.data import normalize
 from nmt.decoding.translate import save_attention
@@ -66,7 +66,7 @@ def write_quietly_to_a_closed_pipe(write: Callable[[], None]) -> None:
         sys.exit(0)
 
 
-@checked_choices
+@entry_point
 @hydra.main(config_path=CONFIG_DIR, config_name="translate", version_base="1.3")
 @cli
 def main(cfg: DictConfig) -> None:

@@ -1,10 +1,15 @@
 """The commands' shared error handling: config-group choices checked before Hydra composes, and
 the errors a user can fix as one line."""
 
+import contextlib
 import errno
+import os
+import subprocess
+import sys
 
 import pytest
 from omegaconf import OmegaConf
+from toys import TINY
 
 from nmt.cli.common import cli, one_line, unknown_choice
 from nmt.errors import NmtError
@@ -92,3 +97,44 @@ def test_a_search_path_adds_its_folders_options(tmp_path):
     assert unknown_choice(plugin) is None
     assert "first_token" in unknown_choice(["model/attention=first_token"])
     assert unknown_choice(["model/attention=x", "hydra.searchpath=[pkg://elsewhere]"]) is None
+
+
+@pytest.fixture
+def full_disk(tmp_path):
+    """A folder on a filesystem of 256 KB with no space left (mounting one needs root: skipped
+    elsewhere)."""
+    folder = tmp_path / "full"
+    folder.mkdir()
+    mounted = subprocess.run(
+        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True
+    )
+    if mounted.returncode != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    try:
+        fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+        with contextlib.suppress(OSError):
+            while True:
+                os.write(fd, b"\0" * 4096)
+        os.close(fd)
+        yield folder
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_full_disk_under_a_run_or_a_cache_is_one_line(run_cli, full_disk, tmp_path):
+    """On a real full filesystem: the run directory Hydra makes, and the tokenizer cache."""
+    proc = run_cli("train", *TINY, f"hydra.run.dir={full_disk}/run", check=False, cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].endswith("No space left on device")
+    env = os.environ | {"NMT_CACHE_DIR": str(full_disk / "cache")}
+    proc = subprocess.run(
+        [sys.executable, "-m", "nmt.train", *TINY, f"hydra.run.dir={tmp_path}/run"],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=tmp_path,
+        timeout=300,
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].endswith("No space left on device")
+    assert not (tmp_path / "run").exists()
