@@ -3,6 +3,7 @@ the errors a user can fix as one line."""
 
 import contextlib
 import errno
+import logging
 import os
 import subprocess
 import sys
@@ -13,6 +14,7 @@ from toys import TINY
 
 from nmt.cli.common import cli, one_line, unknown_choice
 from nmt.errors import NmtError
+from nmt.logs import RunLogHandler
 
 
 @pytest.mark.parametrize(
@@ -99,26 +101,35 @@ def test_a_search_path_adds_its_folders_options(tmp_path):
     assert unknown_choice(["model/attention=x", "hydra.searchpath=[pkg://elsewhere]"]) is None
 
 
+def fill(folder) -> None:
+    """Leave no space on `folder`'s filesystem."""
+    fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
+    with contextlib.suppress(OSError):
+        while True:
+            os.write(fd, b"\0" * 4096)
+    os.close(fd)
+
+
 @pytest.fixture
-def full_disk(tmp_path):
-    """A folder on a filesystem of 256 KB with no space left (mounting one needs root: skipped
-    elsewhere)."""
-    folder = tmp_path / "full"
+def small_disk(tmp_path):
+    """A folder on a filesystem of 8 MB (mounting one needs root: skipped elsewhere)."""
+    folder = tmp_path / "small"
     folder.mkdir()
     mounted = subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", str(folder)], capture_output=True
+        ["mount", "-t", "tmpfs", "-o", "size=8m", "tmpfs", str(folder)], capture_output=True
     )
     if mounted.returncode != 0:
         pytest.skip("mounting a small filesystem needs root")
     try:
-        fd = os.open(folder / "filler", os.O_WRONLY | os.O_CREAT)
-        with contextlib.suppress(OSError):
-            while True:
-                os.write(fd, b"\0" * 4096)
-        os.close(fd)
         yield folder
     finally:
         subprocess.run(["umount", str(folder)], check=True)
+
+
+@pytest.fixture
+def full_disk(small_disk):
+    fill(small_disk)
+    return small_disk
 
 
 def test_a_full_disk_under_a_run_or_a_cache_is_one_line(run_cli, full_disk, tmp_path):
@@ -138,3 +149,32 @@ def test_a_full_disk_under_a_run_or_a_cache_is_one_line(run_cli, full_disk, tmp_
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
     assert proc.stderr.strip().splitlines()[-1].endswith("No space left on device")
     assert not (tmp_path / "run").exists()
+
+
+def test_a_resumed_run_on_a_read_only_disk_ends_in_one_error_line(run_cli, small_disk, tmp_path):
+    """The run directory's lock, taken first, cannot be written: one line, exit 1."""
+    run_dir = small_disk / "run"
+    run_cli("train", *TINY, "trainer.max_steps=4", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    subprocess.run(["mount", "-o", "remount,ro", str(small_disk)], check=True)
+    proc = run_cli("train", f"resume={run_dir}", "trainer.max_steps=8", check=False, cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    lines = proc.stderr.strip().splitlines()
+    assert [line for line in lines if line.startswith("error: ")] == [lines[-1]]
+    assert lines[-1].endswith("Read-only file system")
+
+
+def test_a_log_that_cannot_be_written_says_so_once(tmp_path, capsys):
+    """A run's log file that fails mid-run (a disk filling up) warns once; the run goes on."""
+    log_file = tmp_path / "gone" / "train.log"  # its folder is missing: every open fails
+    handler = RunLogHandler(log_file, delay=True)
+    logger = logging.getLogger("nmt.test_log_handler")
+    logger.addHandler(handler)
+    try:
+        for step in range(3):
+            logger.warning("step %d", step)
+    finally:
+        logger.removeHandler(handler)
+    err = capsys.readouterr().err.splitlines()
+    assert err == [
+        f"warning: {log_file}: No such file or directory; the log goes on on the console only"
+    ]
