@@ -4,11 +4,12 @@ stderr."""
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -37,21 +38,28 @@ def one_line(err: BaseException) -> str | None:
     return None
 
 
-def cli(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+@contextlib.contextmanager
+def user_errors() -> Iterator[None]:
     """Turn the errors of `one_line` into one line on stderr and a non-zero exit status (2 for
     bad input; 128 + the signal for an interrupted run; 1 for a disk that refused a write),
-    with no traceback."""
+    with no traceback; any other error propagates."""
+    try:
+        yield
+    except (NmtError, OmegaConfBaseException, OSError) as err:
+        message = one_line(err)
+        if message is None:
+            raise
+        print(f"error: {message}", file=sys.stderr)
+        sys.exit(getattr(err, "exit_code", 1 if isinstance(err, OSError) else 2))
+
+
+def cli(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:
+    """A Hydra task whose user errors are one line (`user_errors`)."""
 
     @functools.wraps(task)
     def wrapper(cfg: DictConfig) -> Any:
-        try:
+        with user_errors():
             return task(cfg)
-        except (NmtError, OmegaConfBaseException, OSError) as err:
-            message = one_line(err)
-            if message is None:
-                raise
-            print(f"error: {message}", file=sys.stderr)
-            sys.exit(getattr(err, "exit_code", 1 if isinstance(err, OSError) else 2))
 
     return wrapper
 
@@ -117,16 +125,11 @@ def entry_point(hydra_main: Callable[[], Any]) -> Callable[[], Any]:
             print(f"error: {message}", file=sys.stderr)
             sys.exit(2)
         os.environ.setdefault("HYDRA_FULL_ERROR", "1")
-        try:
-            return hydra_main()
-        except HydraException as err:
-            print(f"error: {hydra_message(err)}", file=sys.stderr)
-            sys.exit(2)
-        except (NmtError, OmegaConfBaseException, OSError) as err:
-            message = one_line(err)
-            if message is None:
-                raise
-            print(f"error: {message}", file=sys.stderr)
-            sys.exit(getattr(err, "exit_code", 1 if isinstance(err, OSError) else 2))
+        with user_errors():
+            try:
+                return hydra_main()
+            except HydraException as err:
+                print(f"error: {hydra_message(err)}", file=sys.stderr)
+                sys.exit(2)
 
     return main

@@ -15,7 +15,7 @@ import pytest
 import torch
 from toys import TINY
 
-from nmt.training.checkpoint import load_checkpoint
+from nmt.checkpoint import load_checkpoint
 
 LONG = [*TINY, "trainer.max_steps=120", "trainer.valid_every=20", "data.corpus.n_train=800"]
 LONG += ["model.encoder.dropout=0.3", "seed=7"]
@@ -182,31 +182,39 @@ def test_a_diverging_run_skips_then_stops_and_writes_only_json(run_cli, tmp_path
     assert all(torch.isfinite(t).all() for t in saved["model"].values())
 
 
-def test_a_huge_test_line_is_cut_and_the_run_still_scores_its_test_set(run_cli, tmp_path):
-    """A 30,000-word test pair: search and perplexity cut it (logged), results.json is written,
-    and every test line has its hypothesis."""
+def reversal_corpus(tmp_path: Path, n: int = 400) -> tuple[dict, list[str]]:
+    """A toy text_files corpus (word lists and their reversals) under tmp_path: the splits'
+    pairs, to be altered before `write_corpus`, and the overrides that train on it."""
     import random
 
     rng = random.Random(0)
     words = [f"w{i}" for i in range(12)]
-
-    def pairs(n: int) -> list[tuple[str, str]]:
-        made = []
-        for _ in range(n):
-            sentence = rng.choices(words, k=rng.randint(3, 8))
-            made.append((" ".join(sentence), " ".join(reversed(sentence))))
-        return made
-
-    corpus = {"train": pairs(400), "dev": pairs(20), "test": pairs(10)}
-    huge = rng.choices(words, k=30_000)
-    corpus["test"][4] = (" ".join(huge), " ".join(reversed(huge)))
-    for split, rows in corpus.items():
-        for side, lang in enumerate(("src", "tgt")):
-            (tmp_path / f"{split}.{lang}").write_text("".join(r[side] + "\n" for r in rows))
+    rows = []
+    for _ in range(n):
+        sentence = rng.choices(words, k=rng.randint(3, 8))
+        rows.append((" ".join(sentence), " ".join(reversed(sentence))))
+    corpus = {"train": rows[: n - 40], "dev": rows[n - 40 : n - 20], "test": rows[n - 20 :]}
     data = ["data=text_files", f"data.corpus.prefix={tmp_path}/", "data.src_lang=src"]
-    tiny = [o for o in TINY if not o.startswith("data")]
+    data += ["data.tgt_lang=tgt", *(o for o in TINY if not o.startswith("data"))]
+    return corpus, data
+
+
+def write_corpus(tmp_path: Path, corpus: dict) -> None:
+    for split, pairs in corpus.items():
+        for side, lang in enumerate(("src", "tgt")):
+            (tmp_path / f"{split}.{lang}").write_text("".join(p[side] + "\n" for p in pairs))
+
+
+def test_a_huge_test_line_is_cut_and_the_run_still_scores_its_test_set(run_cli, tmp_path):
+    """A 30,000-word test pair: search and perplexity cut it (logged), results.json is written,
+    and every test line has its hypothesis."""
+    corpus, overrides = reversal_corpus(tmp_path, n=450)
+    corpus["test"] = corpus["test"][:10]
+    huge = [f"w{i % 12}" for i in range(30_000)]
+    corpus["test"][4] = (" ".join(huge), " ".join(reversed(huge)))
+    write_corpus(tmp_path, corpus)
     run = tmp_path / "run"
-    proc = run_cli("train", *tiny, *data, "data.tgt_lang=tgt", f"hydra.run.dir={run}")
+    proc = run_cli("train", *overrides, f"hydra.run.dir={run}")
     assert (run / "results.json").is_file()
     assert len((run / "test.hyp").read_text().splitlines()) == 10
     assert "sentence 5: " in proc.stderr and "cut to decode.max_src_len=256" in proc.stderr
@@ -253,22 +261,10 @@ def test_training_pairs_are_kept_within_max_pieces():
 def test_a_training_pair_of_one_huge_word_is_dropped_by_its_pieces(run_cli, tmp_path):
     """A pair whose source is one 'word' of 12,000 characters passes data.max_len (words) and
     is dropped by data.max_pieces after tokenisation; the run trains on the others."""
-    import random
-
-    rng = random.Random(0)
-    words = [f"w{i}" for i in range(12)]
-    rows = []
-    for _ in range(400):
-        sentence = rng.choices(words, k=rng.randint(3, 8))
-        rows.append((" ".join(sentence), " ".join(reversed(sentence))))
-    corpus = {"train": rows[:360], "dev": rows[360:380], "test": rows[380:]}
+    corpus, overrides = reversal_corpus(tmp_path)
     corpus["train"][7] = ("w1" * 6_000, "w1 w2")  # known characters: thousands of pieces
-    for split, pairs in corpus.items():
-        for side, lang in enumerate(("src", "tgt")):
-            (tmp_path / f"{split}.{lang}").write_text("".join(r[side] + "\n" for r in pairs))
-    data = ["data=text_files", f"data.corpus.prefix={tmp_path}/", "data.src_lang=src"]
-    tiny = [o for o in TINY if not o.startswith("data")]
+    write_corpus(tmp_path, corpus)
     run = tmp_path / "run"
-    proc = run_cli("train", *tiny, *data, "data.tgt_lang=tgt", f"hydra.run.dir={run}")
+    proc = run_cli("train", *overrides, f"hydra.run.dir={run}")
     assert "corpus: 1 training pairs dropped by max_pieces=256" in proc.stderr
     assert (run / "results.json").is_file()
