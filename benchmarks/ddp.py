@@ -28,6 +28,7 @@ from speed import protocol_data, protocol_model, protocol_model_config  # noqa: 
 
 from nmt.config import TrainerConfig, default_cache_dir, defaults  # noqa: E402
 from nmt.data.batching import epoch_batches, make_batch  # noqa: E402
+from nmt.processes import World, world_from_env  # noqa: E402
 from nmt.training import distributed  # noqa: E402
 from nmt.training.step import train_step  # noqa: E402
 
@@ -41,7 +42,7 @@ def half_batches() -> tuple[object, list, list, list]:
 
 def timed_steps(model, src, tgt, batches: list, args, world=None) -> list[tuple[float, float]]:
     """(seconds, global target tokens) of each measured step."""
-    world = world or distributed.World()
+    world = world or World()
     torch.manual_seed(1)
     train = distributed.wrap(model, world, torch.device("cpu"))
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3, fused=True)
@@ -63,7 +64,7 @@ def rank_main(rank: int, port: int, args, queue) -> None:
     os.environ |= {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
     os.environ |= {"RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank)}
     torch.set_num_threads(1)
-    world = distributed.world_from_env()
+    world = world_from_env(export=True)
     distributed.start(world, torch.device("cpu"))
     tokenizer, src, tgt, batches = half_batches()
     torch.manual_seed(1)

@@ -52,17 +52,10 @@ OCCUPIED: set[Path] = set()
 
 
 def launched_rank() -> int:
-    """This process's rank when torchrun or submitit started it as one of several, else 0
-    (nmt.training.distributed reads the same environment)."""
-    env = os.environ
-    if int(env.get("WORLD_SIZE", 1)) > 1:
-        return int(env.get("RANK", 0))
-    if "SUBMITIT_EXECUTOR" in env:
-        import submitit
+    """This process's rank when a launcher started it as one of several, else 0."""
+    from nmt.processes import world_from_env
 
-        job = submitit.JobEnvironment()
-        return job.global_rank if job.num_tasks > 1 else 0
-    return 0
+    return world_from_env().rank
 
 
 def _output_subdir(resume: str | None, output_dir: str) -> str | None:

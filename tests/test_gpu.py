@@ -66,7 +66,7 @@ def test_cuda_autocast_is_close_to_float32():
 def test_float16_training_with_a_scaler_and_resume_on_cuda(run_cli, tmp_path):
     from toys import TINY
 
-    from nmt.training.checkpoint import load_checkpoint
+    from nmt.checkpoint import load_checkpoint
 
     run = [*TINY, "device=cuda", "trainer.precision=float16"]
     run_cli("train", *run, "trainer.max_steps=18", f"hydra.run.dir={tmp_path}/straight")

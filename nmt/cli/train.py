@@ -22,7 +22,7 @@ from nmt.cli.common import cli, entry_point
 from nmt.config import CONFIG_DIR, train_job
 from nmt.errors import NmtError
 from nmt.evaluation.scoring import bleu_line
-from nmt.training.distributed import World, world_from_env
+from nmt.processes import World, world_from_env
 from nmt.training.launch import launch
 from nmt.training.run import run
 from nmt.training.rundir import check_fresh, discard_failed, exclusive, holds_run
@@ -39,7 +39,7 @@ def main(cfg: DictConfig) -> float | None:
     log_name = f"{hydra_cfg.job.name}.log"
     # as typed: an interpolation in one is resolved in the config, not here
     overrides = OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)
-    world = world_from_env()  # under torchrun or submitit, rank 0 keeps the directory
+    world = world_from_env(export=True)  # under torchrun or submitit, rank 0 keeps the directory
     if not cfg.resume and world.main:
         check_fresh(run_dir)
     try:  # a mistyped resume= directory or checkpoint leaves nothing behind

@@ -16,9 +16,9 @@ from omegaconf import DictConfig, OmegaConf
 from nmt.cli.common import cli, entry_point
 from nmt.config import CONFIG_DIR, DecodeConfig, typed, typed_flag
 from nmt.data import normalize
-from nmt.decoding.translate import save_attention
 from nmt.decoding.translator import Translator
 from nmt.errors import NmtError
+from nmt.evaluation.plots import save_attention
 
 
 def decode_lines(data: bytes, name: str) -> list[str]:

@@ -1,32 +1,30 @@
 """Translating with a trained model: loading it from a checkpoint, searching in length-sorted
-batches (over worker processes on CPU), rendering hypotheses as text, saving attention."""
+batches (over worker processes on CPU), rendering hypotheses as text."""
 
 from __future__ import annotations
 
 import dataclasses
 import logging
 from collections.abc import Sequence
-from pathlib import Path
 
 import torch
 from omegaconf import OmegaConf
 from torch import Tensor
 
-from nmt import files as jsonfile
+from nmt.checkpoint import checked_config, load_checkpoint, load_weights
 from nmt.config import DecodeConfig
 from nmt.data.batching import make_batch, sorted_batches
 from nmt.data.specials import EOS
 from nmt.data.tokenizer import load_tokenizer
 from nmt.decoding.heads import has_heads, head_weights
+from nmt.decoding.parallel import map_items
 from nmt.decoding.search import Hypothesis, decode
 from nmt.decoding.unk import load_dictionary, replace_unks
 from nmt.devices import check_precision
 from nmt.errors import NmtError
 from nmt.fast import accelerate
-from nmt.fast.parallel import map_items
 from nmt.models.build import build_model
 from nmt.models.seq2seq import Seq2Seq
-from nmt.training.checkpoint import checked_config, load_checkpoint, load_weights
 
 log = logging.getLogger(__name__)
 
@@ -77,7 +75,8 @@ def translate_ids(
     model: Seq2Seq, src_ids: list[list[int]], decode_cfg: DecodeConfig, device: torch.device
 ) -> list[list[Hypothesis]]:
     """Translate source id sequences in length-sorted batches, longest first, over
-    `decode_cfg.workers` processes (nmt.fast.parallel); n-best lists come back in input order."""
+    `decode_cfg.workers` processes (nmt.decoding.parallel); n-best lists come back in input
+    order."""
     check_precision(decode_cfg.precision, device, "decode.precision")
     if decode_cfg.workers > 1 and device.type != "cpu":
         raise NmtError(
@@ -182,28 +181,3 @@ def to_translation(
         src_ids = cut_long_sources(tokenizer.encode_src([source]), S)[0]
         heads = head_weights(model, src_ids, hyp.ids)[:, :, : len(src)]
     return Translation(text, hyp.score, tokens, hyp.attention[:, : len(src)], src, heads)
-
-
-def save_attention(
-    directory: Path, translations: list[Translation], numbers: list[int] | None = None
-) -> None:
-    """{i}.json (tokens and weights) and {i}.png (heatmap) for every translation made with its
-    attention, and with multi-head attention each head's weights in the json ("heads") and
-    heatmap ({i}.head{h}.png); i is its line's number in `numbers` (its input line), else its
-    position."""
-    from nmt.evaluation.plots import attention_heatmap
-
-    directory.mkdir(parents=True, exist_ok=True)
-    numbers = list(range(len(translations))) if numbers is None else numbers
-    for i, found in zip(numbers, translations, strict=True):
-        if found.attention is None or found.source_tokens is None:
-            raise ValueError("save_attention: a translation made without attention=True")
-        tgt = [*found.tokens, "</s>"]
-        record = {"source": found.source_tokens, "target": tgt, "weights": found.attention.tolist()}
-        if found.heads is not None:
-            record["heads"] = found.heads.tolist()
-        (directory / f"{i:04d}.json").write_text(jsonfile.dumps(record), encoding="utf-8")
-        attention_heatmap(found.attention, found.source_tokens, tgt, directory / f"{i:04d}.png")
-        for h, weights in enumerate([] if found.heads is None else found.heads):
-            path = directory / f"{i:04d}.head{h}.png"
-            attention_heatmap(weights, found.source_tokens, tgt, path)

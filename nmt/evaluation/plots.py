@@ -1,6 +1,7 @@
 """PNG figures: attention heatmaps (Bahdanau 2014 Figure 3, Luong 2015 Figure 7), BLEU by
 sentence length (Bahdanau Figure 2, Luong Figure 6), learning curves and dev perplexity against
-test BLEU (Luong Figure 5's question: does lower perplexity mean better translations?).
+test BLEU (Luong Figure 5's question: does lower perplexity mean better translations?), and
+`save_attention`, the heatmaps and weights of found translations.
 
 Figures are built with matplotlib's object API (`Figure` on the Agg canvas), never pyplot, so no
 global figure state or display backend is involved and each call frees its figure.
@@ -11,11 +12,16 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogFormatter
+
+from nmt import files
+
+if TYPE_CHECKING:
+    from nmt.decoding.translate import Translation
 
 DPI = 110
 LINESTYLES = ("-", "--", ":", "-.")
@@ -30,8 +36,7 @@ def _as_array(weights: Any) -> np.ndarray:
 
 def _save(fig: Figure, path: str | Path) -> Path:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, format="png", dpi=DPI, bbox_inches="tight")
+    files.atomic_write(path, lambda f: fig.savefig(f, format="png", dpi=DPI, bbox_inches="tight"))
     return path
 
 
@@ -217,3 +222,26 @@ def ppl_vs_bleu(
     ax.set_title(f"{xlabel.split(' (')[0].capitalize()} vs test BLEU")
     ax.grid(alpha=0.3)
     return _save(fig, path)
+
+
+def save_attention(
+    directory: Path, translations: list[Translation], numbers: list[int] | None = None
+) -> None:
+    """{i}.json (tokens and weights) and {i}.png (heatmap) for every translation made with its
+    attention, and with multi-head attention each head's weights in the json ("heads") and
+    heatmap ({i}.head{h}.png); i is its line's number in `numbers` (its input line), else its
+    position."""
+    directory.mkdir(parents=True, exist_ok=True)
+    numbers = list(range(len(translations))) if numbers is None else numbers
+    for i, found in zip(numbers, translations, strict=True):
+        if found.attention is None or found.source_tokens is None:
+            raise ValueError("save_attention: a translation made without attention=True")
+        tgt = [*found.tokens, "</s>"]
+        record = {"source": found.source_tokens, "target": tgt, "weights": found.attention.tolist()}
+        if found.heads is not None:
+            record["heads"] = found.heads.tolist()
+        files.write_text(directory / f"{i:04d}.json", files.dumps(record))
+        attention_heatmap(found.attention, found.source_tokens, tgt, directory / f"{i:04d}.png")
+        for h, weights in enumerate([] if found.heads is None else found.heads):
+            path = directory / f"{i:04d}.head{h}.png"
+            attention_heatmap(weights, found.source_tokens, tgt, path)

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 
+from nmt import files
 from nmt.errors import NmtError
 from nmt.evaluation.plots import bleu_by_length_plot, learning_curves, ppl_vs_bleu
 from nmt.evaluation.render import Section, Table, to_html, to_markdown
@@ -238,6 +239,6 @@ def write_report(
     sections = build_sections(variants, base, tests, make_plots(variants, out))
     title = f"nmt report, {datetime.now():%Y-%m-%d %H:%M}"
     written = [out / "report.md", out / "report.html"]
-    written[0].write_text(to_markdown(title, sections), encoding="utf-8")
-    written[1].write_text(to_html(title, sections), encoding="utf-8")
+    files.write_text(written[0], to_markdown(title, sections))
+    files.write_text(written[1], to_html(title, sections))
     return written

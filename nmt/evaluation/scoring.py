@@ -19,8 +19,9 @@ from nmt.data import Split, n_words
 from nmt.data.batching import make_batch, sorted_batches
 from nmt.data.specials import EOS
 from nmt.data.tokenizer import encode_split
-from nmt.decoding.translate import Renderer, save_attention, to_translation, translate_texts
+from nmt.decoding.translate import Renderer, to_translation, translate_texts
 from nmt.evaluation.metrics import attention_entropy, bleu, corpus_scores
+from nmt.evaluation.plots import save_attention
 from nmt.models.seq2seq import Seq2Seq
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,7 @@ def write_split_files(
     if before_unk is not None:
         files[f"{name}.hyp.before_unk_replace"] = before_unk
     for filename, lines in files.items():
-        (run_dir / filename).write_text("".join(line + "\n" for line in lines), encoding="utf-8")
+        jsonfile.write_text(run_dir / filename, "".join(line + "\n" for line in lines))
 
 
 def heatmap_sentences(split: Split, count: int = 4) -> list[int]:
@@ -143,4 +144,4 @@ def bleu_line(scores: dict) -> str:
 
 
 def write_results(path: Path, results: dict) -> None:
-    path.write_text(jsonfile.dumps(results, indent=2) + "\n", encoding="utf-8")
+    jsonfile.write_text(path, jsonfile.dumps(results, indent=2) + "\n")

@@ -16,7 +16,6 @@ import logging
 import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -29,6 +28,7 @@ from omegaconf import DictConfig, OmegaConf
 from nmt import files as jsonfile
 from nmt.errors import NmtError
 from nmt.files import inside
+from nmt.processes import die_with_parent
 
 log = logging.getLogger(__name__)
 
@@ -165,15 +165,6 @@ def command(job: Job) -> list[str]:
     return [*train, *job.overrides, f"hydra.run.dir={job.directory}"]
 
 
-def _die_with_parent() -> None:
-    """In the child: get SIGKILL when the parent dies, so no orphan keeps writing the job."""
-    if sys.platform.startswith("linux"):
-        import ctypes
-
-        PR_SET_PDEATHSIG = 1
-        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
-
-
 def _new_lines(path: Path, seen: int) -> tuple[list[dict], int]:
     """The metrics.jsonl records after the first `seen` lines, and the new line count; a last
     line still being written waits for the next call."""
@@ -245,7 +236,7 @@ class Sitting:
                 stdout=log_stream,
                 stderr=subprocess.STDOUT,
                 env=env,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         self.clock, self.code = JobClock(self.child.pid), None
 

@@ -5,8 +5,8 @@ reproduction carried on, from a checkout that has only the records.
 A record RECORDS/ROW/seedS/ holds what the report reads: results.json, metrics.jsonl,
 .hydra/config.yaml and overrides.yaml, the test hypotheses, alignments.json where the row has
 heatmaps, and the job's sittings (its lines of jobs.jsonl). Files every job shares (the test
-source and references) are kept once, under RECORDS/shared/ by their SHA-256, and named in each
-record's shared.json. `restore` copies a record back into an OUT/ROW/seedS that lacks the
+source and references) are kept once, in RECORDS' `shared` folder by their SHA-256, and named in
+each record's shared.json. `restore` copies a record back into an OUT/ROW/seedS that lacks the
 finished run, so `nmt-reproduce` counts the job done instead of training it again. `borrow`
 does the same from another reproduction's records, for a job that ran there with the very same
 overrides (a row two papers share), and leaves SAME_RUN in the job naming the record it copied.
@@ -95,9 +95,9 @@ def save(job: Job, out: Path, records: Path) -> Path:
         if not stored.is_file():
             files.atomic_write(stored, lambda f, p=path: f.write(p.read_bytes()))
         shared[path.name] = digest
-    (staging / SHARED).write_text(json.dumps(shared, indent=1, sort_keys=True) + "\n")
+    files.write_text(staging / SHARED, json.dumps(shared, indent=1, sort_keys=True) + "\n")
     sittings = _sittings(out, job)
-    (staging / SITTINGS).write_text("".join(files.dumps(s) + "\n" for s in sittings))
+    files.write_text(staging / SITTINGS, "".join(files.dumps(s) + "\n" for s in sittings))
     if target.exists():
         old = target.with_name(f".{target.name}.old")
         shutil.rmtree(old, ignore_errors=True)
@@ -200,7 +200,7 @@ def _unpack(
     for name, path in found.items():
         _copy(path, staging / name)
     if lent and not (staging / SAME_RUN).is_file():
-        (staging / SAME_RUN).write_text(json.dumps({"record": str(source)}) + "\n")
+        files.write_text(staging / SAME_RUN, json.dumps({"record": str(source)}) + "\n")
     staging.rename(job.directory)
     kept = inside(source / SITTINGS, records, f"record {source}")
     sittings = files.read_jsonl(kept)

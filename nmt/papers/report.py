@@ -18,6 +18,7 @@ from pathlib import Path
 
 from omegaconf import DictConfig
 
+from nmt import files
 from nmt.evaluation.plots import (
     bleu_by_length_plot,
     learning_curves,
@@ -348,7 +349,7 @@ def write_paper_report(
     finished = f"{sum(len(r.runs) for r in rows.values())} of {len(jobs)}"
     heatmaps, measures = heatmap_section(paper, rows, out)
     layout = paper.report
-    margin = float(paper.get("floor_margin", FLOOR_MARGIN))
+    margin = FLOOR_MARGIN if paper.get("floor_margin") is None else float(paper.floor_margin)
     evidence = Evidence(rows, measures, paper.alpha, layout.heatmaps, n_samples, margin)
     claims = claims_table(paper, evidence)
     sections: list[Section] = [
@@ -396,6 +397,6 @@ def write_paper_report(
         ("Runs", [runs_table(rows, walls)]),
     ]
     title = f"Reproduction of {paper.title}"
-    (out / "report.md").write_text(to_markdown(title, sections), encoding="utf-8")
-    (out / "report.html").write_text(to_html(title, sections), encoding="utf-8")
+    files.write_text(out / "report.md", to_markdown(title, sections))
+    files.write_text(out / "report.html", to_html(title, sections))
     return out / "report.md", markdown_table(claims)

@@ -11,47 +11,16 @@ logs, writes checkpoints and scores the test set. The backend is gloo on CPU and
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import logging
-import os
 from collections.abc import Iterator
 from typing import Any
 
 import torch
 import torch.distributed as dist
 
+from nmt.processes import World
+
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass(frozen=True)
-class World:
-    """This process's place among the ranks of one run (rank 0 of 1 when not distributed)."""
-
-    rank: int = 0
-    size: int = 1
-    local_rank: int = 0
-
-    @property
-    def main(self) -> bool:
-        """Whether this rank validates, logs and writes the run's files."""
-        return self.rank == 0
-
-
-def world_from_env() -> World:
-    """The ranks torchrun (or torch's elastic launcher) set, else submitit's in a job of several
-    tasks (`tasks_per_node` x nodes), else one process."""
-    env = os.environ
-    if "RANK" in env and "WORLD_SIZE" in env:
-        return World(int(env["RANK"]), int(env["WORLD_SIZE"]), int(env.get("LOCAL_RANK", 0)))
-    if "SUBMITIT_EXECUTOR" in env:
-        import submitit
-
-        if submitit.JobEnvironment().num_tasks > 1:
-            # submitit's own helper exports MASTER_ADDR/PORT, RANK, WORLD_SIZE and LOCAL_RANK
-            # (the rendezvous at the job's first host) for env:// initialisation
-            ranks = submitit.helpers.TorchDistributedEnvironment().export()
-            return World(ranks.rank, ranks.world_size, ranks.local_rank)
-    return World()
 
 
 def start(world: World, device: torch.device) -> torch.device:

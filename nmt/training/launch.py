@@ -9,7 +9,6 @@ training on; `resume=` goes on from the last checkpoint as for one process.
 
 from __future__ import annotations
 
-import ctypes
 import logging
 import signal
 import sys
@@ -19,6 +18,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from nmt.config import train_job
 from nmt.errors import NmtError, RunInterruptedError
+from nmt.processes import die_with_parent, world_from_env
 
 log = logging.getLogger(__name__)
 
@@ -76,20 +76,10 @@ def run_rank(cfg: dict, run_dir: Path) -> dict:
     return run(train_job(OmegaConf.create(cfg)), run_dir)
 
 
-def die_with_parent() -> None:
-    """Ask Linux to SIGKILL this process when the command that started it dies."""
-    try:
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):  # not Linux: the launcher's own monitoring remains
-        pass
-
-
 def rank_logging(run_dir: Path) -> None:
     """What the command logs, for a rank: to stderr and to the run's train.log (rank 0) or
     train.rankR.log."""
-    import os
-
-    rank = int(os.environ.get("RANK", 0))
+    rank = world_from_env().rank
     name = "train.log" if rank == 0 else f"train.rank{rank}.log"
     fmt = logging.Formatter(f"[%(asctime)s] rank {rank}: %(message)s", "%H:%M:%S")
     handlers = [logging.StreamHandler(sys.stderr), logging.FileHandler(run_dir / name)]

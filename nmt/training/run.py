@@ -16,6 +16,7 @@ import torch
 from omegaconf import DictConfig
 
 from nmt import files
+from nmt.checkpoint import load_checkpoint, load_weights, set_rng_state
 from nmt.config import TrainJob, instantiate_or_fail
 from nmt.data import Corpus, load_corpus
 from nmt.data.spm import Tokenizer
@@ -31,9 +32,8 @@ from nmt.evaluation.scoring import (
 from nmt.fast import accelerate
 from nmt.models.build import build_model
 from nmt.models.seq2seq import Seq2Seq, count_parameters
+from nmt.processes import World, world_from_env
 from nmt.training import distributed
-from nmt.training.checkpoint import load_checkpoint, load_weights, set_rng_state
-from nmt.training.distributed import World, world_from_env
 from nmt.training.signals import StopRequest, stop_requests
 from nmt.training.start import BUDGET_KEYS
 from nmt.training.trainer import Data, Fit, TrainState
@@ -165,7 +165,7 @@ def run(job: TrainJob, run_dir: Path) -> dict:
 def train_and_score(job: TrainJob, run_dir: Path, stop: StopRequest, resume_hint: str) -> dict:
     """Train (or go on training), then score the best checkpoint on test into results.json.
     Under several ranks (nmt.training.distributed) only rank 0 scores; the others return {}."""
-    world = world_from_env()
+    world = world_from_env(export=True)
     random.seed(job.seed + world.rank)  # rank 0 draws as one process would; DDP gives its
     torch.manual_seed(job.seed + world.rank)  # weights to the others, dropout differs by rank
     set_threads(job, world)

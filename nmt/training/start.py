@@ -15,9 +15,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from nmt.checkpoint import checked_config, load_checkpoint
 from nmt.errors import NmtError
 from nmt.files import write_text
-from nmt.training.checkpoint import checked_config, load_checkpoint
 from nmt.trust import load_yaml
 
 log = logging.getLogger(__name__)

@@ -22,6 +22,7 @@ from torch.utils.tensorboard import SummaryWriter
 from tqdm import tqdm
 
 from nmt import files as jsonfile
+from nmt.checkpoint import rng_state, save_checkpoint
 from nmt.config import DecodeConfig, TrainerConfig, TrainJob
 from nmt.data.batching import epoch_batches, make_batch
 from nmt.data.spm import Tokenizer
@@ -31,11 +32,10 @@ from nmt.errors import NmtError, RunInterruptedError
 from nmt.evaluation.metrics import bleu
 from nmt.evaluation.scoring import mean_loss
 from nmt.models.seq2seq import Seq2Seq
+from nmt.processes import World
 from nmt.training.callbacks import call
-from nmt.training.checkpoint import rng_state, save_checkpoint
 from nmt.training.distributed import (
     Silent,
-    World,
     from_main,
     gather,
     shard,

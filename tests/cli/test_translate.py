@@ -135,7 +135,7 @@ def test_a_checkpoint_whose_weights_do_not_fit_its_config_is_one_line(
 ):
     import torch
 
-    from nmt.training.checkpoint import load_checkpoint, save_checkpoint
+    from nmt.checkpoint import load_checkpoint, save_checkpoint
 
     run_dir, _ = learned_run
     saved = load_checkpoint(run_dir / "checkpoints" / "best.pt")

@@ -14,8 +14,9 @@ from toys import model_for, sources
 from nmt.data.batching import make_batch
 from nmt.decoding.heads import head_weights
 from nmt.decoding.search import greedy
-from nmt.decoding.translate import Translation, save_attention
+from nmt.decoding.translate import Translation
 from nmt.errors import NmtError
+from nmt.evaluation.plots import save_attention
 
 
 @pytest.fixture(scope="module")

@@ -326,7 +326,7 @@ def test_sigterm_reaches_the_running_job_which_saves_its_step(tmp_path, cache_di
         "error: interrupted by SIGTERM (the same command again goes on from each job's last "
         "checkpoint)"
     )
-    from nmt.training.checkpoint import load_checkpoint
+    from nmt.checkpoint import load_checkpoint
 
     step = load_checkpoint(last)["step"]
     child_log = (out / "logs" / "rnnencdec30-seed1.log").read_text()

@@ -13,13 +13,14 @@ import torch
 import torch.multiprocessing as mp
 from toys import TINY, V, build, kill_at_first_checkpoint
 
+from nmt.checkpoint import load_checkpoint, rng_state
 from nmt.config import TrainerConfig, defaults
 from nmt.data.batching import make_batch
 from nmt.data.specials import BOS, EOS
 from nmt.errors import NmtError
+from nmt.processes import World, world_from_env
 from nmt.training import distributed
-from nmt.training.checkpoint import load_checkpoint, rng_state
-from nmt.training.distributed import World, shard
+from nmt.training.distributed import shard
 from nmt.training.run import restore
 from nmt.training.step import train_step
 from nmt.training.trainer import TrainState
@@ -56,7 +57,7 @@ def rank_step(rank: int, port: int, overrides: list[str], out: str) -> None:
     os.environ |= {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
     os.environ |= {"RANK": str(rank), "WORLD_SIZE": "2", "LOCAL_RANK": str(rank)}
     torch.set_num_threads(1)
-    world = distributed.world_from_env()
+    world = world_from_env()
     distributed.start(world, torch.device("cpu"))
     model = build(*overrides)
     ddp = distributed.wrap(model, world, torch.device("cpu"))

@@ -9,8 +9,8 @@ import pytest
 import torch
 from toys import TINY, kill_when
 
+from nmt.checkpoint import load_checkpoint
 from nmt.config import Schedule, TrainerConfig, defaults
-from nmt.training.checkpoint import load_checkpoint
 from nmt.training.trainer import Fit, TrainState
 
 

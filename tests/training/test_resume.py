@@ -6,7 +6,7 @@ import pytest
 import torch
 from toys import TINY, kill_at_first_checkpoint
 
-from nmt.training.checkpoint import load_checkpoint
+from nmt.checkpoint import load_checkpoint
 
 RUN = [
     *TINY,

@@ -11,8 +11,8 @@ import torch
 from omegaconf import OmegaConf
 from toys import LEARN, TINY
 
+from nmt.checkpoint import load_checkpoint, rng_state
 from nmt.errors import NmtError
-from nmt.training.checkpoint import load_checkpoint, rng_state
 from nmt.training.run import restore
 from nmt.training.start import resumed_config
 from nmt.training.trainer import TrainState

@@ -1,4 +1,4 @@
-"""Decoding over processes (nmt/fast/parallel.py, decode.workers) against one process."""
+"""Decoding over processes (nmt/decoding/parallel.py, decode.workers) against one process."""
 
 import os
 import signal
@@ -11,9 +11,9 @@ import torch
 from toys import SCORE_TOLERANCE, SEARCH_MODELS, model_for, sources
 
 from nmt.config import DecodeConfig, defaults
+from nmt.decoding.parallel import map_items
 from nmt.decoding.translate import translate_ids, translate_lines
 from nmt.errors import NmtError
-from nmt.fast.parallel import map_items
 
 
 def slow_pid(i: int) -> tuple[int, int]:
@@ -105,7 +105,7 @@ def test_workers_survive_the_parent_openmp_threads():
     # waits forever; every worker runs one thread, so this finishes (it hung with two each).
     code = """
 import torch
-from nmt.fast.parallel import map_items
+from nmt.decoding.parallel import map_items
 torch.set_num_threads(4)
 a = torch.randn(512, 512)
 (a @ a).sum()  # the parent's OpenMP team is up

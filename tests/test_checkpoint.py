@@ -1,8 +1,8 @@
 import pytest
 import torch
 
+from nmt.checkpoint import load_checkpoint, save_checkpoint
 from nmt.errors import NmtError
-from nmt.training.checkpoint import load_checkpoint, save_checkpoint
 
 
 def test_round_trip_with_weights_only(tmp_path):
