@@ -33,6 +33,8 @@ FORMER_HOMES = {
     "nmt.attention.": "nmt.models.attention.",
     "nmt.encoder.": "nmt.models.encoder.",
     "nmt.decoder.": "nmt.models.decoder.",
+    "nmt.models.hard_attention.": "nmt.models.attention.",
+    "nmt.models.stateful_attention.": "nmt.models.attention.",
 }
 
 DOTTED = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")

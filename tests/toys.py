@@ -88,8 +88,8 @@ MODELS = [
     # the attention zoo's stateless variants, with either decoder
     *[["model=luong", f"model/attention={a}"] for a in ZOO],
     *[["model=rnnsearch", f"model/attention={a}", "model.decoder_size=null"] for a in ZOO],
-    ["model=luong", "model/attention=local_p", "model.attention.score=kernel"],
-    ["model=rnnsearch", "model/attention=multihead", "model.attention.score=cosine"],
+    ["model=luong", "model/attention=local_p", "model/attention/score=kernel"],
+    ["model=rnnsearch", "model/attention=multihead", "model/attention/score=cosine"],
     # hard attention: REINFORCE (per step, and over a whole sequence) and Gumbel
     ["model=luong", "model/attention=hard"],
     ["model=luong", "model.decoder.input_feed=false", "model/attention=hard"],

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 
 from omegaconf import DictConfig, OmegaConf
+from torch import nn
 
 from nmt.config import CONFIG_DIR, instantiate_or_fail
 from nmt.errors import NmtError
@@ -25,17 +27,42 @@ def moved_targets(cfg: DictConfig) -> DictConfig:
     return cfg
 
 
+ATTENTION_DIR = Path(CONFIG_DIR) / "model" / "attention"
+
+
 def attention_options() -> list[str]:
-    return sorted(p.stem for p in (Path(CONFIG_DIR) / "model" / "attention").glob("*.yaml"))
+    return sorted(p.stem for p in ATTENTION_DIR.glob("*.yaml"))
+
+
+def attention_config(name: str) -> DictConfig:
+    """model/attention=NAME as Hydra composes it: its file, with its default score's file as
+    the `score` node."""
+    cfg = OmegaConf.load(ATTENTION_DIR / f"{name}.yaml")
+    defaults = cfg.pop("defaults", [])
+    for entry in defaults:
+        if isinstance(entry, DictConfig) and "score" in entry:
+            cfg.score = OmegaConf.load(ATTENTION_DIR / "score" / f"{entry.score}.yaml")
+    return cfg
+
+
+def build_attention(cfg: DictConfig, **sizes: int | bool) -> nn.Module:
+    """The attention variant of a `model.attention` node. Its `score` node, if any, reaches the
+    variant as a factory that builds the score for the sizes the variant chooses (multi-head
+    attention scores each head's projections)."""
+    score = cfg.get("score")
+    if not isinstance(score, DictConfig):
+        return instantiate_or_fail(cfg, "model.attention", **sizes)
+    cfg = OmegaConf.masked_copy(cfg, [k for k in cfg if k != "score"])
+    factory = functools.partial(instantiate_or_fail, score, "model.attention.score")
+    return instantiate_or_fail(cfg, "model.attention", score=factory, **sizes)
 
 
 def valid_attention(query_size: int, key_size: int) -> list[str]:
     """The attention configs that build for these sizes (for error messages)."""
     valid = []
     for name in attention_options():
-        cfg = OmegaConf.load(Path(CONFIG_DIR) / "model" / "attention" / f"{name}.yaml")
         try:
-            instantiate_or_fail(cfg, name, query_size=query_size, key_size=key_size)
+            build_attention(attention_config(name), query_size=query_size, key_size=key_size)
         except NmtError:
             continue
         valid.append(name)
@@ -89,9 +116,8 @@ def build_model(
         "reverse": getattr(encoder, "reverse", False),
     }
     try:
-        attention = instantiate_or_fail(
+        attention = build_attention(
             cfg.attention,
-            "model.attention",
             query_size=decoder_size,
             key_size=encoder.output_size,
             **(reading if is_fixed_context(cfg) else {}),

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 from torch import Tensor, nn
 
-from nmt.models.attention import MultiHeadAttention
+from nmt.models.attention import MultiHeadAttention, ScaledDotScore
 
 
 class SelfAttentionLayer(nn.Module):
-    """h'_j = LayerNorm(h_j + Dropout(MultiHead(h_j; h_1..h_S))), padding masked out of the
-    keys and zeroed in the output.
+    """h'_j = LayerNorm(h_j + Dropout(MultiHead(h_j; h_1..h_S))), the heads' score Vaswani et
+    al.'s scaled dot product, padding masked out of the keys and zeroed in the output.
 
     Args:
         size: Dk, the annotations' size.
@@ -22,7 +22,9 @@ class SelfAttentionLayer(nn.Module):
 
     def __init__(self, *, size: int, heads: int, dropout: float = 0.0) -> None:
         super().__init__()
-        self.attention = MultiHeadAttention(query_size=size, key_size=size, heads=heads)
+        self.attention = MultiHeadAttention(
+            query_size=size, key_size=size, heads=heads, score=ScaledDotScore
+        )
         self.dropout = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(size)
 

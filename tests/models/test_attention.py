@@ -1,5 +1,6 @@
-"""Contract and formula tests of every attention variant (DESIGN.md's interface)."""
+"""Contract and formula tests of every attention variant (docs/design.md's interface)."""
 
+import functools
 import math
 
 import pytest
@@ -8,79 +9,66 @@ import torch
 from nmt.errors import NmtError
 from nmt.models.attention import (
     BahdanauAttention,
+    ConcatScore,
+    CosineScore,
+    DotScore,
+    GeneralScore,
     GlobalAttention,
+    HardAttention,
+    KernelScore,
     LocalMAttention,
     LocalPAttention,
     LocationAttention,
     MultiHeadAttention,
     NoAttention,
+    ProjectedScaledDotScore,
+    ScaledDotScore,
     attend,
 )
-from nmt.models.hard_attention import HardAttention
+from nmt.models.build import attention_config, build_attention
 
 B, S, T, D = 3, 9, 5, 6  # D: query and key size (dot needs them equal)
 LENGTHS = [S, 4, 1]
 
+# Every variant under test: name -> (class, options); a score is its class, or a partial of it
+# with options. A new variant or score is one entry here (and a score one in SCORE_FORMULAS).
+VARIANTS = {
+    "none": (NoAttention, {}),
+    "bahdanau": (BahdanauAttention, {}),
+    "luong_dot": (GlobalAttention, {"score": DotScore}),
+    "luong_general": (GlobalAttention, {"score": GeneralScore}),
+    "luong_concat": (GlobalAttention, {"score": ConcatScore}),
+    "luong_location": (LocationAttention, {"max_len": 7}),
+    "local_m_dot": (LocalMAttention, {"score": DotScore, "window": 2}),
+    "local_m_general": (LocalMAttention, {"score": GeneralScore, "window": 2}),
+    "local_m_concat": (LocalMAttention, {"score": ConcatScore, "window": 2}),
+    "local_p_dot": (LocalPAttention, {"score": DotScore, "window": 2}),
+    "local_p_general": (LocalPAttention, {"score": GeneralScore, "window": 2}),
+    "local_p_concat": (LocalPAttention, {"score": ConcatScore, "window": 2}),
+    "scaled_dot": (GlobalAttention, {"score": ScaledDotScore}),
+    "scaled_dot_projected": (GlobalAttention, {"score": ProjectedScaledDotScore}),
+    "cosine": (GlobalAttention, {"score": CosineScore}),
+    "kernel": (GlobalAttention, {"score": functools.partial(KernelScore, hidden_size=4)}),
+    "local_m_cosine": (LocalMAttention, {"score": CosineScore, "window": 2}),
+    "local_p_kernel": (LocalPAttention, {"score": KernelScore, "window": 2}),
+    "local_p_scaled_dot": (LocalPAttention, {"score": ScaledDotScore, "window": 2}),
+    "multihead_scaled_dot": (MultiHeadAttention, {"heads": 2, "score": ScaledDotScore}),
+    "multihead_cosine": (MultiHeadAttention, {"heads": 3, "score": CosineScore}),
+    "multihead_kernel": (
+        MultiHeadAttention,
+        {"heads": 2, "score": KernelScore, "head_size": 4},
+    ),
+    "multihead_concat": (MultiHeadAttention, {"heads": 2, "score": ConcatScore}),
+    # evaluation mode (the arg-max position) unless a test says otherwise
+    "hard_concat": (HardAttention, {"score": ConcatScore}),
+    "hard_gumbel_general": (HardAttention, {"score": GeneralScore, "estimator": "gumbel"}),
+}
+NAMES = list(VARIANTS)
+
 
 def make(name):
-    kw = {"query_size": D, "key_size": D}
-    return {
-        "none": lambda: NoAttention(**kw),
-        "bahdanau": lambda: BahdanauAttention(**kw),
-        "luong_dot": lambda: GlobalAttention(**kw, score="dot"),
-        "luong_general": lambda: GlobalAttention(**kw, score="general"),
-        "luong_concat": lambda: GlobalAttention(**kw, score="concat"),
-        "luong_location": lambda: LocationAttention(**kw, max_len=7),
-        "local_m_dot": lambda: LocalMAttention(**kw, score="dot", window=2),
-        "local_m_general": lambda: LocalMAttention(**kw, score="general", window=2),
-        "local_m_concat": lambda: LocalMAttention(**kw, score="concat", window=2),
-        "local_p_dot": lambda: LocalPAttention(**kw, score="dot", window=2),
-        "local_p_general": lambda: LocalPAttention(**kw, score="general", window=2),
-        "local_p_concat": lambda: LocalPAttention(**kw, score="concat", window=2),
-        "scaled_dot": lambda: GlobalAttention(**kw, score="scaled_dot"),
-        "scaled_dot_projected": lambda: GlobalAttention(**kw, score="scaled_dot_projected"),
-        "cosine": lambda: GlobalAttention(**kw, score="cosine"),
-        "kernel": lambda: GlobalAttention(**kw, score={"name": "kernel", "hidden_size": 4}),
-        "local_m_cosine": lambda: LocalMAttention(**kw, score="cosine", window=2),
-        "local_p_kernel": lambda: LocalPAttention(**kw, score="kernel", window=2),
-        "local_p_scaled_dot": lambda: LocalPAttention(**kw, score="scaled_dot", window=2),
-        "multihead_scaled_dot": lambda: MultiHeadAttention(**kw, heads=2, score="scaled_dot"),
-        "multihead_cosine": lambda: MultiHeadAttention(**kw, heads=3, score="cosine"),
-        "multihead_kernel": lambda: MultiHeadAttention(**kw, heads=2, score="kernel", head_size=4),
-        "multihead_concat": lambda: MultiHeadAttention(**kw, heads=2, score="concat"),
-        # evaluation mode (the arg-max position) unless a test says otherwise
-        "hard_concat": lambda: HardAttention(**kw, score="concat").eval(),
-        "hard_gumbel_general": lambda: HardAttention(**kw, score="general", estimator="gumbel"),
-    }[name]().eval()
-
-
-NAMES = [
-    "none",
-    "bahdanau",
-    "luong_dot",
-    "luong_general",
-    "luong_concat",
-    "luong_location",
-    "local_m_dot",
-    "local_m_general",
-    "local_m_concat",
-    "local_p_dot",
-    "local_p_general",
-    "local_p_concat",
-    "scaled_dot",
-    "scaled_dot_projected",
-    "cosine",
-    "kernel",
-    "local_m_cosine",
-    "local_p_kernel",
-    "local_p_scaled_dot",
-    "multihead_scaled_dot",
-    "multihead_cosine",
-    "multihead_kernel",
-    "multihead_concat",
-    "hard_concat",
-    "hard_gumbel_general",
-]
+    variant, options = VARIANTS[name]
+    return variant(query_size=D, key_size=D, **options).eval()
 
 
 def build(name):
@@ -171,35 +159,43 @@ def test_gradients_reach_every_parameter_and_tiny_inputs_work(name):
 # --- formula tests: the papers' equations written out from the module's own parameters ------
 
 
-def score_fn(attn, name):
-    """The score e(q, h) of the paper's equation, from the module's parameters."""
-    sc = getattr(attn, "score", attn)
-    if name.endswith("scaled_dot_projected"):
-        return lambda q, h: (sc.W_q.weight @ q) @ (sc.W_k.weight @ h) / math.sqrt(sc.size)
-    if name.endswith("scaled_dot"):
-        return lambda q, h: q @ h / math.sqrt(len(q))
-    if name.endswith("cosine"):
+def _cosine(sc):
+    def cosine(q, h):
+        beta = torch.nn.functional.softplus(sc.w_beta.weight[0] @ q + sc.w_beta.bias[0])
+        return beta * torch.cosine_similarity(q, sc.W_k.weight @ h, dim=0)
 
-        def cosine(q, h):
-            beta = torch.nn.functional.softplus(sc.w_beta.weight[0] @ q + sc.w_beta.bias[0])
-            return beta * torch.cosine_similarity(q, sc.W_k.weight @ h, dim=0)
+    return cosine
 
-        return cosine
-    if name.endswith("kernel"):
-        sigma = torch.exp(sc.log_sigma)
-        return lambda q, h: -((sc.W_q.weight @ q - sc.W_k.weight @ h) ** 2).sum() / (2 * sigma**2)
-    if name.endswith("dot"):
-        return lambda q, h: q @ h
-    if name.endswith("general"):
-        return lambda q, h: q @ (sc.W_a.weight @ h)
-    if name.endswith("concat"):
-        return lambda q, h: sc.v_a.weight[0] @ torch.tanh(sc.W_a.weight @ torch.cat([q, h]))
-    if name == "bahdanau":
+
+def _kernel(sc):
+    sigma = torch.exp(sc.log_sigma)
+    return lambda q, h: -((sc.W_q.weight @ q - sc.W_k.weight @ h) ** 2).sum() / (2 * sigma**2)
+
+
+# The score e(q, h) of each score's equation, from the module's own parameters.
+SCORE_FORMULAS = {
+    DotScore: lambda sc: lambda q, h: q @ h,
+    GeneralScore: lambda sc: lambda q, h: q @ (sc.W_a.weight @ h),
+    ConcatScore: lambda sc: (
+        lambda q, h: sc.v_a.weight[0] @ torch.tanh(sc.W_a.weight @ torch.cat([q, h]))
+    ),
+    ScaledDotScore: lambda sc: lambda q, h: q @ h / math.sqrt(len(q)),
+    ProjectedScaledDotScore: lambda sc: (
+        lambda q, h: (sc.W_q.weight @ q) @ (sc.W_k.weight @ h) / math.sqrt(sc.size)
+    ),
+    CosineScore: _cosine,
+    KernelScore: _kernel,
+}
+
+
+def score_fn(attn):
+    """The score e(q, h) of the variant's equation, from the module's parameters."""
+    if isinstance(attn, BahdanauAttention):
         return lambda q, h: (
             attn.v_a.weight[0]
             @ torch.tanh(attn.W_a.weight @ q + attn.U_a.weight @ h + attn.U_a.bias)
         )
-    raise AssertionError(name)
+    return SCORE_FORMULAS[type(attn.score)](attn.score)
 
 
 def reference(attn, name, q, memory, n, t):
@@ -209,7 +205,7 @@ def reference(attn, name, q, memory, n, t):
     if name.startswith("multihead"):
         return multihead_reference(attn, name, q, memory, n)[0]
     if name.startswith("hard"):  # the arg-max of the soft weights
-        score = score_fn(attn, name)
+        score = score_fn(attn)
         soft = torch.softmax(torch.stack([score(q, memory[j]) for j in range(n)]), 0)
         return torch.nn.functional.one_hot(soft.argmax(), n).float()
     if name == "luong_location":
@@ -218,7 +214,7 @@ def reference(attn, name, q, memory, n, t):
         a = torch.zeros(n)
         a[:reach] = torch.softmax(logits[:reach], 0)
         return a
-    e = torch.stack([score_fn(attn, name)(q, memory[j]) for j in range(n)])
+    e = torch.stack([score_fn(attn)(q, memory[j]) for j in range(n)])
     if name.startswith("local_m"):
         p, Dw = min(t, n - 1), attn.window
         window = [j for j in range(n) if p - Dw <= j <= p + Dw]
@@ -246,7 +242,7 @@ def multihead_reference(attn, name, q, memory, n):
         q_i = attn.W_Q.weight[rows] @ q
         k_i = memory[:n] @ attn.W_K.weight[rows].T  # (n, d)
         v_i = memory[:n] @ attn.W_V.weight[rows].T
-        score = score_fn(attn, name.removeprefix("multihead_"))
+        score = score_fn(attn)
         a_i = torch.softmax(torch.stack([score(q_i, k) for k in k_i]), 0)
         weights.append(a_i)
         heads.append(a_i @ v_i)
@@ -284,12 +280,14 @@ def test_each_head_weighs_like_a_single_head_attention():
 
 
 def test_a_score_option_it_does_not_take_is_one_clear_error():
+    node = attention_config("kernel")
+    node.score.width = 2
     with pytest.raises(NmtError, match="model.attention.score: .*width"):
-        GlobalAttention(query_size=D, key_size=D, score={"name": "kernel", "width": 2})
-    with pytest.raises(NmtError, match="'cubic' is not one of"):
+        build_attention(node, query_size=D, key_size=D)
+    with pytest.raises(NmtError, match="'cubic' is not a score"):
         GlobalAttention(query_size=D, key_size=D, score="cubic")
     with pytest.raises(NmtError, match="3 heads do not divide the memory size 8"):
-        MultiHeadAttention(query_size=D, key_size=8, heads=3)
+        MultiHeadAttention(query_size=D, key_size=8, heads=3, score=ScaledDotScore)
 
 
 def test_location_ignores_positions_past_max_len():
@@ -302,7 +300,7 @@ def test_location_ignores_positions_past_max_len():
 
 def test_local_p_renormalize_flag_sums_to_one():
     torch.manual_seed(0)
-    attn = LocalPAttention(query_size=D, key_size=D, score="general", window=2, renormalize=True)
+    attn = LocalPAttention(query_size=D, key_size=D, score=GeneralScore, window=2, renormalize=True)
     memory, mask = inputs()
     _, weights = attn(torch.randn(B, D), attn.project_keys(memory), memory, mask)
     torch.testing.assert_close(weights.sum(-1), torch.ones(B))
@@ -337,7 +335,7 @@ def test_reinforce_term_is_zero_valued_with_the_estimators_gradient():
     """loss_term's value is 0 and its gradient is Xu et al.'s eq. (12): -lambda_r (R_b - b)
     d log a(s~) - lambda_e dH[a], written out from the draws (b: the first batch's mean)."""
     torch.manual_seed(0)
-    attn = HardAttention(query_size=D, key_size=D, score="general", entropy_weight=0.1)
+    attn = HardAttention(query_size=D, key_size=D, score=GeneralScore, entropy_weight=0.1)
     memory, mask = inputs()
     query = torch.randn(B, T, D)
     tgt_mask = torch.arange(T) < torch.tensor([T, 3, 1]).unsqueeze(1)  # (B, T)
@@ -375,7 +373,7 @@ def test_a_draw_without_gradients_leaves_nothing_for_the_loss_term():
 
 def test_hard_attention_rejects_an_unknown_estimator():
     with pytest.raises(NmtError, match="model.attention.estimator: 'policy' is not one of"):
-        HardAttention(query_size=D, key_size=D, estimator="policy")
+        HardAttention(query_size=D, key_size=D, score=ConcatScore, estimator="policy")
 
 
 FIXED_CONTEXT_ENCODERS = [

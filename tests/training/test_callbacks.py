@@ -15,7 +15,7 @@ import pytest
 import torch
 from toys import TINY
 
-from nmt.models.attention import GlobalAttention, LocalPAttention
+from nmt.models.attention import DotScore, GlobalAttention, LocalPAttention
 from nmt.training.callbacks import AttentionTrace, pearson_rows, row_std
 
 SCRIPT = Path(__file__).parents[2] / "scripts" / "trace_attention.py"
@@ -32,7 +32,7 @@ def traced(trace: AttentionTrace, step: int, tmp_path) -> dict:
 def test_figures_of_one_hot_and_uniform_weights(tmp_path):
     """Weights all on the last real position: entropy 0, max weight 1, every argmax on </s>;
     uniform weights over 4 real positions: entropy log 4, max weight 1/4, none on </s>."""
-    attention = GlobalAttention(query_size=3, key_size=3, score="dot")
+    attention = GlobalAttention(query_size=3, key_size=3, score=DotScore)
     trace = AttentionTrace(every=1)
     mask = torch.tensor([[True, True, True, True, False]])  # (B=1, S=5): </s> at 3
     query, keys = torch.zeros(1, 2, 3), torch.randn(1, 5, 3)
@@ -57,7 +57,7 @@ def test_figures_of_one_hot_and_uniform_weights(tmp_path):
 
 def test_local_p_figures_say_where_p_t_sits():
     """A predictor pushed far positive puts p_t on </s>, saturated; the figures say so."""
-    attention = LocalPAttention(query_size=4, key_size=4, score="dot", window=2)
+    attention = LocalPAttention(query_size=4, key_size=4, score=DotScore, window=2)
     torch.nn.init.constant_(attention.W_p.weight, 1.0)
     torch.nn.init.constant_(attention.v_p.weight, 10.0)
     trace = AttentionTrace(every=1)

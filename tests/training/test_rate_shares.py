@@ -12,7 +12,7 @@ from nmt.config import CONFIG_DIR, Schedule, TrainerConfig, typed
 from nmt.data.batching import make_batch
 from nmt.errors import NmtError
 from nmt.fast import accelerate
-from nmt.models.attention import LocalPAttention
+from nmt.models.attention import DotScore, LocalPAttention
 from nmt.models.build import build_model
 from nmt.training.run import build_optimizer
 from nmt.training.step import train_step
@@ -87,4 +87,4 @@ def test_the_paper_keeps_one_group():
 
 def test_a_share_must_be_positive():
     with pytest.raises(NmtError, match="model.attention.predictor_lr"):
-        LocalPAttention(query_size=4, key_size=4, score="dot", predictor_lr=0)
+        LocalPAttention(query_size=4, key_size=4, score=DotScore, window=2, predictor_lr=0)

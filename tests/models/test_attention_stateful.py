@@ -1,4 +1,4 @@
-"""The stateful extension of the attention interface (nmt/models/stateful_attention.py): NTM
+"""The stateful extension of the attention interface (nmt/models/attention/stateful.py): NTM
 addressing and coverage keep the contract at every step, follow their papers' equations
 written out from their own parameters, and `attend` carries their state per beam."""
 
@@ -7,8 +7,13 @@ import torch
 import torch.nn.functional as F
 
 from nmt.errors import NmtError
-from nmt.models.attention import attend, attention_state, is_stateful
-from nmt.models.stateful_attention import CoverageAttention, NTMAttention
+from nmt.models.attention import (
+    CoverageAttention,
+    NTMAttention,
+    attend,
+    attention_state,
+    is_stateful,
+)
 
 B, S, T, D = 3, 9, 5, 6
 LENGTHS = [S, 4, 1]

@@ -1,5 +1,5 @@
 """Attention variants with a state across the steps of a sentence (the stateful extension of
-the interface, nmt.models.attention): each weighs the source by what it weighed before.
+the interface, nmt.models.attention.interface): each weighs the source by what it weighed before.
 
     state = attn.initial_state(memory, mask)                        # tuple of (B, S) tensors
     context, weights, state = attn(query, keys, memory, mask, step=t, state=state)
@@ -16,7 +16,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.errors import NmtError
-from nmt.models.attention import Attention, CosineScore, as_sequence, masked_softmax, weighted_sum
+from nmt.models.attention.interface import Attention, as_sequence, masked_softmax, weighted_sum
+from nmt.models.attention.scores import CosineScore
 
 
 def as_state(state: Tensor, single: bool) -> Tensor:

@@ -27,21 +27,19 @@ padding, summing to 1), alpha_t itself in an expected pass.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from nmt.errors import NmtError
-from nmt.models.attention import (
+from nmt.models.attention.interface import (
     ScoredAttention,
     as_sequence,
-    build_score,
     finish,
     masked_softmax,
     weighted_sum,
 )
+from nmt.models.attention.scores import ScoreFactory, build_score
 
 ESTIMATORS = ("reinforce", "gumbel")
 
@@ -50,7 +48,7 @@ class HardAttention(ScoredAttention):
     """Attend to one position drawn from a_t = softmax_s(score(h_t, h_s)).
 
     Args:
-        score: a name of SCORES or {name: ..., options} (default concat: Xu et al.'s MLP).
+        score: the score's factory (nmt.models.attention.scores; Xu et al.'s MLP is concat).
         estimator: "reinforce" or "gumbel" (see the module's docstring).
         temperature: tau of the Gumbel-softmax.
         reinforce_weight: lambda_r.
@@ -65,7 +63,7 @@ class HardAttention(ScoredAttention):
         *,
         query_size: int,
         key_size: int,
-        score: str | Mapping = "concat",
+        score: ScoreFactory,
         estimator: str = "reinforce",
         temperature: float = 1.0,
         reinforce_weight: float = 1.0,
