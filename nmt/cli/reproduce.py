@@ -18,6 +18,7 @@ from nmt.errors import NmtError
 from nmt.papers.jobs import Job, auto_parallel, plan, run_all
 from nmt.papers.records import borrow, keep, restore
 from nmt.papers.report import write_paper_report
+from nmt.papers.spec import paper_spec
 from nmt.training.rundir import exclusive
 from nmt.training.signals import stop_requests
 from nmt.trust import allowed_modules
@@ -30,7 +31,7 @@ def main(cfg: DictConfig) -> None:
     out = Path(cfg.out)
     if out.exists() and not out.is_dir():
         raise NmtError(f"out={out}: is a file, not a directory")
-    paper, scale = cfg.paper, HydraConfig.get().runtime.choices["scale"]
+    paper, scale = paper_spec(cfg.paper), HydraConfig.get().runtime.choices["scale"]
     seeds = whole(cfg, "seeds", 1)
     parallel = auto_parallel() if cfg.jobs == "auto" else whole(cfg, "jobs", 1)
     samples = whole(cfg, "bootstrap_samples", 1)
