@@ -15,7 +15,7 @@ where the other stops, and that changes the work as much as the code does. With 
 nmt decodes OpenNMT-py's checkpoint instead (benchmarks/onmt_weights.py), so both search the same
 model, and the script counts the hypotheses that come out the same piece for piece.
 
-    python benchmarks/speed.py ... --save-model model.pt --peers ../shared/bench-peers \\
+    python benchmarks/speed.py ... --save-model model.pt --peers PEERS \\
         --peer-systems opennmt
     python benchmarks/decode_vs_peer.py model.pt --rounds 4 --workers 1 2
     python benchmarks/decode_vs_peer.py --same-weights --rounds 4 --workers 1 2

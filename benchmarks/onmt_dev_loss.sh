@@ -6,9 +6,9 @@
 # its GOLD SCORE is the summed log-probability per sentence, </s> included, so the loss per
 # target token is -GOLD SCORE x sentences / (pieces + sentences).
 #
-#   bash benchmarks/onmt_dev_loss.sh ../shared/bench-peers 200 400 577
+#   bash benchmarks/onmt_dev_loss.sh PEERS 200 400 577   # PEERS: docs/performance.md, Protocol
 #
-# Uses the peers' venvs and data (BENCH_VENVS, BENCH_WORK as in bench-peers/common.sh; run
+# Uses the peers' venvs and data (BENCH_VENVS, BENCH_WORK as in the folder's common.sh; run
 # benchmark.py --peers once first to make them). Takes about as long as that many OpenNMT-py
 # updates (about 10 minutes for 577 on 2 cores).
 set -euo pipefail

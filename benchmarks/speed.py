@@ -1,31 +1,31 @@
 #!/usr/bin/env python3
-"""Speed benchmark on the peer protocol (../shared/bench-peers/README.md): English (WEB) ->
-French (Segond) Bible verses, test = Mark, dev = Ruth + Philemon, joint SentencePiece BPE 8000,
-pairs of at most 50 pieces a side; embeddings 256, 1-layer bidirectional LSTM encoder 256 per
-direction, 1-layer LSTM decoder 512, Luong general attention with input feeding, dropout 0.2,
-Adam 1e-3 (fused, as optim=adam), clip 5, batches of 64 sentences.
+"""Speed benchmark on the peer protocol (docs/performance.md, Protocol): English (WEB) -> French
+(Segond) Bible verses, test = Mark, dev = Ruth + Philemon, joint SentencePiece BPE 8000, pairs of
+at most 50 pieces a side; embeddings 256, 1-layer bidirectional LSTM encoder 256 per direction,
+1-layer LSTM decoder 512, Luong general attention with input feeding, dropout 0.2, Adam 1e-3
+(fused, as optim=adam), clip 5, batches of 64 sentences.
 
 Speed: it trains for --steps updates after --warmup and prints and writes (--out) as JSON the
 target and source+target tokens/s (median over steps), padding fraction, peak RSS, the model's
 FLOPs per target token and the fraction of a matmul peak sampled between those steps (in the
-training's precision). Time to quality (--train-minutes M, --train-steps N): a fresh model
-trains for M minutes of wall clock or N updates (--lr, --batch, --batch-tokens), then its dev
-loss and its greedy and beam-5 BLEU and sentences/s on Mark are measured (beam 5 twice: nmt's
-default stop, K finished hypotheses, and OpenNMT-py's, the step's best extension ends).
-Without it, decoding speed is measured with the untrained model. --precision bfloat16 trains
-both under autocast (trainer.precision) and samples a bfloat16 peak as well. --peers DIR runs
-the peers' scripts of that folder one after the other (--peer-systems) and prints nmt and the
-peers side by side with the ratios; with --paired-rounds N it then decodes Mark N more times
-with nmt's model and OpenNMT-py's checkpoint, alternated in fresh processes, and prints the
-median of the per-round ratios, then N rounds more with nmt decoding OpenNMT-py's checkpoint
-too, so that both search the same model (benchmarks/decode_vs_peer.py). --decode-precision float32
-bfloat16 decodes Mark in each decode.precision in turn; --decode-workers 2 decodes in two
-1-thread processes (decode.workers) instead of one 2-thread process. --reference runs the plain
-torch model, without the fast layer. A benchmark, not a test: compare
-figures within one run.
+training's precision). Time to quality (--train-minutes M, --train-steps N): a fresh model trains
+for M minutes of wall clock or N updates (--lr, --batch, --batch-tokens), then its dev loss and its
+greedy and beam-5 BLEU and sentences/s on Mark are measured (beam 5 twice: nmt's default stop, K
+finished hypotheses, and OpenNMT-py's, the step's best extension ends). Without it, decoding speed
+is measured with the untrained model. --precision bfloat16 trains both under autocast
+(trainer.precision) and samples a bfloat16 peak as well. --peers DIR runs the peers' scripts of
+that folder (its interface: docs/performance.md, Protocol) one after the other (--peer-systems) and
+prints nmt and the peers side by side with the ratios; with --paired-rounds N it then decodes Mark
+N more times with nmt's model and OpenNMT-py's checkpoint, alternated in fresh processes, and
+prints the median of the per-round ratios, then N rounds more with nmt decoding OpenNMT-py's
+checkpoint too, so that both search the same model (benchmarks/decode_vs_peer.py).
+--decode-precision float32 bfloat16 decodes Mark in each decode.precision in turn;
+--decode-workers 2 decodes in two 1-thread processes (decode.workers) instead of one 2-thread
+process. --reference runs the plain torch model, without the fast layer. A benchmark, not a
+test: compare figures within one run.
 
     python benchmarks/speed.py --steps 300 --out bench.json
-    python benchmarks/speed.py --train-minutes 10 --peers ../shared/bench-peers --minutes 20
+    python benchmarks/speed.py --train-minutes 10 --peers PEERS --minutes 20
 """
 
 from __future__ import annotations

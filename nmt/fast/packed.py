@@ -1,17 +1,16 @@
 """Matrix products by a fixed weight through oneDNN, with the weight packed once: decoding's,
 and training's products by a weight that stays fixed over a forward pass.
 
-A decoding step multiplies a few rows by the same weights over and over. On CPU, oneDNN with
-the weight reordered once into its blocked layout does this much faster than torch.addmm: on
-the 2-core benchmark machine, 1.7x at 64 rows, 8-10x at 1-4 rows (a search's last sentences)
-and 1.3x at 1,024 rows. Outside autograd on CPU (decoding, evaluation), the fast layer's
-linear layers and LSTM cells (nmt.fast.models) take that path. In training on CPU, the
-teacher-forced steps' products by the weights they share (nmt.fast.step_sum) and the loss's
-products by the output layer (nmt.fast.loss) take it too, each weight packed once per forward
-pass; the rest of training, and other devices, take torch's own products. A decoding pack is
-kept until the weight changes (a load or a foreach optimizer step bumps its version counter; a
-fused optimizer step does not, so the fast layer calls `weights_changed` after every optimizer
-step) and then redone.
+A decoding step multiplies a few rows by the same weights over and over. On CPU, oneDNN with the
+weight reordered once into its blocked layout does this faster than torch.addmm, most of all at the
+few rows of a search's last sentences (docs/performance.md). Outside autograd on CPU (decoding,
+evaluation), the fast layer's linear layers and LSTM cells (nmt.fast.models) take that path. In
+training on CPU, the teacher-forced steps' products by the weights they share (nmt.fast.step_sum)
+and the loss's products by the output layer (nmt.fast.loss) take it too, each weight packed once
+per forward pass; the rest of training, and other devices, take torch's own products. A decoding
+pack is kept until the weight changes (a load or a foreach optimizer step bumps its version
+counter; a fused optimizer step does not, so the fast layer calls `weights_changed` after every
+optimizer step) and then redone.
 
 Under CPU autocast (`decode.precision=bfloat16`) the products take autocast's dtype, as torch's
 own would: the weights are packed in bfloat16 and the outputs are bfloat16. That path needs a

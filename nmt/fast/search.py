@@ -11,10 +11,10 @@ ARGMAX_BLOCK = 64  # columns per block of `max_over_last` and `topk_over_last`
 
 def max_over_last(x: Tensor) -> tuple[Tensor, Tensor]:
     """x.max(-1) of x (nb, V): each row's largest value and the index of its first occurrence
-    (NaN counting as largest, as torch's). On CPU torch's max with indices is a scalar loop
-    (0.43 ms over 64 x 8000 on one thread, against 0.03 ms for amax, which is vectorised): here
-    each row's blocks of ARGMAX_BLOCK columns are reduced with amax, and only the first block
-    holding the maximum is searched with argmax (0.08 ms). Elsewhere, or where V is not a
+    (NaN counting as largest, as torch's). On CPU torch's max with indices is a scalar loop,
+    many times slower than amax, which is vectorised: here each row's blocks of ARGMAX_BLOCK
+    columns are reduced with amax, and only the first block holding the maximum is searched
+    with argmax. Elsewhere, or where V is not a
     multiple of the block, it is torch's own."""
     nb, V = x.shape
     if x.device.type != "cpu" or V % ARGMAX_BLOCK:
@@ -28,10 +28,10 @@ def max_over_last(x: Tensor) -> tuple[Tensor, Tensor]:
 def topk_over_last(x: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """x.topk(k, -1) of x (nb, N): the k largest values of each row, largest first, and their
     indices (among equal values the indices may differ from torch's, whose order among ties is
-    unspecified). On CPU torch's topk reads every column one at a time (3.3 ms over 64 x 40,000
-    on one thread, a beam of 5 over 8,000 pieces): here the k largest lie in the k blocks of
-    ARGMAX_BLOCK columns with the largest maxima, so only those k x ARGMAX_BLOCK columns are
-    searched. Elsewhere, or where N is not a multiple of the block, it is torch's own."""
+    unspecified). On CPU torch's topk reads every column one at a time: here the k largest lie
+    in the k blocks of ARGMAX_BLOCK columns with the largest maxima, so only those k x
+    ARGMAX_BLOCK columns are searched. Elsewhere, or where N is not a multiple of the block, it
+    is torch's own."""
     nb, N = x.shape
     if x.device.type != "cpu" or N % ARGMAX_BLOCK or k > N // ARGMAX_BLOCK:
         return x.topk(k, dim=-1)
