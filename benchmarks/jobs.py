@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Paired throughput of `nmt-reproduce jobs=1` against `jobs=2`: the same row x seed jobs, whole
-(training, validations, test scoring), run through nmt.papers.jobs.run_all one at a time with all
+(training, validations, test scoring), run through nmt.papers.runner.run_all one at a time with all
 cores and then side by side with cores / 2 threads each, in rounds whose order alternates, each
 round in fresh directories. Prints each round's wall-clock and jobs per hour, and the median
 ratio of jobs=2's throughput over jobs=1's.
@@ -28,7 +28,9 @@ sys.path.insert(0, str(HERE.parent))
 from omegaconf import OmegaConf  # noqa: E402
 
 from nmt.config import CONFIG_DIR  # noqa: E402
-from nmt.papers.jobs import cpu_capability, plan, run_all  # noqa: E402
+from nmt.papers.plan import plan  # noqa: E402
+from nmt.papers.provenance import cpu_capability  # noqa: E402
+from nmt.papers.runner import run_all  # noqa: E402
 
 
 def jobs_for(args, out: Path) -> list:

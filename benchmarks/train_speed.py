@@ -32,7 +32,8 @@ from nmt.config import CONFIG_DIR, train_job  # noqa: E402
 from nmt.data.batching import epoch_batches, make_batch  # noqa: E402
 from nmt.fast import accelerate  # noqa: E402
 from nmt.models.build import build_model  # noqa: E402
-from nmt.papers.jobs import cpu_capability, row_overrides  # noqa: E402
+from nmt.papers.plan import row_overrides  # noqa: E402
+from nmt.papers.provenance import cpu_capability  # noqa: E402
 from nmt.training.run import build_optimizer, prepare_data  # noqa: E402
 from nmt.training.step import train_step  # noqa: E402
 

@@ -23,7 +23,7 @@ from omegaconf import OmegaConf
 
 from nmt.config import CONFIG_DIR
 from nmt.evaluation.render import Table, to_markdown
-from nmt.papers.jobs import row_overrides
+from nmt.papers.plan import row_overrides
 from nmt.training.callbacks import TRACE_FILE
 
 SHOWN = (10, 20, 50, 100, 200, 300, 500, 1000)  # the updates traces.md shows, where traced

@@ -25,7 +25,7 @@ from nmt.evaluation.render import Table
 from nmt.evaluation.report import mean_std
 from nmt.evaluation.runs import Run, load_run
 from nmt.evaluation.significance import paired_bootstrap
-from nmt.papers.jobs import Job
+from nmt.papers.plan import Job
 
 NOT_TESTABLE = "not testable here"
 NOT_CONVERGED = "not converged"

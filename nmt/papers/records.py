@@ -28,7 +28,8 @@ from nmt.errors import NmtError
 from nmt.evaluation.runs import load_run
 from nmt.files import inside
 from nmt.papers.heatmaps import alignments
-from nmt.papers.jobs import JOBS_LOG, Job
+from nmt.papers.plan import Job
+from nmt.papers.provenance import JOBS_LOG
 from nmt.trust import load_yaml
 
 OWN = ("results.json", "metrics.jsonl", ".hydra/config.yaml", ".hydra/overrides.yaml")

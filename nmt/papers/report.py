@@ -41,7 +41,8 @@ from nmt.papers.claims import (
     signed_mean_std,
 )
 from nmt.papers.heatmaps import heatmap_section
-from nmt.papers.jobs import Job, code_version, cpu_capability, job_times, scale_spec
+from nmt.papers.plan import Job, scale_spec
+from nmt.papers.provenance import code_version, cpu_capability, job_times
 from nmt.papers.records import SAME_RUN
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from nmt.papers.jobs import code_version
+from nmt.papers.provenance import code_version
 
 pytestmark = pytest.mark.skipif(shutil.which("git") is None, reason="needs git")
 

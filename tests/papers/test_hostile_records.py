@@ -16,7 +16,7 @@ from omegaconf import OmegaConf
 
 from nmt.config import CONFIG_DIR
 from nmt.errors import NmtError
-from nmt.papers.jobs import Job, plan
+from nmt.papers.plan import Job, plan
 from nmt.papers.records import borrow, restore
 
 OVERRIDES = ("experiment=a", "trainer.max_steps=8", "seed=1")

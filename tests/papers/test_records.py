@@ -10,7 +10,8 @@ from omegaconf import OmegaConf
 
 from nmt.config import CONFIG_DIR
 from nmt.errors import NmtError
-from nmt.papers.jobs import JOBS_LOG, Job, job_times, plan
+from nmt.papers.plan import Job, plan
+from nmt.papers.provenance import JOBS_LOG, job_times
 from nmt.papers.records import SAME_RUN, borrow
 
 

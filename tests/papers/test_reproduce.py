@@ -22,7 +22,7 @@ from nmt.config import CONFIG_DIR
 from nmt.errors import NmtError
 from nmt.models.build import build_model
 from nmt.papers.claims import CLAIM_TESTS
-from nmt.papers.jobs import Job, check_same_job, plan, row_overrides
+from nmt.papers.plan import Job, check_same_job, plan, row_overrides
 from nmt.papers.records import SAME_RUN
 
 PAPERS = sorted(p.stem for p in (Path(CONFIG_DIR) / "paper").glob("*.yaml"))
@@ -336,7 +336,7 @@ def test_sigterm_reaches_the_running_job_which_saves_its_step(tmp_path, cache_di
 
 
 def test_time_left_goes_by_row_then_by_update(tmp_path):
-    from nmt.papers.jobs import time_left
+    from nmt.papers.runner import time_left
 
     def job(row: str, seed: int, steps: int) -> Job:
         directory = tmp_path / row / f"seed{seed}"

@@ -14,7 +14,7 @@ from nmt.config import CONFIG_DIR, TrainerConfig, typed
 from nmt.data.batching import make_batch
 from nmt.fast import accelerate
 from nmt.models.build import build_model
-from nmt.papers.jobs import row_overrides
+from nmt.papers.plan import row_overrides
 from nmt.training.run import build_optimizer
 from nmt.training.step import train_step
 

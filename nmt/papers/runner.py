@@ -1,159 +1,25 @@
-"""`nmt-reproduce paper=NAME [scale=cpu] [seeds=N] [out=DIR]`: run a paper's rows, then report.
-
-A paper is a file under configs/paper/ (its rows, published numbers, per-scale overrides and the
-claims to check); this module only runs what it declares. Every row x seed is one `nmt-train` job
-in its own subdirectory OUT/ROW/seedS, run as a child process. Run again, the command skips the
-jobs that have results.json, resumes those that have a checkpoint, and starts the others, so a
-reproduction can span several sittings and `seeds=5` later adds seeds 4 and 5 only. It ends by
-writing OUT/report/ (nmt.papers.report) and printing the claims table.
-"""
+"""Running a reproduction's jobs: each an `nmt-train` child process (a `Sitting`), `parallel` of
+them side by side, each validation printed as it lands and each sitting recorded in
+OUT/jobs.jsonl (nmt.papers.provenance). Run again, the jobs that have results.json are skipped
+and those that have a checkpoint resume, so a reproduction spans several sittings."""
 
 from __future__ import annotations
 
-import dataclasses
 import json
-import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
-
-from omegaconf import DictConfig, OmegaConf
 
 from nmt import files as jsonfile
 from nmt.errors import NmtError
 from nmt.files import inside
+from nmt.papers.plan import Job, check_same_job
+from nmt.papers.provenance import JOBS_LOG, code_version, cpu_capability, job_times
 from nmt.processes import die_with_parent
-
-log = logging.getLogger(__name__)
-
-JOBS_LOG = "jobs.jsonl"  # a line per sitting of a job: row, seed, wall_s, exit, other_cpu_s
-
-
-@dataclasses.dataclass(frozen=True)
-class Job:
-    """One row x seed of a reproduction and the `nmt-train` overrides that make it."""
-
-    row: str
-    label: str
-    seed: int
-    directory: Path
-    overrides: tuple[str, ...]
-    allow_targets: tuple[str, ...] = ()  # plug-in modules its saved configs may build (resume)
-
-    @property
-    def name(self) -> str:
-        return f"{self.label} seed {self.seed}"
-
-    @property
-    def max_steps(self) -> int | None:
-        """The job's update budget (the last trainer.max_steps override), if it has one."""
-        budgets = [
-            o.partition("=")[2] for o in self.overrides if o.startswith("trainer.max_steps=")
-        ]
-        return int(budgets[-1]) if budgets and budgets[-1] != "null" else None
-
-    def status(self) -> str:
-        """'done' (results.json), 'resume' (a checkpoint), 'partial' (started, no checkpoint)
-        or 'new'."""
-        if (self.directory / "results.json").is_file():
-            return "done"
-        if (self.directory / "checkpoints" / "last.pt").is_file():
-            return "resume"
-        return "partial" if self.directory.exists() else "new"
-
-
-def scale_spec(paper: DictConfig, scale: str) -> DictConfig:
-    if scale not in paper.scales:
-        raise NmtError(
-            f"scale: '{scale}' is not one of paper {paper.name}'s scales "
-            f"({', '.join(paper.scales)})"
-        )
-    return paper.scales[scale]
-
-
-ROW_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_-]*")  # a directory name under out=
-# What a paper file's overrides may not set: where a job runs and writes (hydra.*, the seed and
-# directory the plan gives), the runs it continues, and Hydra's build keys (nmt.trust).
-PAPER_REFUSES = re.compile(r"(hydra([./].*)?|seed|resume|init_from|allow_targets|.*\b_\w*_)")
-
-
-def check_paper_override(paper: DictConfig, where: str, override: Any) -> str:
-    """One override of a paper file, refused in one line where it would decide something a
-    paper file must not (PAPER_REFUSES)."""
-    key = str(override).lstrip("+~").partition("=")[0]
-    if PAPER_REFUSES.fullmatch(key):
-        raise NmtError(f"paper {paper.name}: {where}: the override '{override}' is refused")
-    return str(override)
-
-
-def row_overrides(paper: DictConfig, row: DictConfig, scale: str, extra: list[str]) -> list[str]:
-    """The `nmt-train` overrides of one row at `scale` (the seed and directory come apart)."""
-    spec = scale_spec(paper, scale)
-    if not ROW_ID.fullmatch(str(row.experiment)):
-        raise NmtError(
-            f"paper {paper.name}: row {row.id}: experiment '{row.experiment}' is refused"
-        )
-    overrides = [f"experiment={row.experiment}"]
-    overrides += [check_paper_override(paper, f"scales.{scale}", o) for o in spec.overrides]
-    own = row.get("overrides", {}).get(scale, [])  # the row's own at this scale
-    overrides += [check_paper_override(paper, f"row {row.id}", o) for o in own]
-    if spec.max_steps is not None:
-        overrides.append(f"trainer.max_steps={int(spec.max_steps * row.get('steps_factor', 1))}")
-    return overrides + list(extra)
-
-
-def plan(
-    paper: DictConfig,
-    scale: str,
-    seeds: int,
-    out: Path,
-    extra: list[str],
-    allow: Sequence[str] = (),
-) -> list[Job]:
-    """All jobs, seed by seed (every row of seed 1 first), so that whole seeds finish first.
-    Each row gets `seeds` seeds, or its own `seeds` where the paper file asks for more. A row's
-    id names its directory under `out`, so it is a plain name (ROW_ID)."""
-    if seeds < 1:
-        raise NmtError(f"seeds: must be at least 1, not {seeds}")
-    for row in paper.rows:
-        if not ROW_ID.fullmatch(str(row.id)):
-            raise NmtError(
-                f"paper {paper.name}: row id {str(row.id)!r} is refused (a plain name: letters, "
-                "digits, '_' and '-')"
-            )
-    most = max([seeds, *(int(row.get("seeds", 1)) for row in paper.rows)])
-    return [
-        Job(
-            row=row.id,
-            label=row.label,
-            seed=seed,
-            directory=out / row.id / f"seed{seed}",
-            overrides=(*row_overrides(paper, row, scale, extra), f"seed={seed}"),
-            allow_targets=tuple(allow),
-        )
-        for seed in range(1, most + 1)
-        for row in paper.rows
-        if seed <= max(seeds, int(row.get("seeds", 1)))
-    ]
-
-
-def check_same_job(job: Job) -> None:
-    """Refuse to resume or reuse a job directory made with other overrides."""
-    saved = job.directory / ".hydra" / "overrides.yaml"
-    if not saved.is_file():
-        return
-    before = [str(o) for o in OmegaConf.load(saved)]
-    if before != list(job.overrides):
-        raise NmtError(
-            f"{job.directory} was run with other overrides ({' '.join(before)}), not "
-            f"({' '.join(job.overrides)}); move it away or choose another out="
-        )
 
 
 def command(job: Job) -> list[str]:
@@ -272,62 +138,9 @@ class Sitting:
         jsonfile.append_jsonl(self.out / JOBS_LOG, line | {"other_cpu_s": self.clock.other_cpu_s})
 
 
-def cpu_capability() -> str:
-    """The CPU kernels torch uses here ('AVX512', 'AVX2', ...): timings, and the last digits of
-    a score, differ between machines that have different ones."""
-    import torch
-
-    return torch.backends.cpu.get_cpu_capability()
-
-
-CODE_PATHS = ("nmt", "configs", "scripts", "pyproject.toml")  # what a run's results depend on
-
-
-def code_version(checkout: Path = Path(__file__).parent) -> str:
-    """The commit of the code that runs (`git describe`), '-dirty' if the package, configs,
-    scripts or pyproject.toml differ from it. Results written into the checkout (a report
-    directory under docs/, say) do not count: a reproduction rewrites them as it goes."""
-    git = ["git", "-C", str(checkout)]
-    try:
-        commit = _git_output(git + ["describe", "--always"])
-        top = _git_output(git + ["rev-parse", "--show-toplevel"])
-        changed = _git_output(["git", "-C", top, "status", "--porcelain", "--", *CODE_PATHS])
-    except (OSError, subprocess.SubprocessError):
-        return "unknown"
-    return commit + ("-dirty" if changed else "")
-
-
-def _git_output(command: list[str]) -> str:
-    return subprocess.run(
-        command, capture_output=True, text=True, timeout=10, check=True
-    ).stdout.strip()
-
-
 def _duration(seconds: float) -> str:
     minutes = seconds / 60
     return f"{minutes:.1f} min" if minutes < 90 else f"{minutes / 60:.1f} h"
-
-
-def job_times(out: Path) -> dict[tuple[str, int], dict[str, Any]]:
-    """Per (row, seed), summed over its sittings: `wall_s`, the wall-clock seconds it ran,
-    `other_cpu_s`, the CPU seconds the rest of the machine used meanwhile (None if unknown),
-    `commits` and `cpus`, the code versions and CPU kernels of its sittings."""
-    path = out / JOBS_LOG
-    totals: dict[tuple[str, int], dict[str, Any]] = {}
-    if path.is_file():
-        for r in jsonfile.read_jsonl(path):
-            total = totals.setdefault(
-                (r["row"], r["seed"]),
-                {"wall_s": 0.0, "other_cpu_s": 0.0, "commits": [], "cpus": []},
-            )
-            total["wall_s"] += r["wall_s"]
-            total["commits"] += [r["commit"]] if r.get("commit") else []
-            total["cpus"] += [r["cpu"]] if r.get("cpu") and r["cpu"] not in total["cpus"] else []
-            if r.get("other_cpu_s") is None or total["other_cpu_s"] is None:
-                total["other_cpu_s"] = None  # a sitting that did not measure it
-            else:
-                total["other_cpu_s"] += r["other_cpu_s"]
-    return totals
 
 
 def time_left(jobs: list[Job], out: Path, parallel: int = 1) -> str:
