@@ -1,10 +1,10 @@
-"""Config plumbing shared by the console scripts: where configs and caches live, the resolvers
-the YAML files use, typed views of the non-instantiated groups, and the CLI error wrapper."""
+"""Config plumbing shared by the console scripts: where configs and caches live, typed views of
+the non-instantiated groups, and building parts from config nodes. The resolvers the YAML files
+use are nmt.resolvers, registered on import."""
 
 from __future__ import annotations
 
 import dataclasses
-import functools
 import logging
 import os
 import types
@@ -17,6 +17,7 @@ from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf
 
 from nmt.errors import NmtError
+from nmt.resolvers import register_resolvers
 
 log = logging.getLogger(__name__)
 
@@ -46,78 +47,7 @@ def cache_dir(given: str | None) -> Path:
     return path
 
 
-# Run directories that already held a run's saved config when a fresh launch chose them: Hydra
-# is told not to write its config there (see _output_subdir), and the command refuses them.
-OCCUPIED: set[Path] = set()
-
-
-def launched_rank() -> int:
-    """This process's rank when a launcher started it as one of several, else 0."""
-    from nmt.processes import world_from_env
-
-    return world_from_env().rank
-
-
-def _output_subdir(resume: str | None, output_dir: str) -> str | None:
-    """Where Hydra saves the launch's config: `.hydra` of a new run directory; nowhere when
-    resuming (the saved config is the run's), when the directory holds another run's, or on a
-    rank other than 0 (rank 0 saves it for all)."""
-    if resume is not None or launched_rank() > 0:
-        return None
-    if (Path(output_dir) / ".hydra" / "config.yaml").is_file():
-        OCCUPIED.add(Path(output_dir).resolve())
-        return None
-    return ".hydra"
-
-
-def _run_dir(resume: str | None, default: str) -> str:
-    """`resume=RUN_DIR` continues in RUN_DIR. Under torchrun every rank (of every node) must
-    find the same directory, which `${now:}` cannot promise (hydra#2070): the default is then
-    outputs/runs/torchrun-RDZV_ID, the rendezvous id that all ranks share."""
-    if resume is not None:
-        return resume
-    run_id = os.environ.get("TORCHELASTIC_RUN_ID")
-    if run_id and int(os.environ.get("WORLD_SIZE", 1)) > 1:
-        return f"outputs/runs/torchrun-{run_id}"
-    return _fresh_dir(default)
-
-
-@functools.cache
-def _fresh_dir(default: str) -> str:
-    """`default` (a directory named by the time, to the second), or `default-2`, `-3`, ... when
-    another command made it first: the directory is claimed by creating it, so that two
-    commands started in the same second get one each."""
-    path = Path(default)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for n in range(1, 10_000):
-        candidate = path if n == 1 else path.with_name(f"{path.name}-{n}")
-        try:
-            candidate.mkdir()
-        except FileExistsError:
-            continue
-        return str(candidate)
-    raise NmtError(f"{default}: 10,000 directories of that name exist already")
-
-
-def _log_file(output_dir: str, job_name: str) -> str:
-    """RUN_DIR/train.log, or train.rankR.log for rank R > 0 of a distributed run."""
-    rank = launched_rank()
-    return f"{output_dir}/{job_name}{f'.rank{rank}' if rank else ''}.log"
-
-
-def _register_resolvers() -> None:
-    resolvers = {
-        "nmt_run_dir": _run_dir,
-        "nmt_fresh_dir": _fresh_dir,
-        "nmt_output_subdir": _output_subdir,
-        "nmt_log_file": _log_file,
-    }
-    for name, resolver in resolvers.items():
-        if not OmegaConf.has_resolver(name):
-            OmegaConf.register_new_resolver(name, resolver)
-
-
-_register_resolvers()
+register_resolvers()
 
 
 PRECISIONS = (

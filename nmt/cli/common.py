@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra.errors import HydraException
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from nmt.config import CONFIG_DIR
@@ -51,6 +51,13 @@ def user_errors() -> Iterator[None]:
             raise
         print(f"error: {message}", file=sys.stderr)
         sys.exit(getattr(err, "exit_code", 1 if isinstance(err, OSError) else 2))
+
+
+def require(cfg: DictConfig, key: str, form: str) -> None:
+    """Refuse a command line without `key` (a `???` in the command's config): one line with
+    the form it takes."""
+    if OmegaConf.is_missing(cfg, key):
+        raise NmtError(f"{form} is required")
 
 
 def cli(task: Callable[[DictConfig], Any]) -> Callable[[DictConfig], Any]:

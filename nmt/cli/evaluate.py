@@ -13,8 +13,8 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig, OmegaConf
 
-from nmt.cli.common import cli, entry_point
-from nmt.config import CONFIG_DIR, OCCUPIED, DecodeConfig, cache_dir, typed, typed_flag
+from nmt.cli.common import cli, entry_point, require
+from nmt.config import CONFIG_DIR, DecodeConfig, cache_dir, typed, typed_flag
 from nmt.data import load_corpus
 from nmt.decoding.translate import load_model
 from nmt.devices import resolve_device
@@ -27,6 +27,7 @@ from nmt.evaluation.scoring import (
     write_split_files,
 )
 from nmt.models.seq2seq import count_parameters
+from nmt.resolvers import OCCUPIED
 from nmt.training.rundir import exclusive
 from nmt.trust import allowed_modules
 
@@ -46,8 +47,7 @@ def main(cfg: DictConfig) -> None:
 
 
 def evaluate(cfg: DictConfig, run_dir: Path) -> None:
-    if OmegaConf.is_missing(cfg, "checkpoint"):
-        raise NmtError("checkpoint=PATH is required")
+    require(cfg, "checkpoint", "checkpoint=PATH")
     device = resolve_device(cfg.device)
     decode = typed(DecodeConfig, cfg.decode, "decode")  # checked before any work
     allow = allowed_modules(cfg.allow_targets)

@@ -6,9 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from nmt.cli.common import cli, entry_point
+from nmt.cli.common import cli, entry_point, require
 from nmt.config import CONFIG_DIR
 from nmt.errors import NmtError
 from nmt.evaluation.report import write_report
@@ -18,8 +18,7 @@ from nmt.evaluation.report import write_report
 @hydra.main(config_path=CONFIG_DIR, config_name="report", version_base="1.3")
 @cli
 def main(cfg: DictConfig) -> None:
-    if OmegaConf.is_missing(cfg, "runs"):
-        raise NmtError("runs=[DIR,...] is required")
+    require(cfg, "runs", "runs=[DIR,...]")
     entries = [cfg.runs] if isinstance(cfg.runs, str) else [str(e) for e in cfg.runs]
     if not entries:
         raise NmtError("runs: give at least one run or multirun directory")

@@ -11,9 +11,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import hydra
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
-from nmt.cli.common import cli, entry_point
+from nmt.cli.common import cli, entry_point, require
 from nmt.config import CONFIG_DIR, DecodeConfig, typed, typed_flag
 from nmt.data import normalize
 from nmt.decoding.translator import Translator
@@ -70,8 +70,7 @@ def write_quietly_to_a_closed_pipe(write: Callable[[], None]) -> None:
 @hydra.main(config_path=CONFIG_DIR, config_name="translate", version_base="1.3")
 @cli
 def main(cfg: DictConfig) -> None:
-    if OmegaConf.is_missing(cfg, "checkpoint"):
-        raise NmtError("checkpoint=PATH is required")
+    require(cfg, "checkpoint", "checkpoint=PATH")
     decode = typed(DecodeConfig, cfg.decode, "decode")
     if cfg.save_attention and Path(cfg.save_attention).exists():
         if not Path(cfg.save_attention).is_dir():

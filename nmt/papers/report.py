@@ -19,11 +19,6 @@ from pathlib import Path
 from omegaconf import DictConfig
 
 from nmt import files
-from nmt.evaluation.plots import (
-    bleu_by_length_plot,
-    learning_curves,
-    ppl_vs_bleu,
-)
 from nmt.evaluation.render import Bullets, Section, Table, markdown_table, to_html, to_markdown
 from nmt.evaluation.report import mean_std, run_flags
 from nmt.evaluation.runs import Run
@@ -36,10 +31,9 @@ from nmt.papers.claims import (
     floor,
     gains_over,
     load_rows,
-    pearson,
-    perplexity_points,
     signed_mean_std,
 )
+from nmt.papers.figures import curves_section, length_section, perplexity_section
 from nmt.papers.heatmaps import heatmap_section
 from nmt.papers.plan import Job, scale_spec
 from nmt.papers.provenance import code_version, cpu_capability, job_times
@@ -189,101 +183,6 @@ def _directory(run: Run) -> str:
     return f"{run.path} (the same run as {json.loads(lent.read_text())['record']})"
 
 
-def mean_by_length(row: Row) -> list[dict]:
-    """The row's bleu_by_length buckets with BLEU averaged over seeds (and its std)."""
-    tables = [r.results["bleu_by_length"] for r in row.runs if r.results.get("bleu_by_length")]
-    merged = []
-    for cells in zip(*tables, strict=True):
-        scores = [c["bleu"] for c in cells if c["bleu"] is not None]
-        merged.append(
-            {
-                "bucket": cells[0]["bucket"],
-                "n": cells[0]["n"],
-                "bleu": statistics.mean(scores) if scores else None,
-                "std": statistics.stdev(scores) if len(scores) > 1 else None,
-            }
-        )
-    return merged
-
-
-def length_section(paper: DictConfig, rows: dict[str, Row], out: Path) -> list:
-    spec = paper.report.length
-    shown = {rows[r].spec.label: mean_by_length(rows[r]) for r in spec.rows if rows[r].runs}
-    shown = {label: buckets for label, buckets in shown.items() if buckets}
-    if not shown:
-        return ["No finished runs yet."]
-    plot = bleu_by_length_plot(shown, out / "bleu_by_length.png")
-    buckets = next(iter(shown.values()))
-    header = ["model", *(f"{b['bucket']} (n={b['n']})" for b in buckets)]
-    table = [
-        [
-            label,
-            *(
-                mean_std([b["bleu"]], ".2f")
-                if b["std"] is None
-                else f"{b['bleu']:.2f} ± {b['std']:.2f}"
-                for b in cells
-            ),
-        ]
-        for label, cells in shown.items()
-    ]
-    return [
-        "Test BLEU per source-length bucket (words; n = test verses in the bucket), mean over "
-        "seeds (± std across seeds in the table), as the paper's figure plots it on its test "
-        "set.",
-        plot,
-        Table(header, table),
-    ]
-
-
-def attentional(run: Run) -> bool:
-    target = run.config.get("model", {}).get("attention", {}).get("_target_", "")
-    return not target.endswith("NoAttention")
-
-
-GREYS = ["0.15", "0.4", "0.6", "0.75"]  # the non-attentional rows' colours
-
-
-def curves_section(rows: dict[str, Row], out: Path) -> list:
-    curves, colors, shades = {}, {}, {True: 0, False: 0}
-    for row in rows.values():
-        if not row.runs:
-            continue
-        kind = attentional(row.runs[0])
-        color = f"C{shades[kind] % 10}" if kind else GREYS[shades[kind] % len(GREYS)]
-        shades[kind] += 1
-        for run in row.runs:
-            label = f"{row.spec.label} s{run.seed}"
-            curves[label], colors[label] = run.metrics, color
-    if not curves:
-        return ["No finished runs yet."]
-    path = learning_curves(curves, out / "learning_curves.png", colors=colors, by_time=False)
-    return [
-        "Dev perplexity and dev BLEU at every validation against updates, every run (one colour "
-        "a row, one line style a seed; the non-attentional rows in greys).",
-        path,
-    ]
-
-
-def perplexity_section(rows: dict[str, Row], out: Path) -> list:
-    """Test perplexity against test BLEU, every run with the same tokenizer (its perplexity
-    counts the same units), with Pearson's r."""
-    points, left = perplexity_points(rows)
-    if len(points) < 2:
-        return ["Fewer than two finished runs."]
-    r = pearson([p[1] for p in points], [p[2] for p in points])
-    r_text = "undefined (one side is the same in every run)" if r is None else f"{r:+.2f}"
-    colors = {row.spec.label: f"C{i % 10}" for i, row in enumerate(rows.values())}
-    path = ppl_vs_bleu(points, out / "ppl_vs_bleu.png", colors=colors, xlabel="test perplexity")
-    text = f"Test perplexity against test BLEU, every run: Pearson r = {r_text}."
-    if left:
-        text = (
-            f"Test perplexity against test BLEU, every run but those of {', '.join(left)}, whose "
-            f"perplexity is over another vocabulary's units: Pearson r = {r_text}."
-        )
-    return [text, path]
-
-
 def entropy_table(rows: dict[str, Row]) -> Table:
     """Each row's mean attention entropy over its test hypotheses (nats, lower = sharper)."""
     lines = [
@@ -331,6 +230,38 @@ def setup_section(
     ]
 
 
+def claims_intro(alpha: float, margin: float, n_samples: int) -> str:
+    return (
+        "Each claim of the paper with its test (declared in the paper file): 'better' "
+        "compares each seed's pair of runs (same seed) by paired bootstrap resampling of "
+        f"test BLEU ({n_samples} resamples, sacrebleu's test), held when the gain is "
+        f"positive on average and p < {alpha} in every pair. A claim gets no verdict "
+        "where its rows cannot give one: 'not testable here: the baseline has not "
+        "learned' when the row it compares against is within "
+        f"{margin:g} BLEU of its floor (the source-independent BLEU of the results "
+        "table), and 'not converged' when one of its runs stopped at its cap while its "
+        "dev score was still improving (the Runs table's 'stopped'); the measured "
+        "figures stay beside it."
+    )
+
+
+TABLE_INTRO = (
+    "Test BLEU (sacrebleu, 13a, mixed case, against the primary reference), mean ± std "
+    "over seeds, beside the paper's; multi-ref BLEU uses every reference. Updates: "
+    "trained (best checkpoint's). Train: time in training steps; job: the whole run, "
+    "validations and test decoding included, less any time it was suspended. Both "
+    "grow when other work shares the machine (the Runs table's 'shared' column); the "
+    "train time also counts a suspension that fell inside a step. Floor: the same "
+    "hypotheses scored against the references of other test verses of about the same "
+    "length (buckets of 20, a fixed shuffle), what a row earns without reading its "
+    "source. Stopped: why each run ended (plateau: no better dev score for the "
+    "patience; rate_floor: the halvings reached the floor; max_epochs, max_steps: the "
+    "cap; budget, patience: the update budget or the early stop of a run trained "
+    "before the convergence protocol), "
+    "', improving' where the last validation was still the best."
+)
+
+
 def write_paper_report(
     paper: DictConfig,
     scale: str,
@@ -355,41 +286,8 @@ def write_paper_report(
     claims = claims_table(paper, evidence)
     sections: list[Section] = [
         ("Setup", setup_section(paper, scale, extra, walls, finished)),
-        (
-            "Claims",
-            [
-                "Each claim of the paper with its test (declared in the paper file): 'better' "
-                "compares each seed's pair of runs (same seed) by paired bootstrap resampling of "
-                f"test BLEU ({n_samples} resamples, sacrebleu's test), held when the gain is "
-                f"positive on average and p < {paper.alpha} in every pair. A claim gets no verdict "
-                "where its rows cannot give one: 'not testable here: the baseline has not "
-                "learned' when the row it compares against is within "
-                f"{margin:g} BLEU of its floor (the source-independent BLEU of the results "
-                "table), and 'not converged' when one of its runs stopped at its cap while its "
-                "dev score was still improving (the Runs table's 'stopped'); the measured "
-                "figures stay beside it.",
-                claims,
-            ],
-        ),
-        (
-            layout.table.title,
-            [
-                "Test BLEU (sacrebleu, 13a, mixed case, against the primary reference), mean ± std "
-                "over seeds, beside the paper's; multi-ref BLEU uses every reference. Updates: "
-                "trained (best checkpoint's). Train: time in training steps; job: the whole run, "
-                "validations and test decoding included, less any time it was suspended. Both "
-                "grow when other work shares the machine (the Runs table's 'shared' column); the "
-                "train time also counts a suspension that fell inside a step. Floor: the same "
-                "hypotheses scored against the references of other test verses of about the same "
-                "length (buckets of 20, a fixed shuffle), what a row earns without reading its "
-                "source. Stopped: why each run ended (plateau: no better dev score for the "
-                "patience; rate_floor: the halvings reached the floor; max_epochs, max_steps: the "
-                "cap; budget, patience: the update budget or the early stop of a run trained "
-                "before the convergence protocol), "
-                "', improving' where the last validation was still the best.",
-                results_table(paper, rows, walls, n_samples),
-            ],
-        ),
+        ("Claims", [claims_intro(paper.alpha, margin, n_samples), claims]),
+        (layout.table.title, [TABLE_INTRO, results_table(paper, rows, walls, n_samples)]),
         (layout.length.title, length_section(paper, rows, out)),
         (layout.curves.title, curves_section(rows, out)),
         ("Perplexity against BLEU", perplexity_section(rows, out)),

@@ -36,7 +36,8 @@ from nmt.processes import World, world_from_env
 from nmt.training import distributed
 from nmt.training.signals import StopRequest, stop_requests
 from nmt.training.start import BUDGET_KEYS
-from nmt.training.trainer import Data, Fit, TrainState
+from nmt.training.state import Data, TrainState
+from nmt.training.trainer import Fit
 
 log = logging.getLogger(__name__)
 
@@ -162,6 +163,24 @@ def run(job: TrainJob, run_dir: Path) -> dict:
             distributed.stop()
 
 
+def run_model(job: TrainJob, tokenizer: Tokenizer, device: torch.device, world: World) -> Seq2Seq:
+    """The run's model on its device, with the fast CPU layer where it applies (one process on
+    a CPU)."""
+    model = build_model(
+        job.model,
+        src_vocab_size=tokenizer.src_vocab_size,
+        tgt_vocab_size=tokenizer.tgt_vocab_size,
+        joint_vocab=tokenizer.joint,
+    ).to(device)
+    if job.fast and world.size > 1:
+        log.info("the fast CPU layer is off under DistributedDataParallel (%d ranks)", world.size)
+    elif job.fast and device.type != "cpu":
+        log.info("the fast CPU layer is off on %s (it is for CPUs)", device)
+    elif job.fast:
+        accelerate(model)
+    return model
+
+
 def train_and_score(job: TrainJob, run_dir: Path, stop: StopRequest, resume_hint: str) -> dict:
     """Train (or go on training), then score the best checkpoint on test into results.json.
     Under several ranks (nmt.training.distributed) only rank 0 scores; the others return {}."""
@@ -177,18 +196,7 @@ def train_and_score(job: TrainJob, run_dir: Path, stop: StopRequest, resume_hint
     given = load_tokenizer((saved or init)["tokenizer"]) if job.init_from else None
     with distributed.main_first(world):  # one rank writes the caches, the others read them
         corpus, tokenizer, data = prepare_data(job, given)
-    model = build_model(
-        job.model,
-        src_vocab_size=tokenizer.src_vocab_size,
-        tgt_vocab_size=tokenizer.tgt_vocab_size,
-        joint_vocab=tokenizer.joint,
-    ).to(device)
-    if job.fast and world.size > 1:
-        log.info("the fast CPU layer is off under DistributedDataParallel (%d ranks)", world.size)
-    elif job.fast and device.type != "cpu":
-        log.info("the fast CPU layer is off on %s (it is for CPUs)", device)
-    elif job.fast:
-        accelerate(model)
+    model = run_model(job, tokenizer, device, world)
     if init is not None:
         load_weights(model, init["model"], f"init_from {job.init_from}")
         log.info("starting from the weights of %s (step %d)", job.init_from, init["step"])

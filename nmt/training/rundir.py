@@ -11,8 +11,8 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from nmt.config import OCCUPIED
 from nmt.errors import NmtError
+from nmt.resolvers import OCCUPIED
 
 LOCK = ".lock"
 

@@ -7,9 +7,7 @@ where its last checkpoint left it.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
-import math
 import signal
 import sys
 import time
@@ -23,14 +21,11 @@ from tqdm import tqdm
 
 from nmt import files as jsonfile
 from nmt.checkpoint import rng_state, save_checkpoint
-from nmt.config import DecodeConfig, TrainerConfig, TrainJob
+from nmt.config import TrainJob
 from nmt.data.batching import epoch_batches, make_batch
 from nmt.data.spm import Tokenizer
-from nmt.decoding.translate import translate_texts
 from nmt.devices import check_precision
 from nmt.errors import NmtError, RunInterruptedError
-from nmt.evaluation.metrics import bleu
-from nmt.evaluation.scoring import mean_loss
 from nmt.models.seq2seq import Seq2Seq
 from nmt.processes import World
 from nmt.training.callbacks import call
@@ -43,86 +38,16 @@ from nmt.training.distributed import (
     wrap,
 )
 from nmt.training.signals import StopRequest
+from nmt.training.state import (
+    Data,
+    TrainState,
+    checkpoint_payload,
+    improved,
+    validate,
+)
 from nmt.training.step import skipped_update, train_step
 
 log = logging.getLogger(__name__)
-
-
-@dataclasses.dataclass
-class TrainState:
-    step: int = 0
-    epoch: int = 0  # 0-based epoch in progress
-    batch_in_epoch: int = 0  # batches of this epoch already trained on
-    best_score: float | None = None
-    best_step: int = 0
-    bad_validations: int = 0
-    train_time_s: float = 0.0
-    train_tokens: int = 0
-    stopped_early: bool = False
-    nonfinite_steps: int = 0  # updates skipped for a non-finite loss or gradient norm
-    nonfinite_in_a_row: int = 0
-    lr_scale: float = 1.0  # what the plateau halvings have left of the schedule's rate
-    since_halving: int = 0  # validations without a better score since the last halving
-    stop_reason: str | None = None  # one of STOP_REASONS once the run has stopped
-
-
-# Why a run stopped: patience validations without a better dev score; the plateau halvings
-# took the rate under optim.lr_floor; or the budget ran out (the cap of the protocol).
-STOP_REASONS = ("plateau", "rate_floor", "max_epochs", "max_steps")
-
-
-@dataclasses.dataclass
-class Data:
-    """Token ids of the training and dev splits, and the dev text for BLEU."""
-
-    train_src: list
-    train_tgt: list
-    dev_src: list
-    dev_tgt: list
-    dev_text: list[str]
-    dev_refs: list[str]
-
-
-def validate(
-    model: Seq2Seq,
-    tokenizer: Tokenizer,
-    data: Data,
-    cfg: TrainerConfig,
-    decode: DecodeConfig,
-    device: torch.device,
-) -> dict[str, float | None]:
-    dev_loss = mean_loss(
-        model, data.dev_src, data.dev_tgt, device, decode.batch_size, decode.max_src_len
-    )
-    scores: dict[str, float | None] = {
-        "dev_loss": dev_loss,
-        "dev_ppl": math.exp(min(dev_loss, 50.0)),
-        "dev_bleu": None,
-    }
-    if cfg.valid_bleu:
-        text, _ = translate_texts(model, tokenizer, data.dev_text, decode, device)
-        scores["dev_bleu"] = bleu(text, [data.dev_refs])[0]
-    return scores
-
-
-def checkpoint_payload(
-    config: dict, tokenizer: Tokenizer, model: Seq2Seq, state: TrainState
-) -> dict[str, Any]:
-    """What every checkpoint holds: enough to rebuild the model and tokenizer alone."""
-    return {
-        "config": config,
-        "tokenizer": tokenizer.state(),
-        "model": model.state_dict(),
-        "step": state.step,
-        "train_state": dataclasses.asdict(state),
-    }
-
-
-def improved(cfg: TrainerConfig, scores: dict, best: float | None) -> tuple[bool, float]:
-    value = scores[cfg.early_stop_metric]
-    if cfg.early_stop_metric == "dev_loss":
-        return best is None or value < best, value
-    return best is None or value > best, value
 
 
 class Fit:

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from nmt.config import _fresh_dir
+from nmt.resolvers import _fresh_dir
 
 
 def hashes(directory: Path) -> dict[str, str]:

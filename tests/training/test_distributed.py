@@ -22,8 +22,8 @@ from nmt.processes import World, world_from_env
 from nmt.training import distributed
 from nmt.training.distributed import shard
 from nmt.training.run import restore
+from nmt.training.state import TrainState
 from nmt.training.step import train_step
-from nmt.training.trainer import TrainState
 
 MODELS = [
     pytest.param(["model=rnnsearch"], id="rnnsearch"),

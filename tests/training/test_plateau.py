@@ -11,7 +11,8 @@ from toys import TINY, kill_when
 
 from nmt.checkpoint import load_checkpoint
 from nmt.config import Schedule, TrainerConfig, defaults
-from nmt.training.trainer import Fit, TrainState
+from nmt.training.state import TrainState
+from nmt.training.trainer import Fit
 
 
 def judge_all(verdicts: list[bool], patience: int | None, plateau: int, floor: float | None):

@@ -15,7 +15,7 @@ from nmt.checkpoint import load_checkpoint, rng_state
 from nmt.errors import NmtError
 from nmt.training.run import restore
 from nmt.training.start import resumed_config
-from nmt.training.trainer import TrainState
+from nmt.training.state import TrainState
 
 # the learned run's data and training, without what a fine-tuning run takes from its checkpoint
 DATA = [o for o in LEARN if not o.startswith(("model.", "tokenizer."))]
