@@ -81,6 +81,8 @@ def load_weights(model: torch.nn.Module, state: dict, source: str) -> None:
 
 
 def rng_state() -> dict[str, Any]:
+    """Every random stream a resume must restore: torch's, Python's and CUDA's (where there
+    is one)."""
     state = {"torch": torch.get_rng_state(), "python": random.getstate()}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
@@ -88,6 +90,7 @@ def rng_state() -> dict[str, Any]:
 
 
 def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore the streams `rng_state` saved."""
     torch.set_rng_state(state["torch"])
     random.setstate(state["python"])
     if "cuda" in state and torch.cuda.is_available():

@@ -68,6 +68,7 @@ def check_precision(precision: str, device: torch.device, key: str) -> None:
 
 
 def resolve_device(name: str) -> torch.device:
+    """`device=`: auto (CUDA where there is one), cpu, or cuda[:N] where it exists."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name.startswith("cuda") and not torch.cuda.is_available():

@@ -36,6 +36,7 @@ from nmt.trust import allowed_modules
 @hydra.main(config_path=CONFIG_DIR, config_name="evaluate", version_base="1.3")
 @cli
 def main(cfg: DictConfig) -> None:
+    """`nmt-evaluate`: in a run directory of its own, never a training run's."""
     run_dir = Path(HydraConfig.get().runtime.output_dir)
     if run_dir.resolve() in OCCUPIED:
         raise NmtError(
@@ -47,6 +48,7 @@ def main(cfg: DictConfig) -> None:
 
 
 def evaluate(cfg: DictConfig, run_dir: Path) -> None:
+    """Score `checkpoint=` on `split=` of its corpus (or `data=`'s) into `run_dir`."""
     require(cfg, "checkpoint", "checkpoint=PATH")
     device = resolve_device(cfg.device)
     decode = typed(DecodeConfig, cfg.decode, "decode")  # checked before any work

@@ -18,6 +18,7 @@ from nmt.evaluation.report import write_report
 @hydra.main(config_path=CONFIG_DIR, config_name="report", version_base="1.3")
 @cli
 def main(cfg: DictConfig) -> None:
+    """`nmt-report runs=[DIR,...]`: compare the runs' variants in one report."""
     require(cfg, "runs", "runs=[DIR,...]")
     entries = [cfg.runs] if isinstance(cfg.runs, str) else [str(e) for e in cfg.runs]
     if not entries:

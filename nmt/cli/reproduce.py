@@ -20,6 +20,7 @@ from nmt.trust import allowed_modules
 @hydra.main(config_path=CONFIG_DIR, config_name="reproduce", version_base="1.3")
 @cli
 def main(cfg: DictConfig) -> None:
+    """`nmt-reproduce paper=NAME`: the config as a `Reproduction`, then `reproduce`."""
     reproduction = Reproduction(
         paper=cfg.paper,
         scale=HydraConfig.get().runtime.choices["scale"],

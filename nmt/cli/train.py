@@ -34,6 +34,8 @@ from nmt.trust import allowed_modules
 @hydra.main(config_path=CONFIG_DIR, config_name="train", version_base="1.3")
 @cli
 def main(cfg: DictConfig) -> float | None:
+    """`nmt-train`: one run in its run directory; returns its best dev score (what a sweeper
+    optimises, never a test score)."""
     hydra_cfg = HydraConfig.get()
     run_dir = Path(hydra_cfg.runtime.output_dir)
     log_name = f"{hydra_cfg.job.name}.log"

@@ -70,6 +70,7 @@ def write_quietly_to_a_closed_pipe(write: Callable[[], None]) -> None:
 @hydra.main(config_path=CONFIG_DIR, config_name="translate", version_base="1.3")
 @cli
 def main(cfg: DictConfig) -> None:
+    """`nmt-translate checkpoint=PATH`: raw text in, one translation a line on stdout."""
     require(cfg, "checkpoint", "checkpoint=PATH")
     decode = typed(DecodeConfig, cfg.decode, "decode")
     if cfg.save_attention and Path(cfg.save_attention).exists():

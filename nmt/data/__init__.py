@@ -47,6 +47,8 @@ class Split:
 
 @dataclasses.dataclass
 class Corpus:
+    """A corpus's three splits."""
+
     train: Split
     dev: Split
     test: Split
@@ -63,6 +65,7 @@ def normalize(text: str) -> str:
 
 
 def n_words(text: str) -> int:
+    """Whitespace-separated words of a sentence (the papers' length unit)."""
     return len(text.split())
 
 

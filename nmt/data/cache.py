@@ -23,10 +23,12 @@ T = TypeVar("T")
 
 
 def digest_path(path: Path) -> Path:
+    """The file beside a cache entry that holds its SHA-256."""
     return path.with_name(path.name + ".sha256")
 
 
 def file_digest(path: Path) -> str:
+    """The SHA-256 of a file's bytes, read in blocks."""
     digest = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -40,6 +42,7 @@ def seal(path: Path) -> None:
 
 
 def drop(path: Path, why: str) -> None:
+    """Delete a bad cache entry and its digest, with a log line naming it."""
     log.warning("cache: %s %s; rebuilding it", path, why)
     path.unlink(missing_ok=True)
     digest_path(path).unlink(missing_ok=True)

@@ -15,6 +15,7 @@ from nmt.errors import NmtError
 
 
 def open_dataset(path: str, name: str | None, data_files: Any, from_disk: bool) -> Any:
+    """`datasets.load_dataset` (or `load_from_disk`) with plain Python arguments."""
     import datasets
 
     if OmegaConf.is_config(data_files):  # from the command line: datasets wants plain dicts
@@ -30,6 +31,7 @@ def open_dataset(path: str, name: str | None, data_files: Any, from_disk: bool) 
 def columns(
     dataset: Any, src_lang: str, tgt_lang: str, src_field: str | None, tgt_field: str | None
 ) -> tuple[list[str], list[str]]:
+    """A split's source and target sentences, from a translation column or two named fields."""
     if src_field or tgt_field:
         for field in (src_field, tgt_field):
             if field not in dataset.column_names:
@@ -73,6 +75,7 @@ def load_hf(
     tgt_field: str | None = None,
     max_train: int | None = None,
 ) -> Corpus:
+    """A corpus from a hub dataset, local data files or a saved dataset folder."""
     dataset = open_dataset(path, name, data_files, from_disk)
 
     def has_file(split: str) -> bool:

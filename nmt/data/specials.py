@@ -10,6 +10,7 @@ SPECIALS = ["<unk>", "<s>", "</s>", "<pad>"]  # the pieces of ids UNK, BOS, EOS,
 
 
 def fingerprint(*parts: str | bytes) -> str:
+    """A SHA-256 over the parts, each ended by a NUL so that their boundaries count."""
     digest = hashlib.sha256()
     for part in parts:
         digest.update(part.encode() if isinstance(part, str) else part)

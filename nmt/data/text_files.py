@@ -29,6 +29,7 @@ def read_lines(path: Path) -> list[str]:
 
 
 def load_split(prefix: str, name: str, src_lang: str, tgt_lang: str) -> Split:
+    """One split from `{prefix}{name}.{lang}` files, line by line."""
     src_path, tgt_path = Path(f"{prefix}{name}.{src_lang}"), Path(f"{prefix}{name}.{tgt_lang}")
     src, tgt = read_lines(src_path), read_lines(tgt_path)
     if len(src) != len(tgt):

@@ -10,6 +10,7 @@ from nmt.data import Corpus, Split
 def load_toy_reverse(
     *, n_train: int, n_dev: int, n_test: int, min_len: int, max_len: int, vocab: int, seed: int
 ) -> Corpus:
+    """The toy task: random word sequences and their reversals."""
     rng = random.Random(seed)
     words = [f"w{i}" for i in range(vocab)]
 

@@ -13,6 +13,7 @@ from nmt.models.seq2seq import Seq2Seq
 
 
 def has_heads(model: Seq2Seq) -> bool:
+    """Whether the model's attention is multi-head (its heads can be shown one by one)."""
     return isinstance(getattr(model.decoder, "attention", None), MultiHeadAttention)
 
 

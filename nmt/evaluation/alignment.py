@@ -26,6 +26,7 @@ def word_groups(tokens: list[str]) -> list[list[int]]:
 
 
 def word_text(tokens: list[str], group: list[int]) -> str:
+    """The word that a group of SentencePiece pieces spells."""
     return "".join(tokens[i] for i in group).replace(WORD_START, "") or WORD_START
 
 

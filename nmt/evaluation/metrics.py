@@ -13,6 +13,7 @@ BUCKETS = ((0, 10), (10, 20), (20, 30), (30, 40), (40, 50), (50, None))
 
 
 def bucket_name(lo: int, hi: int | None) -> str:
+    """A source-length bucket's name: `lo-hi`, or `lo+` for the open last one."""
     return f"{lo}+" if hi is None else f"{lo}-{hi}"
 
 

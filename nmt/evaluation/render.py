@@ -11,12 +11,16 @@ from pathlib import Path
 
 @dataclasses.dataclass(frozen=True)
 class Table:
+    """A table of a report: its header and rows of text."""
+
     header: list[str]
     rows: list[list[str]]
 
 
 @dataclasses.dataclass(frozen=True)
 class Bullets:
+    """A bullet list of a report."""
+
     items: list[str]
 
 

@@ -54,6 +54,7 @@ COLUMNS: list[tuple[str, Callable[[dict], float | None], str, bool]] = [
 
 
 def results_table(variants: list[Variant]) -> Table:
+    """Each variant's scores, mean +- std over its runs."""
     rows = [
         [v.label, str(len(v.runs))]
         + [mean_std([get(r.results) for r in v.runs], fmt, spread=s) for _, get, fmt, s in COLUMNS]
@@ -76,6 +77,7 @@ def run_flags(run: Run) -> str:
 
 
 def runs_table(variants: list[Variant]) -> Table:
+    """Every run of every variant, with its directory."""
     rows = [
         [
             v.label,
@@ -124,6 +126,9 @@ def significance(variants: list[Variant], baseline: Variant, n_samples: int) -> 
 
 
 def significance_table(baseline: Variant, rows: list[dict]) -> Table:
+    """Each variant against the baseline: BLEU, its bootstrap mean and interval, the
+    p-value."""
+
     def line(variant: Variant, bleu: float, mean: float, ci: float, p: float | None) -> list[str]:
         verdict = "baseline" if p is None else ("yes" if p < ALPHA else "no")
         if p is not None and bleu == rows[0]["baseline_bleu"]:

@@ -144,4 +144,5 @@ def bleu_line(scores: dict) -> str:
 
 
 def write_results(path: Path, results: dict) -> None:
+    """results.json, atomically."""
     jsonfile.write_text(path, jsonfile.dumps(results, indent=2) + "\n")

@@ -31,6 +31,7 @@ ATTENTION_DIR = Path(CONFIG_DIR) / "model" / "attention"
 
 
 def attention_options() -> list[str]:
+    """The options of `model/attention` (its YAML files)."""
     return sorted(p.stem for p in ATTENTION_DIR.glob("*.yaml"))
 
 

@@ -55,6 +55,7 @@ INITS = {"bahdanau": init_bahdanau, "uniform": init_uniform, "torch": lambda mod
 
 
 def initialize(model: nn.Module, scheme: str) -> None:
+    """Initialise the model's parameters by `model.init`'s scheme."""
     if scheme not in INITS:
         raise NmtError(f"model.init: '{scheme}' is not one of {', '.join(INITS)}")
     INITS[scheme](model)

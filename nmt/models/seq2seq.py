@@ -104,4 +104,5 @@ class Seq2Seq(nn.Module):
 
 
 def count_parameters(model: nn.Module) -> int:
+    """The number of the model's parameters."""
     return sum(p.numel() for p in model.parameters())

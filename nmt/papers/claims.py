@@ -48,6 +48,7 @@ class Row:
 
 
 def load_rows(paper: DictConfig, jobs: list[Job]) -> dict[str, Row]:
+    """Each paper row with the runs of its finished jobs."""
     finished: dict[str, list[Run]] = {row.id: [] for row in paper.rows}
     for job in jobs:
         if job.status() == "done":
@@ -56,6 +57,7 @@ def load_rows(paper: DictConfig, jobs: list[Job]) -> dict[str, Row]:
 
 
 def plural(n: int, noun: str) -> str:
+    """`1 run`, `2 runs`."""
     return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
@@ -114,6 +116,7 @@ def gains_over(a: Row, b: Row, n_samples: int) -> tuple[list[float], list[float]
 
 
 def verdict(gains: Sequence[float], p_values: Sequence[float], alpha: float, what: str) -> str:
+    """held, or did not hold and why, from each seed pair's gain and p-value."""
     if statistics.mean(gains) > 0 and all(p < alpha for p in p_values):
         return "held"
     if statistics.mean(gains) > 0:
@@ -370,6 +373,7 @@ def gate(test: DictConfig, evidence: Evidence, verdict: str) -> str:
 
 
 def claims_table(paper: DictConfig, evidence: Evidence) -> Table:
+    """Every claim of the paper with our figure, the p-values and the verdict."""
     lines = []
     for claim in paper.claims:
         ours, p, verdict = CLAIM_TESTS[claim.test.kind](claim.test, evidence)

@@ -33,6 +33,7 @@ def mean_by_length(row: Row) -> list[dict]:
 
 
 def length_section(paper: DictConfig, rows: dict[str, Row], out: Path) -> list:
+    """BLEU by source length of the layout's rows: the figure and its table."""
     spec = paper.report.length
     shown = {rows[r].spec.label: mean_by_length(rows[r]) for r in spec.rows if rows[r].runs}
     shown = {label: buckets for label, buckets in shown.items() if buckets}
@@ -63,6 +64,7 @@ def length_section(paper: DictConfig, rows: dict[str, Row], out: Path) -> list:
 
 
 def attentional(run: Run) -> bool:
+    """Whether the run's model has an attention (not the fixed context)."""
     target = run.config.get("model", {}).get("attention", {}).get("_target_", "")
     return not target.endswith("NoAttention")
 
@@ -71,6 +73,7 @@ GREYS = ["0.15", "0.4", "0.6", "0.75"]  # the non-attentional rows' colours
 
 
 def curves_section(rows: dict[str, Row], out: Path) -> list:
+    """Every run's learning curves in one figure."""
     curves, colors, shades = {}, {}, {True: 0, False: 0}
     for row in rows.values():
         if not row.runs:

@@ -25,6 +25,7 @@ ALIGNMENTS = "alignments.json"
 
 
 def alignment_verses(lines: list[str], spec: DictConfig) -> list[int]:
+    """The test lines whose source has the layout's number of words."""
     return [i for i, s in enumerate(lines) if spec.min_words <= n_words(s) <= spec.max_words]
 
 

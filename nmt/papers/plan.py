@@ -50,6 +50,7 @@ class Job:
 
 
 def scale_spec(paper: DictConfig, scale: str) -> DictConfig:
+    """The paper's settings at `scale`, refused in one line if it has none."""
     if scale not in paper.scales:
         raise NmtError(
             f"scale: '{scale}' is not one of paper {paper.name}'s scales "

@@ -43,6 +43,7 @@ DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def record_dir(records: Path, job: Job) -> Path:
+    """Where a job's record lives: RECORDS/ROW/seedS."""
     return records / job.row / f"seed{job.seed}"
 
 

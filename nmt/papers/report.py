@@ -194,6 +194,7 @@ def entropy_table(rows: dict[str, Row]) -> Table:
 
 
 def machine() -> str:
+    """The CPU model, its kernels, cores and torch version, for the setup section."""
     import torch
 
     model = platform.processor() or platform.machine()
@@ -231,6 +232,8 @@ def setup_section(
 
 
 def claims_intro(alpha: float, margin: float, n_samples: int) -> str:
+    """The claims section's first paragraph: how a claim is tested and when it gets no
+    verdict."""
     return (
         "Each claim of the paper with its test (declared in the paper file): 'better' "
         "compares each seed's pair of runs (same seed) by paired bootstrap resampling of "

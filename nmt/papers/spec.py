@@ -27,6 +27,8 @@ CLAIM_KINDS: dict[str, tuple[str, ...]] = {
 
 @dataclasses.dataclass
 class ClaimTest:
+    """How a claim is tested: a kind of CLAIM_KINDS and the keys it needs."""
+
     kind: str
     a: str | None = None  # the row that should win
     b: str | None = None  # the row it is compared with
@@ -38,6 +40,8 @@ class ClaimTest:
 
 @dataclasses.dataclass
 class Claim:
+    """A claim of the paper, its figure and its test."""
+
     id: int
     claim: str
     paper: str  # the paper's own figure
@@ -46,6 +50,8 @@ class Claim:
 
 @dataclasses.dataclass
 class PaperRow:
+    """A row of the paper's table: one experiment, trained once per seed."""
+
     id: str
     label: str
     experiment: str  # configs/experiment/NAME.yaml
@@ -57,6 +63,8 @@ class PaperRow:
 
 @dataclasses.dataclass
 class TableLayout:
+    """The results table's title and its comparisons."""
+
     title: str
     against: str | None = None  # every row's gain over this row, with p-values
     progressive: bool = False  # each row's gain over the row above
@@ -64,17 +72,23 @@ class TableLayout:
 
 @dataclasses.dataclass
 class LengthLayout:
+    """The BLEU-by-length figure's title and rows."""
+
     title: str
     rows: list[str]
 
 
 @dataclasses.dataclass
 class CurvesLayout:
+    """The learning curves' title."""
+
     title: str
 
 
 @dataclasses.dataclass
 class HeatmapsLayout:
+    """The heatmaps: title, rows, and how many verses of how many words."""
+
     title: str
     rows: list[str]
     count: int
@@ -84,6 +98,8 @@ class HeatmapsLayout:
 
 @dataclasses.dataclass
 class ReportLayout:
+    """The report's sections in the paper's layout."""
+
     table: TableLayout
     length: LengthLayout
     curves: CurvesLayout
@@ -92,6 +108,8 @@ class ReportLayout:
 
 @dataclasses.dataclass
 class Scale:
+    """A scale's budget, its overrides of every row, and its changes from the paper."""
+
     max_steps: int | None
     overrides: list[str]
     changes: list[str]
@@ -99,6 +117,8 @@ class Scale:
 
 @dataclasses.dataclass
 class Paper:
+    """A paper file: its rows, report layout, scales and claims."""
+
     name: str
     title: str
     published_setup: str

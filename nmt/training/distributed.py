@@ -36,6 +36,7 @@ def start(world: World, device: torch.device) -> torch.device:
 
 
 def stop() -> None:
+    """Leave the process group, if this process joined one."""
     if dist.is_initialized():
         dist.destroy_process_group()
 

@@ -71,6 +71,7 @@ def rank_main(cfg: dict, run_dir: str) -> dict:
 
 
 def run_rank(cfg: dict, run_dir: Path) -> dict:
+    """The run of one rank, from its config as a plain dict."""
     from nmt.training.run import run
 
     return run(train_job(OmegaConf.create(cfg)), run_dir)

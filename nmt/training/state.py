@@ -20,6 +20,8 @@ from nmt.models.seq2seq import Seq2Seq
 
 @dataclasses.dataclass
 class TrainState:
+    """The loop's resumable position and judgement, saved in every checkpoint."""
+
     step: int = 0
     epoch: int = 0  # 0-based epoch in progress
     batch_in_epoch: int = 0  # batches of this epoch already trained on
@@ -61,6 +63,7 @@ def validate(
     decode: DecodeConfig,
     device: torch.device,
 ) -> dict[str, float | None]:
+    """Dev loss and perplexity, and dev BLEU with the run's search where `valid_bleu` asks."""
     dev_loss = mean_loss(
         model, data.dev_src, data.dev_tgt, device, decode.batch_size, decode.max_src_len
     )
@@ -89,6 +92,7 @@ def checkpoint_payload(
 
 
 def improved(cfg: TrainerConfig, scores: dict, best: float | None) -> tuple[bool, float]:
+    """Whether the validation's early-stopping metric beats the best, and its value."""
     value = scores[cfg.early_stop_metric]
     if cfg.early_stop_metric == "dev_loss":
         return best is None or value < best, value

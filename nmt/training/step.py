@@ -57,6 +57,7 @@ def train_step(
 
 
 def finite_step(loss: float, norm: float) -> bool:
+    """Whether an update's loss and gradient norm are both finite."""
     return math.isfinite(loss) and math.isfinite(norm)
 
 

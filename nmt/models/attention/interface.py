@@ -88,6 +88,7 @@ def project_keys(attention: nn.Module, memory: Tensor) -> Tensor:
 
 
 def finish(context: Tensor, weights: Tensor, single_step: bool) -> tuple[Tensor, Tensor]:
+    """The sequence form's context and weights back in the query's form (one step or T)."""
     if single_step:
         return context.squeeze(1), weights.squeeze(1)
     return context, weights

@@ -17,6 +17,7 @@ from nmt.models.attention.scores import ScoreFactory, build_score
 
 
 def check_window(window: int) -> int:
+    """D, refused in one line unless at least 1."""
     if window < 1:
         raise NmtError(f"model.attention.window: D must be >= 1, got {window}")
     return window
