@@ -1,5 +1,6 @@
-"""SentencePiece subword models trained on the training split, cached by content hash, and the
-tokenisation of a corpus through `datasets.map` so that its Arrow cache is reused too."""
+"""SentencePiece subword models trained on the training split and cached by content hash, and the
+`Tokenizer` of a pair of them (nmt.data.tokenizer encodes a corpus with it, through
+`datasets.map`, whose Arrow cache is reused too)."""
 
 from __future__ import annotations
 

@@ -23,7 +23,13 @@ from torch import Tensor, nn
 
 from nmt.data.specials import PAD
 from nmt.errors import NmtError
-from nmt.models.attention import attend, attention_state, is_stateful, project_keys
+from nmt.models.attention import (
+    PassRecord,
+    attend,
+    attention_state,
+    is_stateful,
+    project_keys,
+)
 from nmt.models.encoder import EncoderOutput
 
 
@@ -116,8 +122,11 @@ class BahdanauDecoder(nn.Module):
         t = t.unflatten(-1, (-1, 2)).amax(-1)  # (..., l)
         return self.dropout(t)
 
-    def forward(self, enc: EncoderOutput, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
-        """Teacher forcing. tgt_in (B, T) -> features (B, T, l), weights (B, T, S)."""
+    def forward(
+        self, enc: EncoderOutput, tgt_in: Tensor, record: PassRecord | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Teacher forcing. tgt_in (B, T) -> features (B, T, l), weights (B, T, S); `record`
+        goes to the attention (its loss term's notes)."""
         emb = self.dropout(self.embedding(tgt_in))  # (B, T, m)
         x_proj = self.W(emb)  # (B, T, 3n): the input part of every step in one product
         keys = project_keys(self.attention, enc.memory)
@@ -126,7 +135,7 @@ class BahdanauDecoder(nn.Module):
         # unbind once: indexing x_proj[:, t] would back-propagate a full-size zero tensor per step
         for t, x_t in enumerate(x_proj.unbind(1)):
             context, alpha, attn_state = attend(
-                self.attention, s, keys, enc.memory, enc.mask, t, attn_state
+                self.attention, s, keys, enc.memory, enc.mask, t, attn_state, record
             )
             states.append(s)
             contexts.append(context)
@@ -235,12 +244,18 @@ class LuongDecoder(nn.Module):
         return (h, c, feed, *attention_state(self.attention, enc.memory, enc.mask))
 
     def attentional(
-        self, h_top: Tensor, enc: EncoderOutput, keys: Tensor, step, attn_state: tuple = ()
+        self,
+        h_top: Tensor,
+        enc: EncoderOutput,
+        keys: Tensor,
+        step,
+        attn_state: tuple = (),
+        record: PassRecord | None = None,
     ) -> tuple[Tensor, Tensor, tuple]:
         """h~_t = tanh(W_c [c_t; h_t]): h_top (B, [T,] H) -> h~ (B, [T,] H), weights
         (B, [T,] S), the attention's new state."""
         context, weights, attn_state = attend(
-            self.attention, h_top, keys, enc.memory, enc.mask, step, attn_state
+            self.attention, h_top, keys, enc.memory, enc.mask, step, attn_state, record
         )
         h_tilde = torch.tanh(self.W_c(torch.cat([context, h_top], dim=-1)))  # (B, [T,] H)
         return self.dropout(h_tilde), weights, attn_state
@@ -261,8 +276,11 @@ class LuongDecoder(nn.Module):
             cs.append(c_layer)
         return x, torch.stack(hs, dim=1), torch.stack(cs, dim=1)
 
-    def forward(self, enc: EncoderOutput, tgt_in: Tensor) -> tuple[Tensor, Tensor]:
-        """Teacher forcing. tgt_in (B, T) -> features h~ (B, T, H), weights (B, T, S)."""
+    def forward(
+        self, enc: EncoderOutput, tgt_in: Tensor, record: PassRecord | None = None
+    ) -> tuple[Tensor, Tensor]:
+        """Teacher forcing. tgt_in (B, T) -> features h~ (B, T, H), weights (B, T, S); `record`
+        goes to the attention (its loss term's notes)."""
         emb = self.dropout(self.embedding(tgt_in))  # (B, T, m)
         keys = project_keys(self.attention, enc.memory)
         h, c, feed, *attn_state = self.start(enc)
@@ -278,7 +296,7 @@ class LuongDecoder(nn.Module):
                 top, _ = self.lstm(emb, state)
             if not is_stateful(self.attention):
                 steps = torch.arange(T, device=tgt_in.device)
-                return self.attentional(top, enc, keys, steps)[:2]
+                return self.attentional(top, enc, keys, steps, record=record)[:2]
             tops = top.unbind(1)  # a stateful attention goes one step at a time
         features, weights = [], []
         for t, emb_t in enumerate(emb.unbind(1)):  # unbind: one gradient buffer, not T
@@ -286,7 +304,7 @@ class LuongDecoder(nn.Module):
                 top, h, c = self.cell_step(torch.cat([emb_t, feed], dim=-1), h, c)
             else:
                 top = tops[t]
-            feed, alpha, attn_state = self.attentional(top, enc, keys, t, attn_state)
+            feed, alpha, attn_state = self.attentional(top, enc, keys, t, attn_state, record)
             features.append(feed)
             weights.append(alpha)
         return torch.stack(features, dim=1), torch.stack(weights, dim=1)

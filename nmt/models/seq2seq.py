@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.data.batching import Batch
+from nmt.models.attention import PassRecord
 from nmt.models.copy import PointerGenerator
 from nmt.models.encoder import EncoderOutput
 
@@ -65,9 +66,13 @@ class Seq2Seq(nn.Module):
         on real tokens only, plus the loss terms of `loss_terms`."""
         terms = self.loss_terms()
         for term in terms:
-            term.begin()
+            getattr(term, "begin", lambda: None)()
         enc = self.encode(batch.src, batch.src_mask)
-        features, weights = self.decoder(enc, batch.tgt_in)
+        if terms:  # the pass notes what the terms need
+            record = PassRecord()
+            features, weights = self.decoder(enc, batch.tgt_in, record=record)
+        else:
+            features, weights = self.decoder(enc, batch.tgt_in)
         if self.pointer is None:
             logits = self.generator(features[batch.tgt_mask])  # (N real tokens, V)
         else:  # log-probabilities, which cross_entropy's log_softmax leaves as they are
@@ -79,13 +84,15 @@ class Seq2Seq(nn.Module):
             with torch.no_grad():  # each real token's NLL, (B, T), 0 at padding
                 nll = logits.new_zeros(batch.tgt_mask.shape, dtype=torch.float32)
                 nll[batch.tgt_mask] = F.cross_entropy(logits.float(), targets, reduction="none")
-            loss = loss + sum(term.loss_term(nll, batch.tgt_mask) for term in terms)
+            loss = loss + sum(term.loss_term(nll, batch.tgt_mask, record) for term in terms)
         return loss
 
     def loss_terms(self) -> list[nn.Module]:
-        """The loss-term hook: submodules with `begin()` and `loss_term(nll, tgt_mask)` (hard
-        attention's REINFORCE estimator). `loss` calls `begin()` before the teacher-forced pass
-        and adds `loss_term(nll (B, T) token NLL, 0 at padding; tgt_mask (B, T))` after it."""
+        """The loss-term hook: submodules with `loss_term(nll, tgt_mask, record)` (hard
+        attention's REINFORCE estimator, the coverage loss). `loss` calls their `begin()`, if
+        any, before the teacher-forced pass, hands the pass a `PassRecord` in which the
+        attention notes what the terms need, and adds `loss_term(nll (B, T) token NLL, 0 at
+        padding; tgt_mask (B, T); the record)` after it."""
         return [m for m in self.modules() if m is not self and hasattr(m, "loss_term")]
 
     def best_tokens(self, logp: Tensor) -> tuple[Tensor, Tensor]:

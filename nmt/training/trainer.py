@@ -1,7 +1,8 @@
-"""The training loop, in pieces: train_step, validate, save_checkpoint, and `fit` tying them.
+"""The training loop, `Fit`: it trains (nmt.training.step), validates and judges
+(nmt.training.state), writes checkpoints (nmt.checkpoint), halves the rate on a plateau and stops.
 
 A run's position is fully described by `TrainState` plus the model, optimizer and RNG states, and
-an epoch's batches are a pure function of (seed, epoch), so `fit` continues a resumed run exactly
+an epoch's batches are a pure function of (seed, epoch), so `Fit` continues a resumed run exactly
 where its last checkpoint left it.
 """
 

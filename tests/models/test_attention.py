@@ -21,6 +21,7 @@ from nmt.models.attention import (
     LocationAttention,
     MultiHeadAttention,
     NoAttention,
+    PassRecord,
     ProjectedScaledDotScore,
     ScaledDotScore,
     attend,
@@ -142,14 +143,15 @@ def test_gradients_reach_every_parameter_and_tiny_inputs_work(name):
 
     memory, mask = inputs()
     memory.requires_grad_(True)
+    record = PassRecord()
     if name.startswith("hard"):  # the gradient of a draw: the estimator's (training mode)
         attn.train().begin()
-    context, _ = attn(
-        torch.randn(B, T, D), attn.project_keys(memory), memory, mask, step=torch.arange(T)
-    )
+    query = torch.randn(B, T, D)
+    context, _, _ = attend(attn, query, attn.project_keys(memory), memory, mask, 0, (), record)
     loss = context.pow(2).sum()
     if name.startswith("hard"):
-        loss = loss + attn.loss_term(torch.rand(B, T), torch.ones(B, T, dtype=torch.bool))
+        tgt_mask = torch.ones(B, T, dtype=torch.bool)
+        loss = loss + attn.loss_term(torch.rand(B, T), tgt_mask, record)
     loss.backward()
     assert memory.grad.abs().sum() > 0
     for pname, p in attn.named_parameters():
@@ -341,8 +343,10 @@ def test_reinforce_term_is_zero_valued_with_the_estimators_gradient():
     tgt_mask = torch.arange(T) < torch.tensor([T, 3, 1]).unsqueeze(1)  # (B, T)
     nll = torch.rand(B, T) * tgt_mask
     attn.begin()
-    _, weights = attn(query, attn.project_keys(memory), memory, mask, step=torch.arange(T))
-    term = attn.loss_term(nll, tgt_mask)
+    record = PassRecord()
+    keys = attn.project_keys(memory)
+    _, weights = attn(query, keys, memory, mask, step=torch.arange(T), record=record)
+    term = attn.loss_term(nll, tgt_mask, record)
     assert term.item() == 0
     got = torch.autograd.grad(term, attn.score.W_a.weight)[0]
 
@@ -363,12 +367,16 @@ def test_reinforce_term_is_zero_valued_with_the_estimators_gradient():
     assert attn.baseline_set and attn.baseline.item() == pytest.approx(reward.mean().item())
 
 
-def test_a_draw_without_gradients_leaves_nothing_for_the_loss_term():
+def test_a_draw_without_gradients_or_outside_a_pass_leaves_nothing_for_the_loss_term():
     attn = build("hard_concat").train()
     memory, mask = inputs()
+    record = PassRecord()
     with torch.no_grad():
-        attn(torch.randn(B, D), attn.project_keys(memory), memory, mask)
-    assert attn.loss_term(torch.rand(B, T), torch.ones(B, T, dtype=torch.bool)).item() == 0
+        attn(torch.randn(B, D), attn.project_keys(memory), memory, mask, record=record)
+    attn(torch.randn(B, D), attn.project_keys(memory), memory, mask)  # no pass: no record
+    tgt_mask = torch.ones(B, T, dtype=torch.bool)
+    assert attn.loss_term(torch.rand(B, T), tgt_mask, record).item() == 0
+    assert not record.notes(attn)
 
 
 def test_hard_attention_rejects_an_unknown_estimator():

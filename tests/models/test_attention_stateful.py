@@ -10,6 +10,7 @@ from nmt.errors import NmtError
 from nmt.models.attention import (
     CoverageAttention,
     NTMAttention,
+    PassRecord,
     attend,
     attention_state,
     is_stateful,
@@ -40,13 +41,14 @@ def inputs(lengths=LENGTHS, src_len=S):
     return memory, mask
 
 
-def run(attn, queries, memory, mask):
-    """Step through queries (B, T, D) one step at a time -> contexts, weights, final state."""
+def run(attn, queries, memory, mask, record=None):
+    """Step through queries (B, T, D) one step at a time -> contexts, weights, final state;
+    `record`, a teacher-forced pass's PassRecord."""
     keys = attn.project_keys(memory)
     state = attention_state(attn, memory, mask)
     contexts, weights = [], []
     for t, q in enumerate(queries.unbind(1)):
-        context, w, state = attend(attn, q, keys, memory, mask, t, state)
+        context, w, state = attend(attn, q, keys, memory, mask, t, state, record)
         contexts.append(context)
         weights.append(w)
     return torch.stack(contexts, 1), torch.stack(weights, 1), state
@@ -182,19 +184,21 @@ def test_formula(name):
 
 def test_coverage_loss_is_the_overlap_of_weights_and_coverage():
     """See et al. eq. (12): lambda sum_t sum_s min(a_t(s), c_t(s)) over real target tokens,
-    recorded only with gradients, forgotten by begin()."""
+    noted only in a pass with gradients, in that pass's record."""
     attn = build("coverage_loss")
     memory, mask = inputs()
     tgt_mask = torch.arange(T) < torch.tensor([T, 3, 1]).unsqueeze(1)  # (B, T)
-    attn.coverage_loss.begin()
-    _, weights, _ = run(attn, torch.randn(B, T, D), memory, mask)
+    record = PassRecord()
+    _, weights, _ = run(attn, torch.randn(B, T, D), memory, mask, record)
     coverage = torch.cumsum(weights, 1) - weights  # c_t: the steps before t
     want = 0.5 * (torch.minimum(weights, coverage).sum(-1) * tgt_mask).sum()
-    torch.testing.assert_close(attn.coverage_loss.loss_term(torch.zeros(B, T), tgt_mask), want)
+    term = attn.coverage_loss.loss_term(torch.zeros(B, T), tgt_mask, record)
+    torch.testing.assert_close(term, want)
     assert want > 0
+    record = PassRecord()
     with torch.no_grad():
-        run(attn, torch.randn(B, T, D), memory, mask)
-    assert attn.coverage_loss.loss_term(torch.zeros(B, T), tgt_mask).item() == 0
+        run(attn, torch.randn(B, T, D), memory, mask, record)
+    assert attn.coverage_loss.loss_term(torch.zeros(B, T), tgt_mask, record).item() == 0
 
 
 def test_a_negative_coverage_loss_is_one_clear_error():

@@ -9,6 +9,7 @@ from toys import IDS, MODELS, build, toy_batch
 from nmt.data.batching import make_batch
 from nmt.decoding.search import greedy
 from nmt.fast import accelerate
+from nmt.models.attention import PassRecord
 
 
 @pytest.mark.parametrize("overrides", MODELS, ids=IDS)
@@ -103,11 +104,12 @@ def test_an_expected_pass_attends_with_the_soft_weights_and_adds_no_reinforce_te
     attention.begin()
     assert attention.expected
     enc = model.encode(batch.src, batch.src_mask)
-    _, weights = model.decoder(enc, batch.tgt_in)  # (B, T, S)
+    record = PassRecord()
+    _, weights = model.decoder(enc, batch.tgt_in, record=record)  # (B, T, S)
     assert not torch.all((weights == 0) | (weights == 1))  # soft, not one-hot
     torch.testing.assert_close(weights.sum(-1), torch.ones(weights.shape[:2]))
     nll = torch.zeros(batch.tgt_mask.shape)
-    assert float(attention.loss_term(nll, batch.tgt_mask)) == 0.0
+    assert float(attention.loss_term(nll, batch.tgt_mask, record)) == 0.0
     model.loss(batch).backward()
     assert all(p.grad.abs().sum() > 0 for p in attention.score.parameters())
     half = build("model=luong", "model/attention=hard").train().decoder.attention

@@ -31,6 +31,7 @@ from nmt.models.attention.fixed import NoAttention
 from nmt.models.attention.hard import HardAttention
 from nmt.models.attention.interface import (
     Attention,
+    PassRecord,
     ScoredAttention,
     as_sequence,
     attend,
@@ -39,6 +40,7 @@ from nmt.models.attention.interface import (
     is_stateful,
     masked_softmax,
     project_keys,
+    takes_record,
     weighted_sum,
 )
 from nmt.models.attention.local import LocalMAttention, LocalPAttention
@@ -72,6 +74,7 @@ __all__ = [
     "MultiHeadAttention",
     "NTMAttention",
     "NoAttention",
+    "PassRecord",
     "ProjectedScaledDotScore",
     "ScaledDotScore",
     "ScoredAttention",
@@ -82,5 +85,6 @@ __all__ = [
     "is_stateful",
     "masked_softmax",
     "project_keys",
+    "takes_record",
     "weighted_sum",
 ]

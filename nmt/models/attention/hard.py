@@ -33,6 +33,7 @@ from torch import Tensor
 
 from nmt.errors import NmtError
 from nmt.models.attention.interface import (
+    PassRecord,
     ScoredAttention,
     as_sequence,
     finish,
@@ -94,10 +95,17 @@ class HardAttention(ScoredAttention):
         self.expected = False  # this training pass attends with alpha_t itself (begin draws it)
         self.register_buffer("baseline", torch.tensor(0.0))  # b
         self.register_buffer("baseline_set", torch.tensor(False))  # b holds a reward yet
-        self._draws: list[tuple[Tensor, Tensor]] = []  # (log a_t(s~_t), H[a_t]), each (B, T')
+
+    takes_record = True  # a teacher-forced pass notes its draws for `loss_term`
 
     def forward(
-        self, query: Tensor, keys: Tensor, memory: Tensor, mask: Tensor, step: int | Tensor = 0
+        self,
+        query: Tensor,
+        keys: Tensor,
+        memory: Tensor,
+        mask: Tensor,
+        step: int | Tensor = 0,
+        record: PassRecord | None = None,
     ) -> tuple[Tensor, Tensor]:
         query, single = as_sequence(query)
         alpha = masked_softmax(self.score(query, keys), mask)  # (B, T, S)
@@ -108,7 +116,7 @@ class HardAttention(ScoredAttention):
         elif self.estimator == "gumbel":
             weights = self.gumbel_sample(alpha, mask)
         else:
-            weights = self.reinforce_sample(alpha)
+            weights = self.reinforce_sample(alpha, record)
         return finish(weighted_sum(weights, memory), weights, single)
 
     def gumbel_sample(self, alpha: Tensor, mask: Tensor) -> Tensor:
@@ -119,31 +127,31 @@ class HardAttention(ScoredAttention):
         hard = F.one_hot(soft.argmax(-1), soft.size(-1)).to(soft.dtype)
         return hard + soft - soft.detach()
 
-    def reinforce_sample(self, alpha: Tensor) -> Tensor:
-        """s~_t ~ Multinomial(a_t), one-hot (B, T, S); with gradients on, log a_t(s~_t) and
-        H[a_t] are kept for `loss_term`."""
+    def reinforce_sample(self, alpha: Tensor, record: PassRecord | None) -> Tensor:
+        """s~_t ~ Multinomial(a_t), one-hot (B, T, S); in a teacher-forced pass with gradients,
+        log a_t(s~_t) and H[a_t] are noted in its `record` for `loss_term`."""
         B, T, S = alpha.shape
         position = torch.multinomial(alpha.detach().reshape(B * T, S), 1).view(B, T, 1)
-        if torch.is_grad_enabled():
+        if record is not None and torch.is_grad_enabled():
             log_p = alpha.gather(-1, position).squeeze(-1).clamp_min(1e-30).log()  # (B, T)
             # (B, T); the clamp keeps padding's 0 log 0 = 0 out of the gradient (no NaN)
             entropy = -(alpha * alpha.clamp_min(1e-30).log()).sum(-1)
-            self._draws.append((log_p, entropy))
+            record.note(self, (log_p, entropy))
         return F.one_hot(position.squeeze(-1), S).to(alpha.dtype)
 
     # --- the model's loss-term hook (Seq2Seq.loss) ---
 
     def begin(self) -> None:
-        """Forget the draws of an earlier forward pass: a teacher-forced pass follows, which
-        attends with the expected context with probability `expected_p` (one draw a pass)."""
-        self._draws = []
+        """Before a teacher-forced pass: it attends with the expected context with probability
+        `expected_p` (one draw a pass)."""
         drawn = self.training and self.expected_p > 0  # p = 0 takes no random number
         self.expected = drawn and bool(torch.rand(()) < self.expected_p)
 
-    def loss_term(self, nll: Tensor, tgt_mask: Tensor) -> Tensor:
-        """The REINFORCE surrogate of the last teacher-forced pass, valued 0 (its gradient is
-        the estimator's): nll (B, T) the token NLL, 0 at padding; tgt_mask (B, T)."""
-        draws, self._draws = self._draws, []
+    def loss_term(self, nll: Tensor, tgt_mask: Tensor, record: PassRecord) -> Tensor:
+        """The REINFORCE surrogate of the teacher-forced pass whose draws `record` holds, valued
+        0 (its gradient is the estimator's): nll (B, T) the token NLL, 0 at padding; tgt_mask
+        (B, T)."""
+        draws = record.notes(self)
         if not draws:  # gumbel, evaluation, or no gradients
             return nll.new_zeros(())
         log_p = torch.cat([d[0] for d in draws], dim=1)  # (B, T)

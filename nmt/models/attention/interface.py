@@ -4,6 +4,8 @@ share, and their base classes. Shapes as in the package's docstring."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
 from torch import Tensor, nn
 
@@ -44,6 +46,28 @@ def attention_state(attention: nn.Module, memory: Tensor, mask: Tensor) -> tuple
         return tuple(attention.initial_state(memory, mask))
 
 
+class PassRecord:
+    """What the modules with a loss term note during one teacher-forced pass, by module, for
+    the model's loss-term hook (Seq2Seq.loss) to read back: handed to the pass and to the hook
+    as an argument, so that no module keeps tensors between its forward and its loss term."""
+
+    def __init__(self) -> None:
+        self._notes: dict[int, list[Any]] = {}
+
+    def note(self, module: nn.Module, value: Any) -> None:
+        """Keep `value` for `module`'s loss term."""
+        self._notes.setdefault(id(module), []).append(value)
+
+    def notes(self, module: nn.Module) -> list[Any]:
+        """What `module` noted in this pass, in order."""
+        return self._notes.get(id(module), [])
+
+
+def takes_record(attention: nn.Module) -> bool:
+    """Whether the variant notes what its loss term needs in a `PassRecord` (`takes_record`)."""
+    return bool(getattr(attention, "takes_record", False))
+
+
 def attend(
     attention: nn.Module,
     query: Tensor,
@@ -52,32 +76,36 @@ def attend(
     mask: Tensor,
     step,
     state: tuple[Tensor, ...] = (),
+    record: PassRecord | None = None,
 ) -> tuple[Tensor, Tensor, tuple[Tensor, ...]]:
     """attention(query, keys, memory, mask, step=step[, state=state]) -> context, weights and
     the new state (() for a stateless variant). At one step each memory row may serve k
     consecutive query rows (the k beams of a sentence in beam search), so the memory need not
     be copied per beam: query (B k, Dq), memory (B, S, Dk), state (B k, ...) -> context
     (B k, Dk), weights (B k, S), state (B k, ...). The k rows go through the whole-sequence
-    form, as k queries at step `step` (an int), each with its own state.
+    form, as k queries at step `step` (an int), each with its own state. A teacher-forced
+    pass hands its `record` to the variants that take one.
 
     Under autocast attention runs in the memory's precision (float32): its products are small,
     and their shapes change with every batch's source length, which in low precision would make
     oneDNN compile and keep another kernel for each shape."""
     if torch.is_autocast_enabled(memory.device.type):
         with torch.autocast(memory.device.type, enabled=False):
-            return attend(attention, query.to(memory.dtype), keys, memory, mask, step, state)
+            query = query.to(memory.dtype)
+            return attend(attention, query, keys, memory, mask, step, state, record)
     stateful = is_stateful(attention)
+    extra = {"record": record} if record is not None and takes_record(attention) else {}
     B = memory.size(0)
     if query.dim() != 2 or query.size(0) == B:
         if not stateful:
-            return (*attention(query, keys, memory, mask, step=step), ())
-        return attention(query, keys, memory, mask, step=step, state=state)
+            return (*attention(query, keys, memory, mask, step=step, **extra), ())
+        return attention(query, keys, memory, mask, step=step, state=state, **extra)
     query = query.view(B, -1, query.size(-1))  # (B, k, Dq)
     if not stateful:
-        context, weights = attention(query, keys, memory, mask, step=step)
+        context, weights = attention(query, keys, memory, mask, step=step, **extra)
         return context.flatten(0, 1), weights.flatten(0, 1), ()
     state = tuple(s.view(B, -1, *s.shape[1:]) for s in state)  # (B, k, ...)
-    context, weights, state = attention(query, keys, memory, mask, step=step, state=state)
+    context, weights, state = attention(query, keys, memory, mask, step=step, state=state, **extra)
     return context.flatten(0, 1), weights.flatten(0, 1), tuple(s.flatten(0, 1) for s in state)
 
 

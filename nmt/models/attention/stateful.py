@@ -16,7 +16,13 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from nmt.errors import NmtError
-from nmt.models.attention.interface import Attention, as_sequence, masked_softmax, weighted_sum
+from nmt.models.attention.interface import (
+    Attention,
+    PassRecord,
+    as_sequence,
+    masked_softmax,
+    weighted_sum,
+)
 from nmt.models.attention.scores import CosineScore
 
 
@@ -38,9 +44,10 @@ class StatefulAttention(Attention):
     step's weights and next state from the queries and the previous state, each (B, T, ...)."""
 
     def weigh(
-        self, query: Tensor, keys: Tensor, mask: Tensor, state: Tensor
+        self, query: Tensor, keys: Tensor, mask: Tensor, state: Tensor, record: PassRecord | None
     ) -> tuple[Tensor, Tensor]:
-        """query (B, T, Dq), state (B, T, S) -> weights (B, T, S), the next state (B, T, S)."""
+        """query (B, T, Dq), state (B, T, S) -> weights (B, T, S), the next state (B, T, S);
+        `record`, in a teacher-forced pass, for what a loss term needs."""
         raise NotImplementedError
 
     def forward(
@@ -51,10 +58,11 @@ class StatefulAttention(Attention):
         mask: Tensor,
         step: int | Tensor = 0,
         state: tuple[Tensor] = (),
+        record: PassRecord | None = None,
     ) -> tuple[Tensor, Tensor, tuple[Tensor]]:
         query, single = as_sequence(query)  # (B, T, Dq)
         (previous,) = state
-        weights, state_t = self.weigh(query, keys, mask, as_state(previous, single))
+        weights, state_t = self.weigh(query, keys, mask, as_state(previous, single), record)
         context = weighted_sum(weights, memory)
         if single:
             return context.squeeze(1), weights.squeeze(1), (state_t.squeeze(1),)
@@ -98,7 +106,7 @@ class NTMAttention(StatefulAttention):
         return (w,)
 
     def weigh(
-        self, query: Tensor, keys: Tensor, mask: Tensor, w_prev: Tensor
+        self, query: Tensor, keys: Tensor, mask: Tensor, w_prev: Tensor, record: PassRecord | None
     ) -> tuple[Tensor, Tensor]:
         """w_t from w_{t-1} (B, T, S); the next state is w_t itself."""
         w_c = masked_softmax(self.content(query, keys), mask)  # (B, T, S)
@@ -117,23 +125,22 @@ class NTMAttention(StatefulAttention):
 class CoverageLoss(nn.Module):
     """See et al. 2017's coverage loss, eq. (12), through the model's loss-term hook
     (Seq2Seq.loss): lambda sum_t sum_s min(a_t(s), c_t(s)) over the real target tokens, from
-    the steps of the last teacher-forced pass that had gradients."""
+    the steps of a teacher-forced pass with gradients, which its attention notes in the pass's
+    record."""
 
     def __init__(self, weight: float) -> None:
         super().__init__()
         self.weight = weight
-        self._steps: list[Tensor] = []  # sum_s min(a_t(s), c_t(s)), (B, T') each
 
-    def record(self, weights: Tensor, coverage: Tensor) -> None:
-        """weights and coverage (B, T', S) of one step's queries."""
-        if torch.is_grad_enabled():
-            self._steps.append(torch.minimum(weights, coverage).sum(-1))
+    def note(self, record: PassRecord | None, weights: Tensor, coverage: Tensor) -> None:
+        """weights and coverage (B, T', S) of one step's queries, noted as
+        sum_s min(a_t(s), c_t(s)) (B, T') in a teacher-forced pass with gradients."""
+        if record is not None and torch.is_grad_enabled():
+            record.note(self, torch.minimum(weights, coverage).sum(-1))
 
-    def begin(self) -> None:
-        self._steps = []
-
-    def loss_term(self, nll: Tensor, tgt_mask: Tensor) -> Tensor:
-        steps, self._steps = self._steps, []
+    def loss_term(self, nll: Tensor, tgt_mask: Tensor, record: PassRecord) -> Tensor:
+        """lambda times the overlap the pass noted, over the real target tokens (B, T)."""
+        steps = record.notes(self)
         if not steps:  # evaluation, or no gradients
             return nll.new_zeros(())
         overlap = torch.cat(steps, dim=1)  # (B, T)
@@ -185,8 +192,10 @@ class CoverageAttention(StatefulAttention):
         """c_0 = 0: (B, S)."""
         return (torch.zeros(mask.shape, dtype=memory.dtype, device=memory.device),)
 
+    takes_record = True  # a teacher-forced pass notes the overlap for the coverage loss
+
     def weigh(
-        self, query: Tensor, keys: Tensor, mask: Tensor, coverage: Tensor
+        self, query: Tensor, keys: Tensor, mask: Tensor, coverage: Tensor, record: PassRecord | None
     ) -> tuple[Tensor, Tensor]:
         """a_t and c_{t+1} = c_t + a_t from c_t (B, T, S)."""
         hidden = torch.tanh(
@@ -194,5 +203,5 @@ class CoverageAttention(StatefulAttention):
         )  # (B, T, S, n')
         weights = masked_softmax(self.v(hidden).squeeze(-1), mask)  # (B, T, S)
         if self.coverage_loss is not None:
-            self.coverage_loss.record(weights, coverage)
+            self.coverage_loss.note(record, weights, coverage)
         return weights, coverage + weights
