@@ -78,8 +78,8 @@ class BahdanauDecoder(nn.Module):
         *,
         sizes: DecoderSizes,
         attention: nn.Module,
-        maxout_size: int | None = None,
-        dropout: float = 0.0,
+        maxout_size: int | None,
+        dropout: float,
     ) -> None:
         super().__init__()
         m, n, Dk = sizes.emb_size, sizes.hidden_size, sizes.memory_size
@@ -205,9 +205,9 @@ class LuongDecoder(nn.Module):
         *,
         sizes: DecoderSizes,
         attention: nn.Module,
-        num_layers: int = 1,
-        dropout: float = 0.0,
-        input_feed: bool = True,
+        num_layers: int,
+        dropout: float,
+        input_feed: bool,
     ) -> None:
         super().__init__()
         hidden_size, memory_size = sizes.hidden_size, sizes.memory_size

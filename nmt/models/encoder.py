@@ -74,6 +74,7 @@ class RNNEncoder(nn.Module):
         num_layers: int = 1,
         dropout: float = 0.0,
         reverse: bool = False,
+        # defaults only for the configs saved before these options existed (2026-12-02)
         self_attention_layers: int = 0,
         self_attention_heads: int = 4,
     ) -> None:
