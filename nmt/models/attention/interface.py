@@ -4,6 +4,7 @@ share, and their base classes. Shapes as in the package's docstring."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 import torch
@@ -94,18 +95,20 @@ def attend(
             query = query.to(memory.dtype)
             return attend(attention, query, keys, memory, mask, step, state, record)
     stateful = is_stateful(attention)
-    extra = {"record": record} if record is not None and takes_record(attention) else {}
+    call = attention  # a search (record None) calls the variant as it is
+    if record is not None and takes_record(attention):
+        call = functools.partial(attention, record=record)
     B = memory.size(0)
     if query.dim() != 2 or query.size(0) == B:
         if not stateful:
-            return (*attention(query, keys, memory, mask, step=step, **extra), ())
-        return attention(query, keys, memory, mask, step=step, state=state, **extra)
+            return (*call(query, keys, memory, mask, step=step), ())
+        return call(query, keys, memory, mask, step=step, state=state)
     query = query.view(B, -1, query.size(-1))  # (B, k, Dq)
     if not stateful:
-        context, weights = attention(query, keys, memory, mask, step=step, **extra)
+        context, weights = call(query, keys, memory, mask, step=step)
         return context.flatten(0, 1), weights.flatten(0, 1), ()
     state = tuple(s.view(B, -1, *s.shape[1:]) for s in state)  # (B, k, ...)
-    context, weights, state = attention(query, keys, memory, mask, step=step, state=state, **extra)
+    context, weights, state = call(query, keys, memory, mask, step=step, state=state)
     return context.flatten(0, 1), weights.flatten(0, 1), tuple(s.flatten(0, 1) for s in state)
 
 
