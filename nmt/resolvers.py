@@ -13,10 +13,6 @@ from omegaconf import OmegaConf
 from nmt.errors import NmtError
 from nmt.processes import world_from_env
 
-# Run directories that already held a run's saved config when a fresh launch chose them: Hydra
-# is told not to write its config there (see _output_subdir), and the command refuses them.
-OCCUPIED: set[Path] = set()
-
 
 def launched_rank() -> int:
     """This process's rank when a launcher started it as one of several, else 0."""
@@ -26,11 +22,13 @@ def launched_rank() -> int:
 def _output_subdir(resume: str | None, output_dir: str) -> str | None:
     """Where Hydra saves the launch's config: `.hydra` of a new run directory; nowhere when
     resuming (the saved config is the run's), when the directory holds another run's, or on a
-    rank other than 0 (rank 0 saves it for all)."""
+    rank other than 0 (rank 0 saves it for all). Resolved once per launch (registered with
+    OmegaConf's cache), so the command reads the same answer from `hydra.output_subdir` after
+    Hydra has written its config: on rank 0 of a fresh launch, null means the directory held
+    another run (nmt.training.rundir.check_fresh)."""
     if resume is not None or launched_rank() > 0:
         return None
     if (Path(output_dir) / ".hydra" / "config.yaml").is_file():
-        OCCUPIED.add(Path(output_dir).resolve())
         return None
     return ".hydra"
 
@@ -80,4 +78,5 @@ def register_resolvers() -> None:
     }
     for name, resolver in resolvers.items():
         if not OmegaConf.has_resolver(name):
-            OmegaConf.register_new_resolver(name, resolver)
+            # the run-placing answers must not change once Hydra has acted on them
+            OmegaConf.register_new_resolver(name, resolver, use_cache=name == "nmt_output_subdir")

@@ -27,7 +27,6 @@ from nmt.evaluation.scoring import (
     write_split_files,
 )
 from nmt.models.seq2seq import count_parameters
-from nmt.resolvers import OCCUPIED
 from nmt.training.rundir import exclusive
 from nmt.trust import allowed_modules
 
@@ -37,8 +36,9 @@ from nmt.trust import allowed_modules
 @cli
 def main(cfg: DictConfig) -> None:
     """`nmt-evaluate`: in a run directory of its own, never a training run's."""
-    run_dir = Path(HydraConfig.get().runtime.output_dir)
-    if run_dir.resolve() in OCCUPIED:
+    hydra_cfg = HydraConfig.get()
+    run_dir = Path(hydra_cfg.runtime.output_dir)
+    if hydra_cfg.output_subdir is None:  # the directory holds a run's saved config
         raise NmtError(
             f"hydra.run.dir={run_dir}: holds a run already; nmt-evaluate writes into a "
             "directory of its own"

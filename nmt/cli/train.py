@@ -43,7 +43,7 @@ def main(cfg: DictConfig) -> float | None:
     overrides = OmegaConf.to_container(hydra_cfg.overrides.task, resolve=False)
     world = world_from_env(export=True)  # under torchrun or submitit, rank 0 keeps the directory
     if not cfg.resume and world.main:
-        check_fresh(run_dir)
+        check_fresh(run_dir, hydra_cfg.output_subdir)
     try:  # a mistyped resume= directory or checkpoint leaves nothing behind
         allow = allowed_modules(cfg.get("allow_targets"))
         if cfg.resume:

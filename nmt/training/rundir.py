@@ -12,7 +12,6 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from nmt.errors import NmtError
-from nmt.resolvers import OCCUPIED
 
 LOCK = ".lock"
 
@@ -40,9 +39,11 @@ def exclusive(directory: Path, what: str) -> Iterator[None]:
         os.close(fd)  # closing drops the lock
 
 
-def check_fresh(run_dir: Path) -> None:
-    """Refuse a fresh launch into a directory that holds another run's saved config."""
-    if run_dir.resolve() in OCCUPIED:
+def check_fresh(run_dir: Path, output_subdir: str | None) -> None:
+    """Refuse a fresh launch (rank 0) into a directory that holds another run's saved config:
+    `output_subdir`, the launch's `hydra.output_subdir`, is null there (nmt.resolvers), and
+    Hydra wrote nothing into it."""
+    if output_subdir is None:
         raise NmtError(
             f"hydra.run.dir={run_dir}: holds a run already; continue it with resume={run_dir} "
             "or choose another directory"
